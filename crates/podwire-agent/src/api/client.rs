@@ -1,0 +1,234 @@
+//! A client for the agent's API socket, with one typed call per endpoint.
+//!
+//! Each call opens its own connection: the CLI makes one or two calls and exits.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use podwire_model::api::{
+    ApiError, ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
+};
+use serde::de::DeserializeOwned;
+use tokio::net::UnixStream;
+
+use super::paths;
+
+/// How long a call waits for the agent unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a call to the agent failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answers on the socket.
+    #[error(
+        "cannot reach the podwire agent at {}: is `podwire daemon` running? ({})",
+        socket.display(),
+        describe_connect_error(error)
+    )]
+    Unreachable {
+        /// The socket.
+        socket: PathBuf,
+        /// What the system said; the message already words it, so it is not a `source`.
+        error: io::Error,
+    },
+    /// The agent took longer than the timeout.
+    #[error(
+        "the podwire agent at {} did not answer within {} s; it may be overloaded or stuck: check its log",
+        socket.display(),
+        after.as_secs_f32()
+    )]
+    Timeout {
+        /// The socket.
+        socket: PathBuf,
+        /// The time waited.
+        after: Duration,
+    },
+    /// The HTTP exchange broke off.
+    #[error("the connection to the podwire agent at {} failed: {source}", socket.display())]
+    Connection {
+        /// The socket.
+        socket: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: hyper::Error,
+    },
+    /// The agent answered with an error.
+    #[error("the podwire agent refused {method} {path}: {message} (HTTP {status})")]
+    Refused {
+        /// The method asked.
+        method: Method,
+        /// The path and query asked.
+        path: String,
+        /// The HTTP status.
+        status: StatusCode,
+        /// The agent's explanation.
+        message: String,
+    },
+    /// The answer is not the JSON this client expects.
+    #[error(
+        "the podwire agent's answer to {path} is not what this client expects ({source}); are `podwire` and the agent the same version?"
+    )]
+    Decode {
+        /// The path asked.
+        path: String,
+        /// What did not match.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The reason in an [`ClientError::Unreachable`] message, in words that suggest the fix.
+fn describe_connect_error(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::NotFound => "there is no socket file at that path".to_owned(),
+        io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+        io::ErrorKind::PermissionDenied => {
+            "permission denied: run as root or as a member of the socket's group".to_owned()
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// A client of the agent at one socket.
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client of the agent listening on `socket`, waiting [`DEFAULT_TIMEOUT`] per call.
+    pub fn new(socket: impl Into<PathBuf>) -> Client {
+        Client {
+            socket: socket.into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Waits `timeout` per call instead.
+    pub fn with_timeout(self, timeout: Duration) -> Client {
+        Client { timeout, ..self }
+    }
+
+    /// The socket this client connects to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `GET /v1/interfaces`
+    pub async fn interfaces(&self) -> Result<Vec<InterfaceView>, ClientError> {
+        self.get(paths::INTERFACES).await
+    }
+
+    /// `GET /v1/runtime`
+    pub async fn runtime(&self) -> Result<Vec<NodeRuntimeView>, ClientError> {
+        self.get(paths::RUNTIME).await
+    }
+
+    /// `GET /v1/errors`
+    pub async fn errors(&self) -> Result<Vec<ErrorView>, ClientError> {
+        self.get(paths::ERRORS).await
+    }
+
+    /// `GET /v1/routes`
+    pub async fn routes(&self) -> Result<Vec<RouteView>, ClientError> {
+        self.get(paths::ROUTES).await
+    }
+
+    /// `GET /v1/neighbors`
+    pub async fn neighbors(&self) -> Result<Vec<NeighborView>, ClientError> {
+        self.get(paths::NEIGHBORS).await
+    }
+
+    /// `GET /v1/trace`
+    pub async fn trace(&self) -> Result<TraceView, ClientError> {
+        self.get(paths::TRACE).await
+    }
+
+    /// `POST /v1/trace?add=N`: trace the next `packets` packets.
+    pub async fn trace_add(&self, packets: u32) -> Result<(), ClientError> {
+        let path = format!("{}?add={packets}", paths::TRACE);
+        self.call(Method::POST, &path).await.map(drop)
+    }
+
+    /// `POST /v1/trace/clear`
+    pub async fn trace_clear(&self) -> Result<(), ClientError> {
+        self.call(Method::POST, paths::TRACE_CLEAR).await.map(drop)
+    }
+
+    /// `GET /v1/health`
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.get(paths::HEALTH).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let body = self.call(Method::GET, path).await?;
+        serde_json::from_slice(&body).map_err(|source| ClientError::Decode {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Makes one request on a new connection; the body of a 2xx answer, or the agent's error.
+    async fn call(&self, method: Method, path: &str) -> Result<Bytes, ClientError> {
+        tokio::time::timeout(self.timeout, self.exchange(method, path))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                socket: self.socket.clone(),
+                after: self.timeout,
+            })?
+    }
+
+    async fn exchange(&self, method: Method, path: &str) -> Result<Bytes, ClientError> {
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|error| ClientError::Unreachable {
+                    socket: self.socket.clone(),
+                    error,
+                })?;
+        let broken = |source| ClientError::Connection {
+            socket: self.socket.clone(),
+            source,
+        };
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(broken)?;
+        // The connection is driven by its own task; it ends when `sender` is dropped.
+        tokio::spawn(connection);
+
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(header::HOST, "localhost")
+            .body(Empty::<Bytes>::new())
+            .expect(
+                "a method, an ASCII path from `paths` and a constant header make a valid request",
+            );
+        let response = sender.send_request(request).await.map_err(broken)?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(broken)?
+            .to_bytes();
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = serde_json::from_slice::<ApiError>(&body)
+            .map(|answer| answer.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        Err(ClientError::Refused {
+            method,
+            path: path.to_owned(),
+            status,
+            message,
+        })
+    }
+}

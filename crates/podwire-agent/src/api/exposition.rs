@@ -1,0 +1,246 @@
+//! The Prometheus text exposition format (version 0.0.4) of the data plane's counters.
+//!
+//! Each metric family is written as `# HELP`, `# TYPE`, then one sample per interface, per
+//! (worker, node) or per (worker, node, reason). Label values are escaped as the format
+//! requires (`\` → `\\`, `"` → `\"`, newline → `\n`).
+
+use std::fmt::Write;
+
+use podwire_model::api::{ErrorView, InterfaceView, NodeRuntimeView};
+
+/// The `Content-Type` of the text this module writes.
+pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A metric family whose samples are read from views of type `T`.
+struct Family<T> {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    value: fn(&T) -> u64,
+}
+
+const COUNTER: &str = "counter";
+const GAUGE: &str = "gauge";
+
+const INTERFACE_FAMILIES: &[Family<InterfaceView>] = &[
+    Family {
+        name: "podwire_interface_rx_packets_total",
+        help: "Packets received on the interface.",
+        kind: COUNTER,
+        value: |i| i.rx_packets,
+    },
+    Family {
+        name: "podwire_interface_rx_bytes_total",
+        help: "Bytes received on the interface.",
+        kind: COUNTER,
+        value: |i| i.rx_bytes,
+    },
+    Family {
+        name: "podwire_interface_tx_packets_total",
+        help: "Packets sent on the interface.",
+        kind: COUNTER,
+        value: |i| i.tx_packets,
+    },
+    Family {
+        name: "podwire_interface_tx_bytes_total",
+        help: "Bytes sent on the interface.",
+        kind: COUNTER,
+        value: |i| i.tx_bytes,
+    },
+    Family {
+        name: "podwire_interface_drops_total",
+        help: "Packets lost on the interface (ring full, driver errors).",
+        kind: COUNTER,
+        value: |i| i.drops,
+    },
+    Family {
+        name: "podwire_interface_up",
+        help: "1 when the interface passes traffic, 0 when it is down.",
+        kind: GAUGE,
+        value: |i| u64::from(i.up),
+    },
+];
+
+const NODE_FAMILIES: &[Family<NodeRuntimeView>] = &[
+    Family {
+        name: "podwire_node_calls_total",
+        help: "Times the graph node ran.",
+        kind: COUNTER,
+        value: |n| n.calls,
+    },
+    Family {
+        name: "podwire_node_vectors_total",
+        help: "Vectors the graph node processed.",
+        kind: COUNTER,
+        value: |n| n.vectors,
+    },
+    Family {
+        name: "podwire_node_packets_total",
+        help: "Packets the graph node processed.",
+        kind: COUNTER,
+        value: |n| n.packets,
+    },
+    Family {
+        name: "podwire_node_nanoseconds_total",
+        help: "Time spent in the graph node, in nanoseconds.",
+        kind: COUNTER,
+        value: |n| n.nanos,
+    },
+];
+
+const ERROR_FAMILIES: &[Family<ErrorView>] = &[Family {
+    name: "podwire_drops_total",
+    help: "Packets a graph node dropped or punted, by reason.",
+    kind: COUNTER,
+    value: |e| e.count,
+}];
+
+/// The exposition text of the given counters.
+pub(super) fn render(
+    interfaces: &[InterfaceView],
+    runtime: &[NodeRuntimeView],
+    errors: &[ErrorView],
+) -> String {
+    let mut out = String::new();
+    write_families(&mut out, INTERFACE_FAMILIES, interfaces, |i| {
+        vec![("interface", i.name.clone())]
+    });
+    write_families(&mut out, NODE_FAMILIES, runtime, |n| {
+        vec![("worker", n.worker.to_string()), ("node", n.node.clone())]
+    });
+    write_families(&mut out, ERROR_FAMILIES, errors, |e| {
+        vec![
+            ("worker", e.worker.to_string()),
+            ("node", e.node.clone()),
+            ("reason", e.reason.clone()),
+        ]
+    });
+    out
+}
+
+/// Writes each family in `families` with one sample per view, labelled by `labels`.
+fn write_families<T>(
+    out: &mut String,
+    families: &[Family<T>],
+    views: &[T],
+    labels: impl Fn(&T) -> Vec<(&'static str, String)>,
+) {
+    for family in families {
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
+        for view in views {
+            out.push_str(family.name);
+            out.push('{');
+            for (i, (label, value)) in labels(view).iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(label);
+                out.push_str("=\"");
+                push_escaped(out, value);
+                out.push('"');
+            }
+            let _ = writeln!(out, "}} {}", (family.value)(view));
+        }
+    }
+}
+
+/// Appends a label value, escaped.
+fn push_escaped(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interface(name: &str, rx_packets: u64, up: bool) -> InterfaceView {
+        InterfaceView {
+            index: 1,
+            name: name.into(),
+            kind: "tap".into(),
+            mac: "02:00:00:00:00:01".into(),
+            mtu: 1500,
+            up,
+            addresses: vec![],
+            peer: String::new(),
+            rx_packets,
+            rx_bytes: 100,
+            tx_packets: 3,
+            tx_bytes: 300,
+            drops: 4,
+        }
+    }
+
+    #[test]
+    fn writes_each_family_once_with_a_sample_per_view() {
+        let text = render(
+            &[interface("a", 1, true), interface("b", 2, false)],
+            &[NodeRuntimeView {
+                worker: 0,
+                node: "ip4-lookup".into(),
+                calls: 10,
+                vectors: 11,
+                packets: 12,
+                nanos: 13,
+            }],
+            &[ErrorView {
+                worker: 1,
+                node: "ip4-input".into(),
+                reason: "ttl-expired".into(),
+                description: "IP TTL expired".into(),
+                count: 7,
+            }],
+        );
+        let expected_lines = [
+            "# HELP podwire_interface_rx_packets_total Packets received on the interface.",
+            "# TYPE podwire_interface_rx_packets_total counter",
+            r#"podwire_interface_rx_packets_total{interface="a"} 1"#,
+            r#"podwire_interface_rx_packets_total{interface="b"} 2"#,
+            r#"podwire_interface_tx_bytes_total{interface="b"} 300"#,
+            "# TYPE podwire_interface_up gauge",
+            r#"podwire_interface_up{interface="a"} 1"#,
+            r#"podwire_interface_up{interface="b"} 0"#,
+            "# TYPE podwire_node_packets_total counter",
+            r#"podwire_node_calls_total{worker="0",node="ip4-lookup"} 10"#,
+            r#"podwire_node_vectors_total{worker="0",node="ip4-lookup"} 11"#,
+            r#"podwire_node_packets_total{worker="0",node="ip4-lookup"} 12"#,
+            r#"podwire_node_nanoseconds_total{worker="0",node="ip4-lookup"} 13"#,
+            "# TYPE podwire_drops_total counter",
+            r#"podwire_drops_total{worker="1",node="ip4-input",reason="ttl-expired"} 7"#,
+        ];
+        let lines: Vec<&str> = text.lines().collect();
+        for expected in expected_lines {
+            assert!(lines.contains(&expected), "missing {expected:?} in\n{text}");
+        }
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("# TYPE")).count(),
+            INTERFACE_FAMILIES.len() + NODE_FAMILIES.len() + ERROR_FAMILIES.len()
+        );
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn escapes_label_values() {
+        let text = render(&[interface("a\"b\\c\nd", 5, true)], &[], &[]);
+        assert!(
+            text.contains(r#"podwire_interface_rx_packets_total{interface="a\"b\\c\nd"} 5"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_views_still_declares_the_families() {
+        let text = render(&[], &[], &[]);
+        assert!(text.contains("# TYPE podwire_drops_total counter"));
+        assert!(text.lines().all(|line| line.starts_with('#')), "{text}");
+    }
+}

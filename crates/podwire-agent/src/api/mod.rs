@@ -1,0 +1,84 @@
+//! The agent's local API: JSON over HTTP/1.1 on a unix socket, plus an HTTP listener for
+//! Prometheus (`/metrics`) and probes (`/healthz`).
+//!
+//! The API only reads and pokes the data plane through [`NodeControl`], which the daemon
+//! implements; [`client::Client`] is the other end, used by `podwire ctl`.
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `GET /v1/interfaces` | `[InterfaceView]` |
+//! | `GET /v1/runtime` | `[NodeRuntimeView]` |
+//! | `GET /v1/errors` | `[ErrorView]` |
+//! | `GET /v1/routes` | `[RouteView]` |
+//! | `GET /v1/neighbors` | `[NeighborView]` |
+//! | `GET /v1/trace` | `TraceView` |
+//! | `POST /v1/trace?add=N` | 204: trace the next N packets |
+//! | `POST /v1/trace/clear` | 204: empty the trace buffer |
+//! | `GET /v1/health` | `Health` |
+//!
+//! Failures answer with a 4xx or 5xx status and an [`ApiError`](podwire_model::api::ApiError)
+//! body.
+
+pub mod client;
+mod exposition;
+mod routes;
+mod server;
+mod socket;
+#[cfg(test)]
+mod tests;
+
+use podwire_model::api::{
+    ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
+};
+
+pub use server::{ServeError, Server, serve};
+pub use socket::SocketError;
+
+/// What the API asks of the running data plane.
+///
+/// Calls may block briefly (they ask the worker threads), so the server makes them on
+/// tokio's blocking pool, never on its event loop.
+pub trait NodeControl: Send + Sync + 'static {
+    /// Every interface with its counters.
+    fn interfaces(&self) -> Vec<InterfaceView>;
+    /// Per-worker, per-node work counters.
+    fn runtime(&self) -> Vec<NodeRuntimeView>;
+    /// Per-worker, per-node drop and punt counters.
+    fn errors(&self) -> Vec<ErrorView>;
+    /// The forwarding table.
+    fn routes(&self) -> Vec<RouteView>;
+    /// The neighbor (ARP / ND) table.
+    fn neighbors(&self) -> Vec<NeighborView>;
+    /// Traces the next `packets` packets received (`packets` ≥ 1).
+    fn trace_add(&self, packets: u32);
+    /// The packets traced so far.
+    fn trace_show(&self) -> TraceView;
+    /// Empties the trace buffer.
+    fn trace_clear(&self);
+    /// Whether the data plane is running.
+    fn health(&self) -> Health;
+}
+
+/// The API's paths, shared by the server and the client so that they cannot drift apart.
+pub mod paths {
+    /// `GET`: [`InterfaceView`](podwire_model::api::InterfaceView)s.
+    pub const INTERFACES: &str = "/v1/interfaces";
+    /// `GET`: [`NodeRuntimeView`](podwire_model::api::NodeRuntimeView)s.
+    pub const RUNTIME: &str = "/v1/runtime";
+    /// `GET`: [`ErrorView`](podwire_model::api::ErrorView)s.
+    pub const ERRORS: &str = "/v1/errors";
+    /// `GET`: [`RouteView`](podwire_model::api::RouteView)s.
+    pub const ROUTES: &str = "/v1/routes";
+    /// `GET`: [`NeighborView`](podwire_model::api::NeighborView)s.
+    pub const NEIGHBORS: &str = "/v1/neighbors";
+    /// `GET`: the [`TraceView`](podwire_model::api::TraceView); `POST ?add=N`: trace N packets.
+    pub const TRACE: &str = "/v1/trace";
+    /// `POST`: empty the trace buffer.
+    pub const TRACE_CLEAR: &str = "/v1/trace/clear";
+    /// `GET`: [`Health`](podwire_model::api::Health).
+    pub const HEALTH: &str = "/v1/health";
+    /// On the metrics listener: Prometheus text format.
+    pub const METRICS: &str = "/metrics";
+    /// On the metrics listener: 200 when healthy, 503 otherwise, with a `Health` body.
+    pub const HEALTHZ: &str = "/healthz";
+}

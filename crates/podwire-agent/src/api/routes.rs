@@ -1,0 +1,138 @@
+//! The HTTP handlers of both listeners: the `/v1` API on the unix socket, and `/metrics` and
+//! `/healthz` on the TCP listener. Each handler asks [`NodeControl`] on the blocking pool and
+//! turns the answer into JSON or text.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Json, Router};
+use podwire_model::api::{ApiError, HealthStatus};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinError;
+
+use super::{NodeControl, exposition, paths};
+
+type Control = Arc<dyn NodeControl>;
+
+/// Why a request got no answer from the data plane.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    /// The `NodeControl` call panicked; the agent's log has the details.
+    #[error("the data plane failed while answering ({0}); see the agent's log")]
+    DataPlane(#[from] JoinError),
+    /// `POST /v1/trace` without a usable `add=N`.
+    #[error("{0}; ask as POST {path}?add=N with N a number of packets from 1 to {max}", path = paths::TRACE, max = u32::MAX)]
+    BadTraceQuery(String),
+    /// The path or method is not part of the API.
+    #[error("there is no {method} {uri} in the podwire API; see `podwire ctl --help`")]
+    NotFound {
+        /// The method asked.
+        method: Method,
+        /// The path asked.
+        uri: Uri,
+    },
+}
+
+impl IntoResponse for RequestError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            RequestError::DataPlane(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            RequestError::BadTraceQuery(_) => StatusCode::BAD_REQUEST,
+            RequestError::NotFound { .. } => StatusCode::NOT_FOUND,
+        };
+        let body = ApiError {
+            error: self.to_string(),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Runs `call` on the blocking pool: `NodeControl` calls wait for the worker threads.
+async fn ask<T: Send + 'static>(
+    control: &Control,
+    call: impl FnOnce(&dyn NodeControl) -> T + Send + 'static,
+) -> Result<T, RequestError> {
+    let control = Arc::clone(control);
+    Ok(tokio::task::spawn_blocking(move || call(control.as_ref())).await?)
+}
+
+/// The `/v1` API.
+pub(super) fn api_router(control: Control) -> Router {
+    Router::new()
+        .route(paths::INTERFACES, view(|c| c.interfaces()))
+        .route(paths::RUNTIME, view(|c| c.runtime()))
+        .route(paths::ERRORS, view(|c| c.errors()))
+        .route(paths::ROUTES, view(|c| c.routes()))
+        .route(paths::NEIGHBORS, view(|c| c.neighbors()))
+        .route(paths::TRACE, view(|c| c.trace_show()).post(trace_add))
+        .route(paths::TRACE_CLEAR, post(trace_clear))
+        .route(paths::HEALTH, view(|c| c.health()))
+        .fallback(not_found)
+        .with_state(control)
+}
+
+/// A `GET` route that answers with what `call` returns, as JSON.
+fn view<T: Serialize + Send + 'static>(call: fn(&dyn NodeControl) -> T) -> MethodRouter<Control> {
+    get(move |State(control): State<Control>| async move { ask(&control, call).await.map(Json) })
+}
+
+/// The query of `POST /v1/trace`.
+#[derive(Deserialize)]
+struct TraceAdd {
+    add: u32,
+}
+
+async fn trace_add(
+    State(control): State<Control>,
+    query: Result<Query<TraceAdd>, QueryRejection>,
+) -> Result<StatusCode, RequestError> {
+    let Query(TraceAdd { add }) =
+        query.map_err(|rejection| RequestError::BadTraceQuery(rejection.body_text()))?;
+    if add == 0 {
+        return Err(RequestError::BadTraceQuery(
+            "add=0 would trace nothing".to_owned(),
+        ));
+    }
+    ask(&control, move |c| c.trace_add(add)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn trace_clear(State(control): State<Control>) -> Result<StatusCode, RequestError> {
+    ask(&control, |c| c.trace_clear()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn not_found(method: Method, uri: Uri) -> RequestError {
+    RequestError::NotFound { method, uri }
+}
+
+/// `/metrics` and `/healthz`.
+pub(super) fn metrics_router(control: Control) -> Router {
+    Router::new()
+        .route(paths::METRICS, get(metrics))
+        .route(paths::HEALTHZ, get(healthz))
+        .fallback(not_found)
+        .with_state(control)
+}
+
+async fn metrics(State(control): State<Control>) -> Result<Response, RequestError> {
+    let text = ask(&control, |c| {
+        exposition::render(&c.interfaces(), &c.runtime(), &c.errors())
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], text).into_response())
+}
+
+/// 200 when the data plane is healthy, 503 otherwise (probes only look at the status).
+async fn healthz(State(control): State<Control>) -> Result<Response, RequestError> {
+    let health = ask(&control, |c| c.health()).await?;
+    let status = match health.status {
+        HealthStatus::Ok => StatusCode::OK,
+        HealthStatus::Starting | HealthStatus::Degraded => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    Ok((status, Json(health)).into_response())
+}

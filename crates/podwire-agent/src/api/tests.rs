@@ -1,0 +1,453 @@
+//! The server and the client together: a fake data plane behind a real socket and a real
+//! TCP listener.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use podwire_model::api::{
+    ErrorView, Health, HealthStatus, InterfaceView, NeighborState, NeighborView, NodeRuntimeView,
+    RouteAction, RouteView, TraceStep, TraceView, TracedPacket,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::client::{Client, ClientError};
+use super::*;
+
+/// A data plane that answers with fixed views and records what it was told.
+struct Fake {
+    health: HealthStatus,
+    /// Whether `routes` panics, as a data plane that fails to answer.
+    broken: bool,
+    traces_added: Mutex<Vec<u32>>,
+    clears: Mutex<u32>,
+}
+
+impl Fake {
+    fn new(health: HealthStatus, broken: bool) -> Arc<Fake> {
+        Arc::new(Fake {
+            health,
+            broken,
+            traces_added: Mutex::new(Vec::new()),
+            clears: Mutex::new(0),
+        })
+    }
+}
+
+fn interfaces() -> Vec<InterfaceView> {
+    vec![InterfaceView {
+        index: 1,
+        name: "uplink0".into(),
+        kind: "af-packet".into(),
+        mac: "02:00:00:00:00:01".into(),
+        mtu: 1500,
+        up: true,
+        addresses: vec!["192.168.50.1/24".into()],
+        peer: "veth-up".into(),
+        rx_packets: 10,
+        rx_bytes: 1000,
+        tx_packets: 20,
+        tx_bytes: 2000,
+        drops: 1,
+    }]
+}
+
+fn runtime() -> Vec<NodeRuntimeView> {
+    vec![NodeRuntimeView {
+        worker: 0,
+        node: "ip4-\"lookup\"".into(),
+        calls: 3,
+        vectors: 4,
+        packets: 50,
+        nanos: 5000,
+    }]
+}
+
+fn errors() -> Vec<ErrorView> {
+    vec![ErrorView {
+        worker: 1,
+        node: "ip4-input".into(),
+        reason: "ttl-expired".into(),
+        description: "IP TTL expired".into(),
+        count: 7,
+    }]
+}
+
+fn routes() -> Vec<RouteView> {
+    vec![RouteView {
+        prefix: "10.9.0.0/16".into(),
+        action: RouteAction::Forward,
+        via: Some("192.168.50.2".into()),
+        interface: Some("uplink0".into()),
+    }]
+}
+
+fn neighbors() -> Vec<NeighborView> {
+    vec![NeighborView {
+        interface: "uplink0".into(),
+        ip: "192.168.50.2".into(),
+        mac: "02:00:00:00:00:02".into(),
+        state: NeighborState::Reachable,
+        age_ms: Some(1500),
+    }]
+}
+
+fn trace() -> TraceView {
+    TraceView {
+        packets: vec![TracedPacket {
+            id: 0,
+            worker: 0,
+            rx_interface: "uplink0".into(),
+            timestamp_ns: 123,
+            steps: vec![TraceStep {
+                node: "ethernet-input".into(),
+                detail: "IP4: 02:00:00:00:00:02 -> 02:00:00:00:00:01".into(),
+            }],
+        }],
+    }
+}
+
+impl NodeControl for Fake {
+    fn interfaces(&self) -> Vec<InterfaceView> {
+        interfaces()
+    }
+    fn runtime(&self) -> Vec<NodeRuntimeView> {
+        runtime()
+    }
+    fn errors(&self) -> Vec<ErrorView> {
+        errors()
+    }
+    fn routes(&self) -> Vec<RouteView> {
+        assert!(!self.broken, "the broken fake data plane fails on routes");
+        routes()
+    }
+    fn neighbors(&self) -> Vec<NeighborView> {
+        neighbors()
+    }
+    fn trace_add(&self, packets: u32) {
+        self.traces_added.lock().unwrap().push(packets);
+    }
+    fn trace_show(&self) -> TraceView {
+        trace()
+    }
+    fn trace_clear(&self) {
+        *self.clears.lock().unwrap() += 1;
+    }
+    fn health(&self) -> Health {
+        Health {
+            status: self.health,
+            workers: 2,
+            uptime_s: 60,
+        }
+    }
+}
+
+/// A server on a fresh socket in a temporary directory; stops it when dropped.
+struct Running {
+    fake: Arc<Fake>,
+    client: Client,
+    socket: PathBuf,
+    metrics: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServeError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(health: HealthStatus) -> Running {
+        Running::start_fake(Fake::new(health, false)).await
+    }
+
+    async fn start_fake(fake: Arc<Fake>) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory that does not exist yet: the server must create it.
+        let socket = dir.path().join("run/podwire.sock");
+        let control: Arc<dyn NodeControl> = fake.clone();
+        let server = Server::bind(control, &socket, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let metrics = server.metrics_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Running {
+            fake,
+            client: Client::new(&socket),
+            socket,
+            metrics,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server and waits for it.
+    async fn stop(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A `GET` over plain TCP; the status code and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+#[tokio::test]
+async fn the_client_gets_what_the_data_plane_returned() {
+    let server = Running::start(HealthStatus::Ok).await;
+    let client = &server.client;
+    assert_eq!(client.interfaces().await.unwrap(), interfaces());
+    assert_eq!(client.runtime().await.unwrap(), runtime());
+    assert_eq!(client.errors().await.unwrap(), errors());
+    assert_eq!(client.routes().await.unwrap(), routes());
+    assert_eq!(client.neighbors().await.unwrap(), neighbors());
+    assert_eq!(client.trace().await.unwrap(), trace());
+    assert_eq!(
+        client.health().await.unwrap(),
+        Health {
+            status: HealthStatus::Ok,
+            workers: 2,
+            uptime_s: 60
+        }
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn trace_add_and_clear_reach_the_data_plane() {
+    let server = Running::start(HealthStatus::Ok).await;
+    server.client.trace_add(5).await.unwrap();
+    server.client.trace_add(u32::MAX).await.unwrap();
+    server.client.trace_clear().await.unwrap();
+    assert_eq!(*server.fake.traces_added.lock().unwrap(), vec![5, u32::MAX]);
+    assert_eq!(*server.fake.clears.lock().unwrap(), 1);
+
+    let zero = server.client.trace_add(0).await.unwrap_err();
+    assert!(
+        matches!(&zero, ClientError::Refused { status, message, .. }
+            if status.as_u16() == 400 && message.contains("add=0 would trace nothing")),
+        "{zero}"
+    );
+    assert_eq!(*server.fake.traces_added.lock().unwrap(), vec![5, u32::MAX]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_data_plane_call_answers_500_and_the_server_goes_on() {
+    let server = Running::start_fake(Fake::new(HealthStatus::Ok, true)).await;
+    let error = server.client.routes().await.unwrap_err();
+    match &error {
+        ClientError::Refused {
+            status, message, ..
+        } => {
+            assert_eq!(status.as_u16(), 500);
+            assert!(message.contains("the data plane failed"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+    assert_eq!(server.client.interfaces().await.unwrap(), interfaces());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_are_exported_as_prometheus_text() {
+    let server = Running::start(HealthStatus::Ok).await;
+    let (status, head, body) = http_get(server.metrics, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
+    for line in [
+        r#"podwire_interface_rx_packets_total{interface="uplink0"} 10"#,
+        r#"podwire_interface_tx_bytes_total{interface="uplink0"} 2000"#,
+        r#"podwire_node_packets_total{worker="0",node="ip4-\"lookup\""} 50"#,
+        r#"podwire_node_nanoseconds_total{worker="0",node="ip4-\"lookup\""} 5000"#,
+        r#"podwire_drops_total{worker="1",node="ip4-input",reason="ttl-expired"} 7"#,
+    ] {
+        assert!(
+            body.lines().any(|l| l == line),
+            "missing {line:?} in\n{body}"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn healthz_follows_the_health_status() {
+    let healthy = Running::start(HealthStatus::Ok).await;
+    let (status, _, body) = http_get(healthy.metrics, "/healthz").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""status":"ok""#), "{body}");
+    healthy.stop().await.unwrap();
+
+    let starting = Running::start(HealthStatus::Starting).await;
+    assert_eq!(http_get(starting.metrics, "/healthz").await.0, 503);
+    starting.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_paths_answer_404_with_a_json_error() {
+    let server = Running::start(HealthStatus::Ok).await;
+    let (status, _, body) = http_get(server.metrics, "/v2/nothing").await;
+    assert_eq!(status, 404);
+    let error: podwire_model::api::ApiError = serde_json::from_str(&body).unwrap();
+    assert!(error.error.contains("GET /v2/nothing"), "{}", error.error);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_socket_is_group_only_and_removed_on_shutdown() {
+    let server = Running::start(HealthStatus::Ok).await;
+    let socket = server.socket.clone();
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660);
+    server.stop().await.unwrap();
+    assert!(!socket.exists(), "{} is still there", socket.display());
+}
+
+fn fake_control() -> Arc<dyn NodeControl> {
+    Fake::new(HealthStatus::Ok, false)
+}
+
+#[tokio::test]
+async fn serve_can_be_spawned_and_stops_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("podwire.sock");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(serve(
+        fake_control(),
+        &socket.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // The socket answers once bound; retrying covers the moment before the task binds it.
+    let client = Client::new(&socket);
+    let health = loop {
+        match client.health().await {
+            Ok(health) => break health,
+            Err(ClientError::Unreachable { .. }) if !served.is_finished() => {
+                tokio::task::yield_now().await
+            }
+            Err(other) => panic!("{other}"),
+        }
+    };
+    assert_eq!(health.status, HealthStatus::Ok);
+    stop.send(()).unwrap();
+    served.await.unwrap().unwrap();
+    assert!(!socket.exists());
+}
+
+#[tokio::test]
+async fn a_stale_socket_is_replaced_but_a_live_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("podwire.sock");
+    // A listener that is gone leaves its socket file behind.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+
+    let metrics = "127.0.0.1:0".parse().unwrap();
+    let live = Server::bind(fake_control(), &socket, metrics)
+        .await
+        .unwrap();
+    match Server::bind(fake_control(), &socket, metrics).await {
+        Err(ServeError::Socket(SocketError::InUse { path })) => assert_eq!(path, socket),
+        other => panic!("expected the socket to be in use, got {other:?}"),
+    }
+    drop(live);
+    assert!(!socket.exists(), "dropping a server removes its socket");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_socket_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podwire.sock");
+    std::fs::write(&path, "keep me").unwrap();
+    let error = Server::bind(fake_control(), &path, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ServeError::Socket(SocketError::NotASocket { .. })),
+        "{error}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+}
+
+#[tokio::test]
+async fn a_taken_metrics_port_is_reported_and_the_socket_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("podwire.sock");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let error = Server::bind(fake_control(), &socket, addr)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("cannot listen for metrics on {addr}: ")),
+        "{error}"
+    );
+    assert!(!socket.exists());
+}
+
+#[tokio::test]
+async fn an_unreachable_agent_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sock");
+    assert_eq!(
+        Client::new(&missing)
+            .health()
+            .await
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "cannot reach the podwire agent at {}: is `podwire daemon` running? (there is no socket file at that path)",
+            missing.display()
+        )
+    );
+
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert_eq!(
+        Client::new(&stale).health().await.unwrap_err().to_string(),
+        format!(
+            "cannot reach the podwire agent at {}: is `podwire daemon` running? (connection refused)",
+            stale.display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_agent_that_does_not_answer_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path: &Path = &dir.path().join("silent.sock");
+    // Accepts connections (the kernel does, into the backlog) but never answers.
+    let _silent = tokio::net::UnixListener::bind(path).unwrap();
+    let client = Client::new(path).with_timeout(std::time::Duration::from_millis(50));
+    let error = client.health().await.unwrap_err();
+    assert!(matches!(error, ClientError::Timeout { .. }), "{error}");
+}

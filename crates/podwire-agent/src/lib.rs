@@ -1,0 +1,9 @@
+//! The node agent.
+//!
+//! - [`api`]: the local API on a unix socket (for `podwire ctl` and the CNI plugin), the
+//!   `/metrics` and `/healthz` listener, and a client for the socket.
+//! - [`node`]: the data plane built from the config, its interfaces wired to the kernel.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod node;

@@ -1,0 +1,443 @@
+//! A running node: the data plane built from the config, its interfaces
+//! wired to the kernel, its workers started.
+//!
+//! [`Node::start`] does everything or nothing: the interfaces it makes are
+//! owned by values that remove them when dropped (a tap disappears when its
+//! descriptor closes), so a failure half-way unwinds what was done.
+
+mod control;
+mod mac;
+mod pods;
+
+use core::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use podwire_dataplane::fib::FibError;
+use podwire_dataplane::interface::{IfIndex, InterfaceConfig as SwitchInterface};
+use podwire_dataplane::publish::TablePublisher;
+use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
+use podwire_io::af_packet::AfPacket;
+use podwire_io::netlink::{self, Netlink};
+use podwire_io::netns::{self, NetNs};
+use podwire_io::tap::{self, Tap};
+use podwire_io::worker::{AfPacketRx, RxPort, TapPort, TxPort, WorkerConfig, WorkerError, Workers};
+use podwire_model::config::{
+    Config, HostConfig, InterfaceConfig, InterfaceKind, POD_GATEWAY_V4 as POD_GATEWAY4,
+    POD_GATEWAY_V6 as POD_GATEWAY6,
+};
+
+pub use mac::derived_mac;
+
+/// Why a node could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A network namespace named in the config is not there.
+    #[error(
+        "{what}: cannot open network namespace {path}: {source}; create it first (ip netns add NAME)"
+    )]
+    Netns {
+        /// Who needs it.
+        what: String,
+        /// Where it was looked for.
+        path: String,
+        /// Why it failed.
+        source: netns::Error,
+    },
+    /// A tap could not be made.
+    #[error("{what}: {source}")]
+    Tap {
+        /// Which one.
+        what: String,
+        /// Why.
+        source: tap::Error,
+    },
+    /// The kernel refused a link, address or route change.
+    #[error("{what}: {source}")]
+    Netlink {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: netlink::Error,
+    },
+    /// A kernel setting could not be changed.
+    #[error("{what}: {source}")]
+    Sysctl {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: podwire_io::sysctl::Error,
+    },
+    /// A route names an interface the node does not have.
+    #[error("{what}: there is no interface, pod or host interface named {interface:?}")]
+    UnknownInterface {
+        /// Which route.
+        what: String,
+        /// The name it gives.
+        interface: String,
+    },
+    /// An AF_PACKET socket could not be opened.
+    #[error("interface {name}: cannot attach {host_interface} with AF_PACKET: {source}")]
+    AfPacket {
+        /// podwire's name.
+        name: String,
+        /// The kernel interface.
+        host_interface: String,
+        /// Why.
+        source: podwire_io::af_packet::Error,
+    },
+    /// A route could not be added.
+    #[error("{what}: {source}")]
+    Route {
+        /// Which route.
+        what: String,
+        /// Why.
+        source: FibError,
+    },
+    /// The workers could not be started.
+    #[error(transparent)]
+    Workers(#[from] WorkerError),
+}
+
+fn netlink_err(what: impl Into<String>) -> impl FnOnce(netlink::Error) -> NodeError {
+    let what = what.into();
+    move |source| NodeError::Netlink { what, source }
+}
+
+fn route_err(what: impl Into<String>) -> impl FnOnce(FibError) -> NodeError {
+    let what = what.into();
+    move |source| NodeError::Route { what, source }
+}
+
+/// What an interface of the switch is attached to, for `show interfaces`.
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    /// podwire's name for it.
+    pub name: String,
+    /// Its index in the tables.
+    pub index: IfIndex,
+    /// "tap", "af-packet" or "host".
+    pub kind: &'static str,
+    /// What is at the other end: `netns/ifname` or a kernel interface.
+    pub peer: String,
+}
+
+/// A running node.
+pub struct Node {
+    name: String,
+    publisher: TablePublisher,
+    workers: Workers,
+    attachments: Vec<Attachment>,
+    started: std::time::Instant,
+}
+
+/// What a node is built from before it runs: the tables, and the ports
+/// made so far, attached to the workers once the tables are published.
+#[derive(Default)]
+struct Build {
+    tables: TablesBuilder,
+    ports: Vec<PendingPort>,
+}
+
+/// An interface's two sides, waiting to be handed to the workers.
+struct PendingPort {
+    index: IfIndex,
+    rx: Box<dyn RxPort>,
+    tx: Arc<dyn TxPort>,
+}
+
+impl Node {
+    /// Builds the data plane from `config`, wires every interface and pod,
+    /// and starts the workers.
+    pub async fn start(config: &Config) -> Result<Node, NodeError> {
+        let publisher = TablePublisher::new(Tables::default());
+        let workers = Workers::start(
+            config.node.workers as usize,
+            WorkerConfig {
+                buffers: config.node.buffers_per_worker,
+                ..WorkerConfig::default()
+            },
+            &publisher,
+        )?;
+        let mut node = Node {
+            name: config.node.name.clone(),
+            publisher,
+            workers,
+            attachments: Vec::new(),
+            started: std::time::Instant::now(),
+        };
+        let mut build = Build::default();
+        for interface in &config.interfaces {
+            node.attach_kernel_interface(&mut build, interface).await?;
+        }
+        if let Some(host) = &config.host {
+            node.attach_host(&mut build, host).await?;
+        }
+        for pod in &config.pods {
+            let wired = pods::wire(&node.name, pod).await?;
+            node.attach_pod(&mut build, pod, wired)?;
+        }
+        for (i, route) in config.routes.iter().enumerate() {
+            let what = format!("route[{i}] {}", route.prefix);
+            let interface = node
+                .attachments
+                .iter()
+                .find(|a| a.name == route.interface)
+                .map(|a| a.index)
+                .ok_or_else(|| NodeError::UnknownInterface {
+                    what: what.clone(),
+                    interface: route.interface.clone(),
+                })?;
+            let adj = match route.via {
+                Some(gateway) => Adjacency::Via { interface, gateway },
+                None => Adjacency::Attached { interface },
+            };
+            add_route(
+                &mut build.tables,
+                route.prefix.addr(),
+                route.prefix.prefix_len(),
+                adj,
+            )
+            .map_err(route_err(what))?;
+        }
+        node.publisher.publish(build.tables.build(1));
+        // Receive only once the tables know every interface: a frame
+        // that came earlier would be dropped as from an unknown one.
+        for PendingPort { index, rx, tx } in build.ports {
+            node.workers.attach(index, rx, tx);
+        }
+        Ok(node)
+    }
+
+    async fn attach_kernel_interface(
+        &mut self,
+        build: &mut Build,
+        config: &InterfaceConfig,
+    ) -> Result<(), NodeError> {
+        let InterfaceKind::AfPacket = config.kind else {
+            unreachable!("the config only has af-packet kernel interfaces");
+        };
+        let ns = match &config.netns {
+            Some(n) => NetNs::open(n.path()).map_err(|source| NodeError::Netns {
+                what: format!("interface {}", config.name),
+                path: n.path().display().to_string(),
+                source,
+            })?,
+            None => NetNs::current().map_err(|source| NodeError::Netns {
+                what: format!("interface {}", config.name),
+                path: "the current namespace".into(),
+                source,
+            })?,
+        };
+        let host_if = config.host_interface.clone();
+        let nl =
+            Netlink::connect_in(&ns).map_err(netlink_err(format!("interface {}", config.name)))?;
+        let what = format!("interface {}: kernel interface {host_if}", config.name);
+        let mac = nl.mac(&host_if).await.map_err(netlink_err(&what))?;
+        nl.set_up(&host_if).await.map_err(netlink_err(&what))?;
+        let mtu = match config.mtu {
+            Some(m) => m,
+            None => nl.mtu(&host_if).await.map_err(netlink_err(&what))?,
+        };
+        let opened = {
+            let host_if = host_if.clone();
+            ns.run_in(move || AfPacket::open(&host_if, &Default::default()))
+                .map_err(|source| NodeError::Netns {
+                    what: format!("interface {}", config.name),
+                    path: "its namespace".into(),
+                    source,
+                })?
+        };
+        let socket = opened.map_err(|source| NodeError::AfPacket {
+            name: config.name.clone(),
+            host_interface: host_if.clone(),
+            source,
+        })?;
+        let mut switch = SwitchInterface::l3(&config.name, mac.into());
+        switch.mtu = mtu.min(u32::from(u16::MAX)) as u16;
+        for cidr in &config.addresses {
+            push_address(&mut switch, cidr.addr(), cidr.prefix_len());
+        }
+        let index = build
+            .tables
+            .add_interface(switch)
+            .map_err(route_err(format!("interface {} addresses", config.name)))?;
+        let sender = socket.sender().map_err(|source| NodeError::AfPacket {
+            name: config.name.clone(),
+            host_interface: host_if.clone(),
+            source,
+        })?;
+        build.ports.push(PendingPort {
+            index,
+            rx: Box::new(AfPacketRx(socket)),
+            tx: Arc::new(sender),
+        });
+        self.attachments.push(Attachment {
+            name: config.name.clone(),
+            index,
+            kind: "af-packet",
+            peer: host_if,
+        });
+        Ok(())
+    }
+
+    async fn attach_host(&mut self, build: &mut Build, host: &HostConfig) -> Result<(), NodeError> {
+        let what = format!("host interface {}", host.interface);
+        let tap = Tap::create(&host.interface).map_err(|source| NodeError::Tap {
+            what: what.clone(),
+            source,
+        })?;
+        let host_mac = derived_mac(&[&self.name, &host.interface, "host"]);
+        let switch_mac = derived_mac(&[&self.name, &host.interface, "switch"]);
+        let nl = Netlink::connect().map_err(netlink_err(&what))?;
+        nl.set_mac(&host.interface, host_mac.0)
+            .await
+            .map_err(netlink_err(&what))?;
+        let here = NetNs::current().map_err(|source| NodeError::Netns {
+            what: what.clone(),
+            path: "the current namespace".into(),
+            source,
+        })?;
+        podwire_io::sysctl::disable_ipv6_dad(&here, &host.interface).map_err(|source| {
+            NodeError::Sysctl {
+                what: what.clone(),
+                source,
+            }
+        })?;
+        nl.set_up(&host.interface)
+            .await
+            .map_err(netlink_err(&what))?;
+
+        let mut switch = SwitchInterface::l3(host.interface.clone(), switch_mac);
+        switch.ip4.push((POD_GATEWAY4, 32));
+        switch.ip6.push((POD_GATEWAY6, 64));
+        let index = build
+            .tables
+            .add_interface(switch)
+            .map_err(route_err(what.clone()))?;
+        if let Some(a4) = host.address4 {
+            nl.add_address(&host.interface, a4.into(), 32)
+                .await
+                .map_err(netlink_err(&what))?;
+            add_route(
+                &mut build.tables,
+                a4.into(),
+                32,
+                Adjacency::Attached { interface: index },
+            )
+            .map_err(route_err(what.clone()))?;
+            build.tables.add_neighbor(index, a4.into(), host_mac);
+        }
+        if let Some(a6) = host.address6 {
+            nl.add_address(&host.interface, a6.into(), 128)
+                .await
+                .map_err(netlink_err(&what))?;
+            add_route(
+                &mut build.tables,
+                a6.into(),
+                128,
+                Adjacency::Attached { interface: index },
+            )
+            .map_err(route_err(what.clone()))?;
+            build.tables.add_neighbor(index, a6.into(), host_mac);
+        }
+        for cidr in &host.routes {
+            let (gateway, src): (IpAddr, Option<IpAddr>) = match cidr.addr() {
+                IpAddr::V4(_) => (POD_GATEWAY4.into(), host.address4.map(Into::into)),
+                IpAddr::V6(_) => (POD_GATEWAY6.into(), host.address6.map(Into::into)),
+            };
+            let mut route = netlink::Route::new(cidr.addr(), cidr.prefix_len());
+            route.gateway = Some(gateway);
+            route.dev = Some(&host.interface);
+            route.onlink = true;
+            route.src = src;
+            nl.add_route(&route)
+                .await
+                .map_err(netlink_err(format!("{what}: route {cidr}")))?;
+        }
+        let tap = Arc::new(tap);
+        build.ports.push(PendingPort {
+            index,
+            rx: Box::new(TapPort(tap.clone())),
+            tx: tap,
+        });
+        self.attachments.push(Attachment {
+            name: host.interface.clone(),
+            index,
+            kind: "host",
+            peer: host.interface.clone(),
+        });
+        Ok(())
+    }
+
+    fn attach_pod(
+        &mut self,
+        build: &mut Build,
+        pod: &podwire_model::config::PodConfig,
+        wired: pods::WiredPod,
+    ) -> Result<(), NodeError> {
+        let what = format!("pod {}", pod.name);
+        let mut switch = SwitchInterface::l3(pod.name.clone(), wired.switch_mac);
+        switch.mtu = wired.mtu;
+        switch.ip4.push((POD_GATEWAY4, 32));
+        switch.ip6.push((POD_GATEWAY6, 64));
+        switch.source_check = true;
+        let index = build
+            .tables
+            .add_interface(switch)
+            .map_err(route_err(what.clone()))?;
+        for &addr in &pod.addresses {
+            let len = if addr.is_ipv4() { 32 } else { 128 };
+            add_route(
+                &mut build.tables,
+                addr,
+                len,
+                Adjacency::Attached { interface: index },
+            )
+            .map_err(route_err(format!("{what}: address {addr}")))?;
+            build.tables.add_neighbor(index, addr, wired.pod_mac);
+        }
+        let tap = Arc::new(wired.tap);
+        build.ports.push(PendingPort {
+            index,
+            rx: Box::new(TapPort(tap.clone())),
+            tx: tap,
+        });
+        self.attachments.push(Attachment {
+            name: pod.name.clone(),
+            index,
+            kind: "tap",
+            peer: format!("{}/{}", pod.netns.path().display(), pod.interface),
+        });
+        Ok(())
+    }
+
+    /// Stops the workers; the interfaces podwire made disappear with them.
+    pub fn stop(self) {
+        self.workers.stop();
+    }
+
+    /// How long the node has run.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+fn push_address(switch: &mut SwitchInterface, addr: IpAddr, len: u8) {
+    match addr {
+        IpAddr::V4(a) => switch.ip4.push((a, len)),
+        IpAddr::V6(a) => switch.ip6.push((a, len)),
+    }
+}
+
+fn add_route(
+    tables: &mut TablesBuilder,
+    prefix: IpAddr,
+    len: u8,
+    adj: Adjacency,
+) -> Result<(), FibError> {
+    match prefix {
+        IpAddr::V4(p) => tables.add_route4(p, len, adj),
+        IpAddr::V6(p) => tables.add_route6(p, len, adj),
+    }
+}

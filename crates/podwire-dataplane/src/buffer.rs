@@ -1,0 +1,465 @@
+//! Packet buffers: fixed-size slots in a per-worker pool, referred to by index.
+//!
+//! Every buffer is [`BUFFER_HEADROOM`] bytes of headroom (room to prepend an
+//! encapsulation such as VXLAN without copying) followed by [`BUFFER_DATA_SIZE`]
+//! bytes of data. A packet longer than one buffer is a chain: the head buffer's
+//! [`PacketMeta::next`] names the next buffer, and so on. Only the head carries
+//! the packet's metadata; the other buffers of a chain use `current_data`,
+//! `current_length` and `next`.
+//!
+//! The pool allocates nothing after it is built: the hot path takes and returns
+//! indices from a free list.
+
+use crate::interface::IfIndex;
+
+/// Bytes reserved in front of the data of every buffer for headers that are
+/// prepended later (VXLAN needs 50).
+pub const BUFFER_HEADROOM: usize = 128;
+/// Bytes of packet data one buffer holds.
+pub const BUFFER_DATA_SIZE: usize = 2048;
+/// Distance between two buffers in the pool's memory.
+pub const BUFFER_STRIDE: usize = BUFFER_HEADROOM + BUFFER_DATA_SIZE;
+
+/// A buffer in a [`BufferPool`], by position.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct BufferIndex(u32);
+
+impl BufferIndex {
+    /// The position in the pool.
+    #[inline]
+    pub fn as_usize(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Checksum and segmentation offload state of a packet, in the terms of the
+/// virtio-net header (which is what tap and vhost-user speak), so that a
+/// packet can cross the switch without the checksum being computed or the
+/// segment being cut until a device that cannot do it needs it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct OffloadInfo {
+    /// The L4 checksum is not filled in: compute it over
+    /// `csum_start..` and store it at `csum_start + csum_offset`.
+    pub needs_csum: bool,
+    /// Offset from the start of the packet where checksumming starts.
+    pub csum_start: u16,
+    /// Offset from `csum_start` where the checksum is stored.
+    pub csum_offset: u16,
+    /// The kind of segmentation the packet asks for.
+    pub gso: GsoKind,
+    /// Payload bytes per segment when `gso` is not `None`.
+    pub gso_size: u16,
+    /// Length of all headers up to the L4 payload, when `gso` is not `None`.
+    pub hdr_len: u16,
+}
+
+/// Segmentation a packet asks for (virtio-net's `gso_type`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum GsoKind {
+    /// Not a large segment.
+    #[default]
+    None,
+    /// TCP over IPv4, to be cut into `gso_size` segments.
+    Tcp4,
+    /// TCP over IPv6.
+    Tcp6,
+    /// UDP segmentation (USO).
+    Udp,
+}
+
+/// Metadata of a packet, kept beside its head buffer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PacketMeta {
+    /// Offset of the packet's first byte in the buffer.
+    pub current_data: u16,
+    /// Bytes of the packet in this buffer.
+    pub current_length: u16,
+    /// The next buffer of the chain, if any.
+    next: u32,
+    /// The interface the packet came in on.
+    pub rx_if: IfIndex,
+    /// The interface the packet leaves by, once decided.
+    pub tx_if: IfIndex,
+    /// A value the nodes pass along: the adjacency chosen by the route
+    /// lookup, the bridge domain, ... Its meaning is the pair of nodes'.
+    pub next_index: u32,
+    /// A hash of the flow, for steering and load balancing.
+    pub flow_hash: u32,
+    /// Offset of the Ethernet header in the buffer, set by ethernet-input
+    /// before it advances to the L3 header: later nodes may read the
+    /// frame's MACs there.
+    pub l2_offset: u16,
+    /// Checksum and segmentation offload.
+    pub offload: OffloadInfo,
+    /// The trace record this packet is followed by, if it is traced.
+    pub trace: Option<u32>,
+}
+
+const NO_NEXT: u32 = u32::MAX;
+
+impl PacketMeta {
+    fn empty() -> Self {
+        PacketMeta {
+            current_data: BUFFER_HEADROOM as u16,
+            current_length: 0,
+            next: NO_NEXT,
+            rx_if: IfIndex::INVALID,
+            tx_if: IfIndex::INVALID,
+            next_index: 0,
+            flow_hash: 0,
+            l2_offset: 0,
+            offload: OffloadInfo::default(),
+            trace: None,
+        }
+    }
+
+    /// The next buffer of the chain.
+    #[inline]
+    pub fn next(&self) -> Option<BufferIndex> {
+        (self.next != NO_NEXT).then_some(BufferIndex(self.next))
+    }
+}
+
+/// Why a buffer operation could not be done.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BufferError {
+    /// The pool has no free buffer.
+    #[error("the buffer pool is exhausted: raise buffers_per_worker")]
+    Exhausted,
+    /// Prepending would run past the start of the buffer.
+    #[error("not enough headroom to prepend {wanted} bytes ({available} available)")]
+    NoHeadroom {
+        /// Bytes asked for.
+        wanted: usize,
+        /// Bytes there are.
+        available: usize,
+    },
+    /// Removing from the front more than the buffer holds.
+    #[error("cannot advance {wanted} bytes past a buffer holding {available}")]
+    TooShort {
+        /// Bytes asked for.
+        wanted: usize,
+        /// Bytes there are.
+        available: usize,
+    },
+}
+
+/// A fixed set of buffers and their metadata, owned by one worker.
+pub struct BufferPool {
+    data: Box<[u8]>,
+    meta: Box<[PacketMeta]>,
+    free: Vec<BufferIndex>,
+}
+
+impl BufferPool {
+    /// A pool of `count` buffers, all free.
+    pub fn new(count: u32) -> Self {
+        let n = count as usize;
+        BufferPool {
+            data: vec![0u8; n * BUFFER_STRIDE].into_boxed_slice(),
+            meta: vec![PacketMeta::empty(); n].into_boxed_slice(),
+            // Popped from the end: hand out low indices first.
+            free: (0..count).rev().map(BufferIndex).collect(),
+        }
+    }
+
+    /// Buffers in the pool.
+    pub fn capacity(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Buffers free now.
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Takes a free buffer, with empty data starting after the headroom.
+    #[inline]
+    pub fn alloc(&mut self) -> Result<BufferIndex, BufferError> {
+        let bi = self.free.pop().ok_or(BufferError::Exhausted)?;
+        self.meta[bi.as_usize()] = PacketMeta::empty();
+        Ok(bi)
+    }
+
+    /// Returns a packet to the pool: its head and every buffer of its chain.
+    #[inline]
+    pub fn free(&mut self, head: BufferIndex) {
+        let mut cur = Some(head);
+        while let Some(bi) = cur {
+            cur = self.meta[bi.as_usize()].next();
+            self.meta[bi.as_usize()].next = NO_NEXT;
+            self.free.push(bi);
+        }
+    }
+
+    /// The metadata of a buffer.
+    #[inline]
+    pub fn meta(&self, bi: BufferIndex) -> &PacketMeta {
+        &self.meta[bi.as_usize()]
+    }
+
+    /// The metadata of a buffer, to change.
+    #[inline]
+    pub fn meta_mut(&mut self, bi: BufferIndex) -> &mut PacketMeta {
+        &mut self.meta[bi.as_usize()]
+    }
+
+    /// The bytes of the packet held in this buffer (not the rest of a chain).
+    #[inline]
+    pub fn data(&self, bi: BufferIndex) -> &[u8] {
+        let m = &self.meta[bi.as_usize()];
+        let start = bi.as_usize() * BUFFER_STRIDE + m.current_data as usize;
+        &self.data[start..start + m.current_length as usize]
+    }
+
+    /// The bytes of the packet held in this buffer, to change.
+    #[inline]
+    pub fn data_mut(&mut self, bi: BufferIndex) -> &mut [u8] {
+        self.packet_mut(bi).1
+    }
+
+    /// The metadata and the bytes of a buffer together, both to change.
+    #[inline]
+    pub fn packet_mut(&mut self, bi: BufferIndex) -> (&mut PacketMeta, &mut [u8]) {
+        let m = &mut self.meta[bi.as_usize()];
+        let start = bi.as_usize() * BUFFER_STRIDE + m.current_data as usize;
+        let end = start + m.current_length as usize;
+        (m, &mut self.data[start..end])
+    }
+
+    /// The whole buffer, headroom included, for a device that receives into
+    /// it; follow with [`BufferPool::set_data`] to say where the packet is.
+    #[inline]
+    pub fn raw_mut(&mut self, bi: BufferIndex) -> &mut [u8] {
+        let start = bi.as_usize() * BUFFER_STRIDE;
+        &mut self.data[start..start + BUFFER_STRIDE]
+    }
+
+    /// Says that the packet in this buffer is `len` bytes starting at
+    /// `offset` of the raw buffer.
+    ///
+    /// # Panics
+    /// When `offset + len` passes the end of the buffer: a caller's bug.
+    #[inline]
+    pub fn set_data(&mut self, bi: BufferIndex, offset: usize, len: usize) {
+        assert!(offset + len <= BUFFER_STRIDE, "packet outside its buffer");
+        let m = &mut self.meta[bi.as_usize()];
+        m.current_data = offset as u16;
+        m.current_length = len as u16;
+    }
+
+    /// Drops `n` bytes from the front of the packet (a header that has been
+    /// consumed).
+    #[inline]
+    pub fn advance(&mut self, bi: BufferIndex, n: usize) -> Result<(), BufferError> {
+        let m = &mut self.meta[bi.as_usize()];
+        if n > m.current_length as usize {
+            return Err(BufferError::TooShort {
+                wanted: n,
+                available: m.current_length as usize,
+            });
+        }
+        m.current_data += n as u16;
+        m.current_length -= n as u16;
+        Ok(())
+    }
+
+    /// Makes room for `n` bytes in front of the packet (a header to be
+    /// written) and returns the packet, now starting with them.
+    #[inline]
+    pub fn prepend(&mut self, bi: BufferIndex, n: usize) -> Result<&mut [u8], BufferError> {
+        let m = &mut self.meta[bi.as_usize()];
+        let in_buffer = m.current_data as usize;
+        if n > in_buffer {
+            return Err(BufferError::NoHeadroom {
+                wanted: n,
+                available: in_buffer,
+            });
+        }
+        m.current_data -= n as u16;
+        m.current_length += n as u16;
+        Ok(self.data_mut(bi))
+    }
+
+    /// Cuts the packet in this buffer to `len` bytes (trailing padding, say).
+    #[inline]
+    pub fn truncate(&mut self, bi: BufferIndex, len: usize) {
+        let m = &mut self.meta[bi.as_usize()];
+        m.current_length = m.current_length.min(len as u16);
+    }
+
+    /// Bytes in the whole packet, every buffer of its chain.
+    pub fn total_length(&self, head: BufferIndex) -> usize {
+        self.chain(head).map(|bi| self.data(bi).len()).sum()
+    }
+
+    /// The buffers of a packet, head first.
+    pub fn chain(&self, head: BufferIndex) -> impl Iterator<Item = BufferIndex> + '_ {
+        std::iter::successors(Some(head), |&bi| self.meta(bi).next())
+    }
+
+    /// Appends `tail` (a buffer or a chain) after the last buffer of `head`.
+    pub fn append(&mut self, head: BufferIndex, tail: BufferIndex) {
+        let last = self.chain(head).last().unwrap_or(head);
+        self.meta[last.as_usize()].next = tail.0;
+    }
+
+    /// Builds a packet from bytes, chaining buffers when it does not fit in
+    /// one. Nothing is taken from the pool when it cannot hold it all.
+    pub fn alloc_from(&mut self, bytes: &[u8]) -> Result<BufferIndex, BufferError> {
+        let needed = bytes.len().div_ceil(BUFFER_DATA_SIZE).max(1);
+        if needed > self.free.len() {
+            return Err(BufferError::Exhausted);
+        }
+        let mut chunks = bytes.chunks(BUFFER_DATA_SIZE);
+        let head = self.alloc_with(chunks.next().unwrap_or(&[]))?;
+        let mut last = head;
+        for chunk in chunks {
+            let bi = self.alloc_with(chunk)?;
+            self.meta[last.as_usize()].next = bi.0;
+            last = bi;
+        }
+        Ok(head)
+    }
+
+    fn alloc_with(&mut self, chunk: &[u8]) -> Result<BufferIndex, BufferError> {
+        let bi = self.alloc()?;
+        self.raw_mut(bi)[BUFFER_HEADROOM..BUFFER_HEADROOM + chunk.len()].copy_from_slice(chunk);
+        self.set_data(bi, BUFFER_HEADROOM, chunk.len());
+        Ok(bi)
+    }
+
+    /// Copies a whole packet, every buffer of its chain, into `out` (the slow
+    /// path: devices that need one contiguous frame, pcap, tests).
+    pub fn copy_to_vec(&self, head: BufferIndex, out: &mut Vec<u8>) {
+        out.clear();
+        for bi in self.chain(head) {
+            out.extend_from_slice(self.data(bi));
+        }
+    }
+
+    /// Takes a copy of a whole packet into a new buffer chain (flooding to
+    /// several ports, ICMP errors quoting the original). Nothing is taken
+    /// from the pool when it cannot hold the whole copy.
+    pub fn duplicate(&mut self, head: BufferIndex) -> Result<BufferIndex, BufferError> {
+        if self.chain(head).count() > self.free.len() {
+            return Err(BufferError::Exhausted);
+        }
+        let mut copy_head = None;
+        let mut last: Option<BufferIndex> = None;
+        let mut cur = Some(head);
+        while let Some(src) = cur {
+            let dst = self.alloc()?;
+            let m = self.meta[src.as_usize()];
+            let from = src.as_usize() * BUFFER_STRIDE + m.current_data as usize;
+            let to = dst.as_usize() * BUFFER_STRIDE + m.current_data as usize;
+            self.data
+                .copy_within(from..from + m.current_length as usize, to);
+            self.set_data(dst, m.current_data as usize, m.current_length as usize);
+            match last {
+                Some(l) => self.meta[l.as_usize()].next = dst.0,
+                None => copy_head = Some(dst),
+            }
+            last = Some(dst);
+            cur = m.next();
+        }
+        let copy = copy_head.ok_or(BufferError::Exhausted)?;
+        let meta = *self.meta(head);
+        let m = self.meta_mut(copy);
+        m.rx_if = meta.rx_if;
+        m.tx_if = meta.tx_if;
+        m.flow_hash = meta.flow_hash;
+        m.l2_offset = meta.l2_offset;
+        m.offload = meta.offload;
+        m.trace = meta.trace;
+        Ok(copy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_and_free_return_buffers_to_the_pool() {
+        let mut pool = BufferPool::new(4);
+        let a = pool.alloc().unwrap();
+        let b = pool.alloc().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(pool.available(), 2);
+        pool.free(a);
+        pool.free(b);
+        assert_eq!(pool.available(), 4);
+    }
+
+    #[test]
+    fn exhausted_pool_says_so() {
+        let mut pool = BufferPool::new(1);
+        let _a = pool.alloc().unwrap();
+        assert_eq!(pool.alloc(), Err(BufferError::Exhausted));
+    }
+
+    #[test]
+    fn a_jumbo_frame_becomes_a_chain_and_comes_back_whole() {
+        let mut pool = BufferPool::new(8);
+        let bytes: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+        let head = pool.alloc_from(&bytes).unwrap();
+        assert_eq!(pool.chain(head).count(), 5);
+        assert_eq!(pool.total_length(head), 9000);
+        let mut back = Vec::new();
+        pool.copy_to_vec(head, &mut back);
+        assert_eq!(back, bytes);
+        pool.free(head);
+        assert_eq!(pool.available(), 8, "freeing the head frees the chain");
+    }
+
+    #[test]
+    fn alloc_from_takes_nothing_when_the_pool_cannot_hold_the_packet() {
+        let mut pool = BufferPool::new(2);
+        assert_eq!(pool.alloc_from(&[0u8; 5000]), Err(BufferError::Exhausted));
+        assert_eq!(pool.available(), 2);
+    }
+
+    #[test]
+    fn prepend_uses_headroom_and_stops_at_its_end() {
+        let mut pool = BufferPool::new(1);
+        let bi = pool.alloc_from(&[1, 2, 3]).unwrap();
+        let front = pool.prepend(bi, 2).unwrap();
+        front[0] = 9;
+        assert_eq!(pool.data(bi), &[9, 0, 1, 2, 3]);
+        pool.advance(bi, 2).unwrap();
+        assert_eq!(pool.data(bi), &[1, 2, 3]);
+        assert!(matches!(
+            pool.prepend(bi, BUFFER_HEADROOM + 1),
+            Err(BufferError::NoHeadroom { .. })
+        ));
+        assert!(matches!(
+            pool.advance(bi, 4),
+            Err(BufferError::TooShort { .. })
+        ));
+    }
+
+    #[test]
+    fn duplicate_copies_a_chain_whole_or_takes_nothing() {
+        let mut pool = BufferPool::new(6);
+        let bytes: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        let head = pool.alloc_from(&bytes).unwrap();
+        let copy = pool.duplicate(head).unwrap();
+        let mut back = Vec::new();
+        pool.copy_to_vec(copy, &mut back);
+        assert_eq!(back, bytes);
+        assert_eq!(pool.duplicate(head), Err(BufferError::Exhausted));
+        assert_eq!(pool.available(), 0);
+    }
+
+    #[test]
+    fn duplicate_copies_bytes_and_identity() {
+        let mut pool = BufferPool::new(4);
+        let bi = pool.alloc_from(&[7; 100]).unwrap();
+        pool.meta_mut(bi).rx_if = IfIndex(3);
+        let copy = pool.duplicate(bi).unwrap();
+        assert_ne!(copy, bi);
+        assert_eq!(pool.data(copy), pool.data(bi));
+        assert_eq!(pool.meta(copy).rx_if, IfIndex(3));
+    }
+}

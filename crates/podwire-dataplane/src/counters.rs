@@ -1,0 +1,82 @@
+//! Counters every node keeps: how often it ran and what it dropped, and why.
+
+/// A reason a node drops a packet, as shown by `podwire ctl show errors`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DropReason {
+    /// Short name, e.g. `ttl-expired`.
+    pub name: &'static str,
+    /// What it means, for a person reading the counters.
+    pub description: &'static str,
+}
+
+/// What a node did, for `podwire ctl show runtime`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeCounters {
+    /// Times the node was called.
+    pub calls: u64,
+    /// Vectors processed (one per call).
+    pub vectors: u64,
+    /// Packets processed.
+    pub packets: u64,
+    /// Time spent in the node, by the graph's tick source.
+    pub nanos: u64,
+}
+
+/// Declares a node's drop reasons as an enum whose values index `ALL`.
+///
+/// ```
+/// podwire_dataplane::drop_reasons! {
+///     pub enum Drop {
+///         Truncated => ("truncated", "shorter than its header"),
+///     }
+/// }
+/// assert_eq!(Drop::ALL[Drop::Truncated as usize].name, "truncated");
+/// ```
+#[macro_export]
+macro_rules! drop_reasons {
+    ($vis:vis enum $name:ident { $($variant:ident => ($code:literal, $desc:literal)),* $(,)? }) => {
+        /// Why this node drops packets.
+        #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+        #[repr(u16)]
+        $vis enum $name { $(#[doc = $desc] $variant),* }
+        impl $name {
+            /// Every reason, in the order of the enum.
+            pub const ALL: &'static [$crate::counters::DropReason] = &[
+                $($crate::counters::DropReason { name: $code, description: $desc }),*
+            ];
+        }
+        impl From<$name> for u16 {
+            fn from(reason: $name) -> u16 {
+                reason as u16
+            }
+        }
+    };
+}
+
+/// Declares a node's next nodes as an enum whose values index `ALL`, the
+/// names the graph resolves when it is built.
+///
+/// ```
+/// podwire_dataplane::next_nodes! {
+///     pub enum Next { Ip4 => "ip4-input", Ip6 => "ip6-input" }
+/// }
+/// assert_eq!(Next::ALL[Next::Ip6 as usize], "ip6-input");
+/// ```
+#[macro_export]
+macro_rules! next_nodes {
+    ($vis:vis enum $name:ident { $($variant:ident => $node:literal),* $(,)? }) => {
+        /// Where this node sends packets.
+        #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+        #[repr(u16)]
+        $vis enum $name { $(#[doc = $node] $variant),* }
+        impl $name {
+            /// The names of the next nodes, in the order of the enum.
+            pub const ALL: &'static [&'static str] = &[$($node),*];
+        }
+        impl From<$name> for usize {
+            fn from(next: $name) -> usize {
+                next as usize
+            }
+        }
+    };
+}

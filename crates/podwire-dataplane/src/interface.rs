@@ -1,0 +1,104 @@
+//! Interfaces as the data plane sees them: an index, addresses, a mode.
+//!
+//! What kind of device is behind an interface (tap, AF_PACKET, memif) is the
+//! I/O layer's business; the graph only needs what decides forwarding.
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use podwire_wire::ethernet::EthernetAddress;
+
+/// An interface of the switch, by position in [`crate::tables::Tables`].
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct IfIndex(pub u16);
+
+impl IfIndex {
+    /// No interface (not yet decided).
+    pub const INVALID: IfIndex = IfIndex(u16::MAX);
+
+    /// The position in the interface table.
+    #[inline]
+    pub fn as_usize(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A bridge domain, by position in [`crate::tables::Tables`].
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct BridgeDomainId(pub u16);
+
+/// How the switch treats frames received on an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterfaceMode {
+    /// Routed: frames for the interface's MAC are forwarded by IP.
+    L3,
+    /// A port of a bridge domain: frames are switched by MAC.
+    Bridged(BridgeDomainId),
+    /// Every frame received leaves by the other interface unchanged.
+    CrossConnect(IfIndex),
+}
+
+/// An interface's configuration, as the control plane gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceConfig {
+    /// The name the user knows it by.
+    pub name: String,
+    /// The switch's MAC address on this interface.
+    pub mac: EthernetAddress,
+    /// Largest IP packet sent out of this interface.
+    pub mtu: u16,
+    /// Routed, bridged or cross-connected.
+    pub mode: InterfaceMode,
+    /// The switch's IPv4 addresses on this interface, with prefix lengths.
+    pub ip4: Vec<(Ipv4Addr, u8)>,
+    /// The switch's IPv6 addresses on this interface, with prefix lengths.
+    pub ip6: Vec<(Ipv6Addr, u8)>,
+    /// Anti-spoofing: accept an IP packet only if its source address routes
+    /// back out of this interface (strict reverse-path check). On for
+    /// pods, so a pod can send only from its own addresses; off for
+    /// uplinks, which carry traffic from anywhere. Unspecified and
+    /// link-local IPv6 sources pass (neighbor discovery needs them).
+    pub source_check: bool,
+}
+
+impl InterfaceConfig {
+    /// A routed interface with no address yet.
+    pub fn l3(name: impl Into<String>, mac: EthernetAddress) -> Self {
+        InterfaceConfig {
+            name: name.into(),
+            mac,
+            mtu: 1500,
+            mode: InterfaceMode::L3,
+            ip4: Vec::new(),
+            ip6: Vec::new(),
+            source_check: false,
+        }
+    }
+
+    /// Whether `addr` is one of the switch's addresses on this interface.
+    #[inline]
+    pub fn has_ip4(&self, addr: Ipv4Addr) -> bool {
+        self.ip4.iter().any(|&(a, _)| a == addr)
+    }
+
+    /// Whether `addr` is one of the switch's addresses on this interface.
+    #[inline]
+    pub fn has_ip6(&self, addr: Ipv6Addr) -> bool {
+        self.ip6.iter().any(|&(a, _)| a == addr)
+    }
+
+    /// The address the switch speaks from on this interface, for ARP
+    /// requests and ICMP errors: its first IPv4 address.
+    pub fn primary_ip4(&self) -> Option<Ipv4Addr> {
+        self.ip4.first().map(|&(a, _)| a)
+    }
+
+    /// The switch's IPv6 source address on this interface: a link-local
+    /// one for neighbor discovery, else the first.
+    pub fn primary_ip6(&self) -> Option<Ipv6Addr> {
+        self.ip6
+            .iter()
+            .find(|(a, _)| a.is_unicast_link_local())
+            .or(self.ip6.first())
+            .map(|&(a, _)| a)
+    }
+}

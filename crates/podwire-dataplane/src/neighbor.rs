@@ -1,0 +1,192 @@
+//! The neighbor table: which MAC address an IP next hop has, per interface.
+//!
+//! Entries come from two places: the control plane (static, in
+//! [`crate::tables::Tables`]; a pod's MAC is known because podwire made its
+//! interface) and the data plane (learned from ARP and neighbor discovery,
+//! kept here, per worker). Learned entries expire; the switch also remembers
+//! when it last asked for a next hop so that it asks at most once a second,
+//! however many packets wait for the answer.
+
+use core::net::IpAddr;
+use std::time::Duration;
+
+use hashbrown::HashMap;
+use podwire_wire::ethernet::EthernetAddress;
+
+use crate::clock::Instant;
+use crate::interface::IfIndex;
+use crate::tables::Tables;
+
+/// How long a learned entry is used without being confirmed.
+pub const NEIGHBOR_LIFETIME: Duration = Duration::from_secs(300);
+/// The least time between two requests for the same next hop.
+pub const SOLICIT_INTERVAL: Duration = Duration::from_secs(1);
+/// The most entries a worker learns; past it, new ones are refused (a flood
+/// of ARP from one port must not eat the node's memory).
+pub const NEIGHBOR_CAPACITY: usize = 65_536;
+
+/// A learned neighbor.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct NeighborEntry {
+    /// Its MAC address; `None` while only asked for.
+    pub mac: Option<EthernetAddress>,
+    /// When it was learned or last confirmed.
+    pub updated: Instant,
+    /// When it was last asked for.
+    pub solicited: Option<Instant>,
+}
+
+/// A worker's learned neighbors.
+#[derive(Debug, Default)]
+pub struct NeighborTable {
+    entries: HashMap<(IfIndex, IpAddr), NeighborEntry>,
+}
+
+impl NeighborTable {
+    /// Records that `ip` on `interface` has `mac` (from an ARP or ND
+    /// message). Returns false when the table is full.
+    pub fn learn(
+        &mut self,
+        interface: IfIndex,
+        ip: IpAddr,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> bool {
+        let full = self.entries.len() >= NEIGHBOR_CAPACITY;
+        match self.entries.get_mut(&(interface, ip)) {
+            Some(e) => {
+                e.mac = Some(mac);
+                e.updated = now;
+                true
+            }
+            None if full => false,
+            None => {
+                self.entries.insert(
+                    (interface, ip),
+                    NeighborEntry {
+                        mac: Some(mac),
+                        updated: now,
+                        solicited: None,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Updates `ip` only if it is already known or being asked for: what
+    /// RFC 826 and RFC 4861 do with a message that was not for us.
+    pub fn refresh(&mut self, interface: IfIndex, ip: IpAddr, mac: EthernetAddress, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&(interface, ip)) {
+            e.mac = Some(mac);
+            e.updated = now;
+        }
+    }
+
+    /// The MAC of next hop `ip` on `interface`: a static entry of the
+    /// control plane first, else a learned one that has not expired.
+    #[inline]
+    pub fn resolve(
+        &self,
+        tables: &Tables,
+        interface: IfIndex,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Option<EthernetAddress> {
+        if let Some(&mac) = tables.neighbors.get(&(interface, ip)) {
+            return Some(mac);
+        }
+        let e = self.entries.get(&(interface, ip))?;
+        (now.saturating_since(e.updated) < NEIGHBOR_LIFETIME)
+            .then_some(e.mac)
+            .flatten()
+    }
+
+    /// Whether to send a request for `ip` now, recording it if so: at most
+    /// one per [`SOLICIT_INTERVAL`] per next hop.
+    pub fn should_solicit(&mut self, interface: IfIndex, ip: IpAddr, now: Instant) -> bool {
+        if self.entries.len() >= NEIGHBOR_CAPACITY && !self.entries.contains_key(&(interface, ip)) {
+            return false;
+        }
+        let e = self
+            .entries
+            .entry((interface, ip))
+            .or_insert(NeighborEntry {
+                mac: None,
+                updated: now,
+                solicited: None,
+            });
+        match e.solicited {
+            Some(t) if now.saturating_since(t) < SOLICIT_INTERVAL => false,
+            _ => {
+                e.solicited = Some(now);
+                true
+            }
+        }
+    }
+
+    /// Forgets entries not confirmed for [`NEIGHBOR_LIFETIME`].
+    pub fn expire(&mut self, now: Instant) {
+        self.entries
+            .retain(|_, e| now.saturating_since(e.updated) < NEIGHBOR_LIFETIME);
+    }
+
+    /// Every entry, for `show neighbors`.
+    pub fn iter(&self) -> impl Iterator<Item = (IfIndex, IpAddr, &NeighborEntry)> {
+        self.entries.iter().map(|(&(i, ip), e)| (i, ip, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv4Addr;
+
+    const MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    const IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+
+    fn at(secs: u64) -> Instant {
+        Instant::from_nanos(secs * 1_000_000_000)
+    }
+
+    #[test]
+    fn learned_entries_resolve_until_they_expire() {
+        let tables = Tables::default();
+        let mut n = NeighborTable::default();
+        assert!(n.learn(IfIndex(0), IP, MAC, at(0)));
+        assert_eq!(n.resolve(&tables, IfIndex(0), IP, at(10)), Some(MAC));
+        assert_eq!(n.resolve(&tables, IfIndex(1), IP, at(10)), None);
+        assert_eq!(n.resolve(&tables, IfIndex(0), IP, at(301)), None);
+        n.expire(at(301));
+        assert_eq!(n.iter().count(), 0);
+    }
+
+    #[test]
+    fn static_entries_win_and_never_expire() {
+        let mut tables = Tables::default();
+        let other = EthernetAddress([2, 0, 0, 0, 0, 9]);
+        tables.neighbors.insert((IfIndex(0), IP), other);
+        let mut n = NeighborTable::default();
+        n.learn(IfIndex(0), IP, MAC, at(0));
+        assert_eq!(n.resolve(&tables, IfIndex(0), IP, at(10_000)), Some(other));
+    }
+
+    #[test]
+    fn solicits_at_most_once_a_second() {
+        let mut n = NeighborTable::default();
+        assert!(n.should_solicit(IfIndex(0), IP, at(0)));
+        assert!(!n.should_solicit(IfIndex(0), IP, Instant::from_nanos(500_000_000)));
+        assert!(n.should_solicit(IfIndex(0), IP, at(1)));
+    }
+
+    #[test]
+    fn refresh_only_touches_known_entries() {
+        let tables = Tables::default();
+        let mut n = NeighborTable::default();
+        n.refresh(IfIndex(0), IP, MAC, at(0));
+        assert_eq!(n.resolve(&tables, IfIndex(0), IP, at(0)), None);
+        n.should_solicit(IfIndex(0), IP, at(0));
+        n.refresh(IfIndex(0), IP, MAC, at(0));
+        assert_eq!(n.resolve(&tables, IfIndex(0), IP, at(0)), Some(MAC));
+    }
+}

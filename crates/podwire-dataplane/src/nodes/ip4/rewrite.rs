@@ -1,0 +1,101 @@
+//! `ip4-rewrite`: the last IPv4 step of a forwarded packet. Checks that it
+//! fits the outgoing link, decrements the TTL (updating the header
+//! checksum incrementally, RFC 1624), and puts the Ethernet header for the
+//! next hop in front: the adjacency `ip4-lookup` chose (in
+//! `meta.next_index`) says which interface and which neighbor.
+//!
+//! podwire does not fragment: a packet larger than the link's MTU gets
+//! "fragmentation needed" when it says don't-fragment (path MTU discovery,
+//! which every modern stack does), and is dropped, counted, when it does
+//! not. A segmentation-offload packet (`meta.offload.gso`) is larger on
+//! purpose: its segments are cut later, to the size the sender chose.
+
+use podwire_wire::ethernet::EtherType;
+use podwire_wire::ipv4;
+
+use crate::buffer::{BufferIndex, GsoKind};
+use crate::graph::{Context, Dispatch, Node};
+use crate::icmp_error::IcmpError;
+use crate::nodes::ip_common::{Framed, egress, frame_for_next_hop};
+
+use super::header;
+
+crate::next_nodes! {
+    pub enum Next {
+        Output => "interface-output",
+        Glean => "ip4-glean",
+        IcmpError => "ip4-icmp-error",
+    }
+}
+
+crate::drop_reasons! {
+    pub enum Drop {
+        BadHeader => ("bad-header", "no whole IPv4 header: the packet skipped validation (a podwire bug)"),
+        NoAdjacency => ("no-adjacency", "the route's adjacency is gone or does not forward: the tables changed under the packet"),
+        FragmentationUnsupported => ("fragmentation-unsupported", "larger than the outgoing link's MTU without don't-fragment: podwire does not fragment"),
+        NoHeadroom => ("no-headroom", "no room in front of the packet for the Ethernet header"),
+    }
+}
+
+/// The `ip4-rewrite` node.
+#[derive(Debug, Default)]
+pub struct Ip4Rewrite;
+
+impl Node for Ip4Rewrite {
+    fn name(&self) -> &'static str {
+        "ip4-rewrite"
+    }
+
+    fn next_nodes(&self) -> &'static [&'static str] {
+        Next::ALL
+    }
+
+    fn drop_reasons(&self) -> &'static [crate::counters::DropReason] {
+        Drop::ALL
+    }
+
+    fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
+        let tables = cx.tables;
+        for &bi in packets {
+            let Some(ip) = header(cx.pool.data(bi)) else {
+                out.drop(bi, Drop::BadHeader);
+                continue;
+            };
+            let (dst, total_len, dont_frag) = (ip.dst_addr(), ip.total_len(), ip.dont_frag());
+            let meta = cx.pool.meta(bi);
+            let Some(egress) = egress(tables, meta.next_index, dst.into()) else {
+                out.drop(bi, Drop::NoAdjacency);
+                continue;
+            };
+            let mtu = egress.config.mtu;
+            if total_len > mtu && meta.offload.gso == GsoKind::None {
+                if !dont_frag {
+                    out.drop(bi, Drop::FragmentationUnsupported);
+                    continue;
+                }
+                cx.note(bi, || format!("{total_len} bytes over MTU {mtu}"));
+                cx.pool.meta_mut(bi).next_index = IcmpError::TooBig { mtu }.encode();
+                out.send(Next::IcmpError, bi);
+                continue;
+            }
+            // `header` found a whole header: the unchecked view stays in bounds.
+            if !ipv4::Packet::new_unchecked(cx.pool.data_mut(bi)).decrement_ttl() {
+                cx.pool.meta_mut(bi).next_index = IcmpError::TimeExceeded.encode();
+                out.send(Next::IcmpError, bi);
+                continue;
+            }
+            let framed = frame_for_next_hop(cx, bi, &egress, EtherType::IPV4);
+            cx.note(bi, || {
+                format!(
+                    "to {} via {} on {}: {framed:?}",
+                    dst, egress.next_hop, egress.config.name
+                )
+            });
+            match framed {
+                Framed::Ready => out.send(Next::Output, bi),
+                Framed::Unresolved => out.send(Next::Glean, bi),
+                Framed::NoHeadroom => out.drop(bi, Drop::NoHeadroom),
+            }
+        }
+    }
+}

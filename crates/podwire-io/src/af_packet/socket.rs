@@ -1,0 +1,141 @@
+//! The raw `AF_PACKET` calls rustix does not cover, each wrapped in a small safe function:
+//! `SOL_PACKET` socket options, binding to an interface, and `sendmmsg` over a fixed array
+//! (rustix's `sendmmsg` wants one ancillary buffer per message, which cannot be laid out
+//! without allocating).
+
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr;
+
+use rustix::io::Errno;
+
+use crate::tx;
+
+/// Sets `SOL_PACKET` option `name` to `value`. `T` is the C type the kernel expects for that
+/// option (`c_int`, `tpacket_req3`, `packet_mreq`, ...).
+pub(super) fn set_packet_option<T: Copy>(
+    socket: BorrowedFd<'_>,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` points to a live, initialized `T` of `size_of::<T>()` bytes, which the
+    // kernel only reads.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            name,
+            ptr::from_ref(value).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads `PACKET_STATISTICS` for a `TPACKET_V3` socket (which resets the kernel's counters).
+pub(super) fn packet_statistics(socket: BorrowedFd<'_>) -> io::Result<libc::tpacket_stats_v3> {
+    let mut stats = libc::tpacket_stats_v3 {
+        tp_packets: 0,
+        tp_drops: 0,
+        tp_freeze_q_cnt: 0,
+    };
+    let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+    // SAFETY: `stats` and `len` are live and writable; `len` tells the kernel how many bytes
+    // it may write into `stats`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            ptr::from_mut(&mut stats).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stats)
+}
+
+/// Binds `socket` to interface `ifindex`, receiving frames of every protocol (`ETH_P_ALL`);
+/// the moment the socket starts receiving.
+pub(super) fn bind_to_interface(socket: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+    let address = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as libc::c_ushort,
+        sll_protocol: (libc::ETH_P_ALL as u16).to_be(),
+        sll_ifindex: ifindex as libc::c_int,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `address` is a live `sockaddr_ll` and the length passed is its size.
+    let rc = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            ptr::from_ref(&address).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// How many frames one `sendmmsg` call carries.
+const FRAMES_PER_CALL: usize = 64;
+
+/// Sends `frames` on the bound, non-blocking `socket` with `sendmmsg`, in order; returns how
+/// many the kernel accepted. Stops early at a full queue. A failure after some frames went out
+/// is reported as the short count (the condition recurs on the next send); a failure on the
+/// first frame is an error.
+pub(super) fn send_frames(socket: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Result<usize> {
+    let mut sent = 0;
+    for chunk in frames.chunks(FRAMES_PER_CALL) {
+        let mut iovecs = [libc::iovec {
+            iov_base: ptr::null_mut(),
+            iov_len: 0,
+        }; FRAMES_PER_CALL];
+        // SAFETY: `mmsghdr` is a C struct of integers and pointers; all zeroes is a valid,
+        // empty message (null pointers with zero lengths, no flags).
+        let mut messages: [libc::mmsghdr; FRAMES_PER_CALL] = unsafe { std::mem::zeroed() };
+        for ((frame, iovec), message) in chunk.iter().zip(&mut iovecs).zip(&mut messages) {
+            // The kernel only reads through iov_base; the pointer is mutable by C's signature.
+            iovec.iov_base = frame.as_ptr().cast_mut().cast();
+            iovec.iov_len = frame.len();
+            message.msg_hdr.msg_iov = iovec;
+            message.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: the first `chunk.len()` messages each point at one iovec in `iovecs`, which
+        // points into a frame of `frames`; all of them live until the call returns. The kernel
+        // reads them and writes only `msg_len` of each message.
+        let rc = unsafe {
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                messages.as_mut_ptr(),
+                chunk.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if rc < 0 {
+            let error = io::Error::last_os_error();
+            let errno = Errno::from_raw_os_error(error.raw_os_error().unwrap_or(0));
+            return if sent > 0 || tx::is_queue_full(errno) {
+                Ok(sent)
+            } else {
+                Err(error)
+            };
+        }
+        let accepted = rc as usize;
+        sent += accepted;
+        if accepted < chunk.len() {
+            break;
+        }
+    }
+    Ok(sent)
+}

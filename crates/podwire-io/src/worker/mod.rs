@@ -1,0 +1,440 @@
+//! Worker threads: each owns a data-plane [`Engine`] and the receive side of
+//! some interfaces, and runs to completion: receive a vector, run the graph,
+//! hand the output queues to the devices.
+//!
+//! Adaptive by default: a worker polls while it finds packets and for a
+//! short window after the last one (so a ping-pong keeps it awake and
+//! fast), then sleeps in epoll on its interfaces' descriptors and its
+//! [`Waker`], so an idle node uses no CPU. The control plane talks to a
+//! worker through a command channel, waking it if it sleeps; the tables come
+//! by atomic swap and are picked up between vectors, so the hot path takes
+//! no lock.
+
+mod port;
+mod snapshot;
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use podwire_dataplane::buffer::BufferIndex;
+use podwire_dataplane::clock::Instant;
+use podwire_dataplane::engine::Engine;
+use podwire_dataplane::graph::VECTOR_SIZE;
+use podwire_dataplane::interface::IfIndex;
+use podwire_dataplane::publish::{TablePublisher, TableReader};
+
+use crate::poll::{Poller, Waker};
+
+pub use port::{AfPacketRx, PortCounters, RxPort, TapPort, TxPort};
+pub use snapshot::{NeighborSnapshot, WorkerSnapshot};
+
+/// How a worker behaves.
+#[derive(Copy, Clone, Debug)]
+pub struct WorkerConfig {
+    /// Buffers in each worker's pool.
+    pub buffers: u32,
+    /// How long a worker keeps polling after its last packet before it
+    /// sleeps. Zero: sleep as soon as a round finds nothing.
+    pub poll_window: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            buffers: 16_384,
+            poll_window: Duration::from_micros(100),
+        }
+    }
+}
+
+/// Nanoseconds of the monotonic clock since the first call: the time base
+/// of every worker and of the node timers.
+pub fn monotonic_nanos() -> u64 {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
+/// Why the workers could not be started or asked something.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The data-plane graph is inconsistent (a podwire bug).
+    #[error("cannot build the data-plane graph: {0}")]
+    Graph(#[from] podwire_dataplane::graph::GraphError),
+    /// epoll or eventfd could not be set up.
+    #[error("cannot set up a worker's wake-up (epoll/eventfd): {0}")]
+    Poll(#[source] io::Error),
+    /// The thread could not be started.
+    #[error("cannot start a worker thread: {0}")]
+    Spawn(#[source] io::Error),
+    /// A worker did not answer: it died or is stuck.
+    #[error("worker {0} did not answer; see the daemon's log")]
+    NoAnswer(u32),
+}
+
+type TxTable = Vec<Option<Arc<dyn TxPort>>>;
+
+enum Command {
+    AddPort(IfIndex, Box<dyn RxPort>),
+    RemovePort(IfIndex),
+    TraceAdd(u32),
+    TraceClear,
+    Snapshot(Sender<WorkerSnapshot>),
+    Stop,
+}
+
+struct WorkerHandle {
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    fn send(&self, command: Command) {
+        // A worker that has gone away has already logged why.
+        if self.commands.send(command).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// The workers of a node.
+pub struct Workers {
+    handles: Vec<WorkerHandle>,
+    tx: Arc<ArcSwap<TxTable>>,
+    placement: std::sync::Mutex<Vec<(IfIndex, usize)>>,
+}
+
+impl Workers {
+    /// Starts `count` workers reading tables from `publisher`.
+    pub fn start(
+        count: usize,
+        config: WorkerConfig,
+        publisher: &TablePublisher,
+    ) -> Result<Workers, WorkerError> {
+        let tx: Arc<ArcSwap<TxTable>> = Arc::new(ArcSwap::from_pointee(Vec::new()));
+        let mut handles = Vec::with_capacity(count);
+        for id in 0..count.max(1) {
+            let (commands, inbox) = mpsc::channel();
+            let waker = Arc::new(Waker::new().map_err(WorkerError::Poll)?);
+            let engine = Engine::new(config.buffers, Some(monotonic_nanos))?;
+            let reader = publisher.reader();
+            let (thread_tx, thread_waker) = (tx.clone(), waker.clone());
+            // The poller is made on the worker's own thread (an epoll
+            // event list is not Send); its setup result comes back here.
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let thread = std::thread::Builder::new()
+                .name(format!("podwire-w{id}"))
+                .spawn(move || {
+                    let poller = match Poller::new()
+                        .and_then(|p| p.add(&*thread_waker, WAKER_TOKEN).map(|()| p))
+                    {
+                        Ok(p) => {
+                            let _ = ready_tx.send(Ok(()));
+                            p
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    Worker {
+                        id: id as u32,
+                        engine,
+                        reader,
+                        tx: thread_tx,
+                        ports: Vec::new(),
+                        counters: Vec::new(),
+                        inbox,
+                        poller,
+                        waker: thread_waker,
+                        config,
+                        rx: Vec::with_capacity(VECTOR_SIZE),
+                        linear: VecDeque::new(),
+                    }
+                    .run()
+                })
+                .map_err(WorkerError::Spawn)?;
+            ready_rx
+                .recv()
+                .map_err(|_| WorkerError::NoAnswer(id as u32))?
+                .map_err(WorkerError::Poll)?;
+            handles.push(WorkerHandle {
+                commands,
+                waker,
+                thread: Some(thread),
+            });
+        }
+        Ok(Workers {
+            handles,
+            tx,
+            placement: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Number of workers.
+    pub fn count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Attaches an interface: every worker may send on `tx`; `rx` is
+    /// polled by the least loaded worker. Attach before publishing tables
+    /// that route to the interface.
+    pub fn attach(&self, index: IfIndex, rx: Box<dyn RxPort>, tx: Arc<dyn TxPort>) {
+        self.tx.rcu(|table| {
+            let mut table = (**table).clone();
+            if table.len() <= index.as_usize() {
+                table.resize_with(index.as_usize() + 1, || None);
+            }
+            table[index.as_usize()] = Some(tx.clone());
+            table
+        });
+        let mut placement = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        let worker = (0..self.handles.len())
+            .min_by_key(|w| placement.iter().filter(|(_, p)| p == w).count())
+            .unwrap_or(0);
+        placement.push((index, worker));
+        self.handles[worker].send(Command::AddPort(index, rx));
+    }
+
+    /// Detaches an interface: no worker polls or sends on it any more.
+    pub fn detach(&self, index: IfIndex) {
+        self.tx.rcu(|table| {
+            let mut table = (**table).clone();
+            if let Some(slot) = table.get_mut(index.as_usize()) {
+                *slot = None;
+            }
+            table
+        });
+        let mut placement = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pos) = placement.iter().position(|(i, _)| *i == index) {
+            let (_, worker) = placement.remove(pos);
+            self.handles[worker].send(Command::RemovePort(index));
+        }
+    }
+
+    /// Traces the next `packets` packets received by each worker.
+    pub fn trace_add(&self, packets: u32) {
+        for h in &self.handles {
+            h.send(Command::TraceAdd(packets));
+        }
+    }
+
+    /// Forgets the trace of every worker.
+    pub fn trace_clear(&self) {
+        for h in &self.handles {
+            h.send(Command::TraceClear);
+        }
+    }
+
+    /// What every worker has counted, learned and traced.
+    pub fn snapshot(&self) -> Result<Vec<WorkerSnapshot>, WorkerError> {
+        let replies: Vec<_> = self
+            .handles
+            .iter()
+            .map(|h| {
+                let (tx, rx) = mpsc::channel();
+                h.send(Command::Snapshot(tx));
+                rx
+            })
+            .collect();
+        replies
+            .into_iter()
+            .enumerate()
+            .map(|(i, rx)| {
+                rx.recv_timeout(Duration::from_secs(2))
+                    .map_err(|_| WorkerError::NoAnswer(i as u32))
+            })
+            .collect()
+    }
+
+    /// Stops every worker and waits for them.
+    pub fn stop(mut self) {
+        self.stop_all();
+    }
+
+    fn stop_all(&mut self) {
+        for h in &self.handles {
+            h.send(Command::Stop);
+        }
+        for h in &mut self.handles {
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+const WAKER_TOKEN: u64 = u64::MAX;
+/// How often a worker expires neighbors and MAC addresses.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
+
+struct AttachedPort {
+    index: IfIndex,
+    rx: Box<dyn RxPort>,
+}
+
+struct Worker {
+    id: u32,
+    engine: Engine,
+    reader: TableReader,
+    tx: Arc<ArcSwap<TxTable>>,
+    ports: Vec<AttachedPort>,
+    /// Per interface, by index: what this worker received and sent.
+    counters: Vec<PortCounters>,
+    inbox: Receiver<Command>,
+    poller: Poller,
+    waker: Arc<Waker>,
+    config: WorkerConfig,
+    rx: Vec<BufferIndex>,
+    /// Chained packets copied out whole for devices that take one frame.
+    linear: VecDeque<Vec<u8>>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut last_busy = Instant::from_nanos(monotonic_nanos());
+        let mut last_housekeeping = last_busy;
+        let mut ready = Vec::new();
+        while self.handle_commands() {
+            let now = Instant::from_nanos(monotonic_nanos());
+            if self.poll_once(now) > 0 {
+                last_busy = now;
+            } else if now.saturating_since(last_busy) >= self.config.poll_window {
+                let until_housekeeping =
+                    HOUSEKEEPING_INTERVAL.saturating_sub(now.saturating_since(last_housekeeping));
+                if let Err(e) = self.poller.wait(Some(until_housekeeping), &mut ready) {
+                    tracing::error!(worker = self.id, error = %e, "epoll_wait failed");
+                }
+                if ready.contains(&WAKER_TOKEN) {
+                    let _ = self.waker.drain();
+                }
+                ready.clear();
+            }
+            if now.saturating_since(last_housekeeping) >= HOUSEKEEPING_INTERVAL {
+                self.engine.state.neighbors.expire(now);
+                last_housekeeping = now;
+            }
+        }
+    }
+
+    /// One round: receive from every port, run the graph, transmit.
+    /// Returns the number of packets received.
+    fn poll_once(&mut self, now: Instant) -> usize {
+        let mut received = 0;
+        for port in &mut self.ports {
+            let i = port.index.as_usize();
+            if self.counters.len() <= i {
+                self.counters.resize(i + 1, PortCounters::default());
+            }
+            port.rx.receive(
+                &mut self.engine.pool,
+                VECTOR_SIZE,
+                &mut self.rx,
+                &mut self.counters[i],
+            );
+            if !self.rx.is_empty() {
+                received += self.rx.len();
+                self.engine.receive(port.index, &self.rx, now);
+                self.rx.clear();
+            }
+        }
+        if received > 0 {
+            let tables = self.reader.refresh();
+            self.engine.run(tables, now);
+            self.transmit();
+        }
+        received
+    }
+
+    fn transmit(&mut self) {
+        let table = self.tx.load();
+        let pending: Vec<IfIndex> = self.engine.tx.pending().collect();
+        for index in pending {
+            let Some(queue) = self.engine.tx.queue_mut(index) else {
+                continue;
+            };
+            let packets = std::mem::take(queue);
+            let i = index.as_usize();
+            if self.counters.len() <= i {
+                self.counters.resize(i + 1, PortCounters::default());
+            }
+            let pool = &self.engine.pool;
+            match table.get(i).and_then(Option::as_ref) {
+                Some(device) => {
+                    self.linear.clear();
+                    for &bi in &packets {
+                        if pool.meta(bi).next().is_some() {
+                            let mut whole = Vec::new();
+                            pool.copy_to_vec(bi, &mut whole);
+                            self.linear.push_back(whole);
+                        }
+                    }
+                    let mut linear = self.linear.iter();
+                    let frames: Vec<&[u8]> = packets
+                        .iter()
+                        .map(|&bi| match pool.meta(bi).next() {
+                            Some(_) => linear.next().map_or(&[][..], Vec::as_slice),
+                            None => pool.data(bi),
+                        })
+                        .collect();
+                    device.send(&frames, &mut self.counters[i]);
+                }
+                None => self.counters[i].tx_drops += packets.len() as u64,
+            }
+            for &bi in &packets {
+                self.engine.pool.free(bi);
+            }
+            // Give the queue its allocation back for the next round.
+            if let Some(queue) = self.engine.tx.queue_mut(index) {
+                let mut packets = packets;
+                packets.clear();
+                *queue = packets;
+            }
+        }
+    }
+
+    /// Handles what the control plane asked; false when told to stop.
+    fn handle_commands(&mut self) -> bool {
+        loop {
+            let command = match self.inbox.try_recv() {
+                Ok(c) => c,
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            };
+            match command {
+                Command::AddPort(index, rx) => {
+                    if let Err(e) = self.poller.add(rx.fd(), u64::from(index.0)) {
+                        tracing::error!(worker = self.id, error = %e, "cannot watch an interface");
+                    }
+                    self.ports.push(AttachedPort { index, rx });
+                }
+                Command::RemovePort(index) => {
+                    if let Some(pos) = self.ports.iter().position(|p| p.index == index) {
+                        let port = self.ports.remove(pos);
+                        let _ = self.poller.remove(port.rx.fd());
+                    }
+                }
+                Command::TraceAdd(n) => self.engine.trace.arm(n),
+                Command::TraceClear => self.engine.trace.clear(),
+                Command::Snapshot(reply) => {
+                    let _ = reply.send(snapshot::take(self.id, &self.engine, &self.counters));
+                }
+                Command::Stop => return false,
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! What a worker reports when the control plane asks: its counters, what it
+//! learned, what it traced.
+
+use core::net::IpAddr;
+use std::time::Duration;
+
+use podwire_dataplane::clock::Instant;
+use podwire_dataplane::engine::Engine;
+use podwire_dataplane::graph::{DropCount, NodeRuntime};
+use podwire_dataplane::interface::IfIndex;
+use podwire_dataplane::trace::TracedPacket;
+use podwire_wire::ethernet::EthernetAddress;
+
+use super::{PortCounters, monotonic_nanos};
+
+/// A learned neighbor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighborSnapshot {
+    /// Where.
+    pub interface: IfIndex,
+    /// Its address.
+    pub ip: IpAddr,
+    /// Its MAC, unless only asked for.
+    pub mac: Option<EthernetAddress>,
+    /// Since it was learned or confirmed.
+    pub age: Duration,
+}
+
+/// One worker's state, at one moment.
+#[derive(Clone, Debug)]
+pub struct WorkerSnapshot {
+    /// Which worker.
+    pub worker: u32,
+    /// Node counters, in pipeline order.
+    pub runtime: Vec<NodeRuntime>,
+    /// Drop counters that are not zero.
+    pub drops: Vec<DropCount>,
+    /// Learned neighbors.
+    pub neighbors: Vec<NeighborSnapshot>,
+    /// Per interface index: what this worker received and sent.
+    pub ports: Vec<PortCounters>,
+    /// Packets traced.
+    pub trace: Vec<TracedPacket>,
+}
+
+pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> WorkerSnapshot {
+    let now = Instant::from_nanos(monotonic_nanos());
+    WorkerSnapshot {
+        worker,
+        runtime: engine.graph.runtime(),
+        drops: engine.graph.drop_counts(),
+        neighbors: engine
+            .state
+            .neighbors
+            .iter()
+            .map(|(interface, ip, e)| NeighborSnapshot {
+                interface,
+                ip,
+                mac: e.mac,
+                age: now.saturating_since(e.updated),
+            })
+            .collect(),
+        ports: ports.to_vec(),
+        trace: engine.trace.packets().to_vec(),
+    }
+}

@@ -1,0 +1,166 @@
+//! Shared pieces of the root tests: the root check, unique names, namespaces that clean up
+//! after themselves, the `ip` tool, waiting on descriptors, and hand-built frames.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use podwire_io::netns::NetNs;
+use podwire_io::poll::Poller;
+
+/// How long a test waits for traffic before it gives up. Not an assertion about speed: it
+/// only keeps a broken implementation from hanging the run.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Whether this root test should run: `false` (with a note) if PODWIRE_SKIP_ROOT_TESTS=1, a
+/// failure with the reason if we are not root.
+pub fn root_or_skip() -> bool {
+    if std::env::var_os("PODWIRE_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
+        eprintln!("skipped: PODWIRE_SKIP_ROOT_TESTS=1");
+        return false;
+    }
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test creates network namespaces, interfaces and raw sockets and must run as root; \
+         set PODWIRE_SKIP_ROOT_TESTS=1 to skip it"
+    );
+    true
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this process and call: `prefix`, pid in hex, counter. With a prefix of up
+/// to 4 bytes it fits an interface name (15 bytes).
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{:x}x{n}", std::process::id())
+}
+
+/// A named network namespace that is deleted when the test ends, however it ends.
+pub struct TestNs {
+    pub name: String,
+    pub ns: NetNs,
+}
+
+impl TestNs {
+    pub fn new() -> Self {
+        let name = unique("podwire-test-");
+        let ns = NetNs::create_named(&name).expect("create test namespace");
+        Self { name, ns }
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        if let Err(e) = NetNs::delete_named(&self.name) {
+            eprintln!("cleanup: {e}");
+        }
+    }
+}
+
+/// Runs `ip ARGS…` and returns its output; fails the test if `ip` fails.
+pub fn ip(args: &[&str]) -> String {
+    let output = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        output.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("ip prints UTF-8")
+}
+
+/// A poller watching `fd`, for [`wait_for`]. (It watches the open file, without borrowing
+/// `fd`, so the closure given to `wait_for` may use `fd` mutably.)
+pub fn poller_for(fd: impl AsFd) -> Poller {
+    let poller = Poller::new().unwrap();
+    poller.add(fd, 0).unwrap();
+    poller
+}
+
+/// Calls `poll` until it returns `Some`, sleeping on `poller` in between; fails the test after
+/// [`PATIENCE`] with `what` in the message.
+pub fn wait_for<T>(mut poller: Poller, what: &str, mut poll: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    let mut ready = Vec::new();
+    loop {
+        if let Some(found) = poll() {
+            return found;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "gave up waiting for {what}");
+        poller.wait(Some(left), &mut ready).unwrap();
+    }
+}
+
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+
+pub fn ethertype(frame: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes(frame.get(12..14)?.try_into().ok()?))
+}
+
+/// UDP inside an untagged IPv4 Ethernet frame: (source, destination, destination port,
+/// payload).
+pub fn udp_in(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u16, &[u8])> {
+    if ethertype(frame)? != ETHERTYPE_IPV4 {
+        return None;
+    }
+    let ip = frame.get(14..)?;
+    let header_len = usize::from(ip.first()? & 0x0f) * 4;
+    if *ip.get(9)? != 17 {
+        return None;
+    }
+    let src = Ipv4Addr::from(<[u8; 4]>::try_from(ip.get(12..16)?).ok()?);
+    let dst = Ipv4Addr::from(<[u8; 4]>::try_from(ip.get(16..20)?).ok()?);
+    let udp = ip.get(header_len..)?;
+    let port = u16::from_be_bytes(udp.get(2..4)?.try_into().ok()?);
+    let udp_len = usize::from(u16::from_be_bytes(udp.get(4..6)?.try_into().ok()?));
+    Some((src, dst, port, udp.get(8..udp_len)?))
+}
+
+/// An Ethernet frame carrying an IPv4/UDP datagram (UDP checksum 0: "not computed", which
+/// IPv4 allows).
+pub fn udp_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    port: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp_len = 8 + payload.len();
+    let total_len = 20 + udp_len;
+    let mut frame = Vec::with_capacity(14 + total_len);
+    frame.extend(dst_mac);
+    frame.extend(src_mac);
+    frame.extend(ETHERTYPE_IPV4.to_be_bytes());
+    let mut ip = vec![0x45, 0];
+    ip.extend((total_len as u16).to_be_bytes());
+    ip.extend([0, 0, 0x40, 0, 64, 17, 0, 0]); // id, DF, TTL, UDP, checksum (below)
+    ip.extend(src.octets());
+    ip.extend(dst.octets());
+    let checksum = internet_checksum(&ip);
+    ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+    frame.extend(ip);
+    frame.extend(40_000u16.to_be_bytes());
+    frame.extend(port.to_be_bytes());
+    frame.extend((udp_len as u16).to_be_bytes());
+    frame.extend([0, 0]);
+    frame.extend(payload);
+    frame
+}
+
+fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}

@@ -1,0 +1,78 @@
+//! The config file as written: TOML sections with their values still as text.
+//!
+//! Serde only checks the shape here (sections, field names, value types); values are kept as
+//! strings so that [`super::validate`] can check them all and name each bad one by its path.
+
+use serde::Deserialize;
+
+use super::InterfaceKind;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfigFile {
+    pub node: NodeSection,
+    #[serde(default)]
+    pub interface: Vec<InterfaceSection>,
+    pub host: Option<HostSection>,
+    #[serde(default)]
+    pub route: Vec<RouteSection>,
+    #[serde(default)]
+    pub pod: Vec<PodSection>,
+}
+
+/// `[node]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NodeSection {
+    pub name: String,
+    pub api_socket: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub workers: Option<u32>,
+    pub buffers_per_worker: Option<u32>,
+}
+
+/// `[[interface]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InterfaceSection {
+    pub name: String,
+    pub kind: InterfaceKind,
+    pub host_interface: Option<String>,
+    pub netns: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub mtu: Option<u32>,
+}
+
+/// `[host]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HostSection {
+    pub interface: Option<String>,
+    pub address4: Option<String>,
+    pub address6: Option<String>,
+    #[serde(default)]
+    pub routes: Vec<String>,
+}
+
+/// `[[route]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RouteSection {
+    pub prefix: String,
+    pub via: Option<String>,
+    pub interface: String,
+}
+
+/// `[[pod]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PodSection {
+    pub name: String,
+    pub netns: String,
+    pub interface: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub mtu: Option<u32>,
+}

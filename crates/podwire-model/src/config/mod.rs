@@ -1,0 +1,288 @@
+//! The daemon's config file: TOML, parsed, then validated as a whole into a [`Config`].
+//!
+//! The interface's addresses are the switch's own: it answers ARP, ND and ping on them. A
+//! namespace is a name under `/run/netns` or an absolute path.
+//!
+//! Nothing is applied from a file that has a problem anywhere: [`Config::parse`] checks every
+//! value and reports every problem it finds, each named by its field path (indices count from
+//! 0 in file order), e.g. `interface[2].addresses[0]: "10.0.0.1/33" is not a valid CIDR:
+//! prefix length 33 is over 32`. Unknown fields are rejected, so a typo fails instead of
+//! being ignored.
+//!
+//! A complete file, with the defaults spelled out:
+//!
+//! ```
+//! # use podwire_model::config::Config;
+//! let text = r#"
+//! [node]
+//! name = "node1"                             # required: this node's name (as in Kubernetes)
+//! api_socket = "/run/podwire/podwire.sock"   # default: the local API (CLI, CNI)
+//! metrics_listen = "127.0.0.1:9464"          # default: HTTP /metrics and /healthz
+//! workers = 1                                # default: data-plane worker threads
+//! buffers_per_worker = 16384                 # default: packet buffers in each worker's pool
+//!
+//! [[interface]]                 # a kernel interface the switch sends and receives on
+//! name = "uplink0"              # podwire's name for it: 1 to 15 of [a-zA-Z0-9_.-]
+//! kind = "af-packet"            # "af-packet": attach an existing interface; "tap": create one
+//! host_interface = "veth-up"    # the kernel interface (af-packet: required; tap: default `name`)
+//! netns = "uplink-ns"           # optional: its namespace, by name or path; default: the daemon's
+//! addresses = ["192.168.50.1/24", "fd00:50::1/64"]  # the switch's own, with their subnets
+//! mtu = 1500                    # optional; at least 1280 when it has an IPv6 address
+//!
+//! [host]                        # optional: a tap in the daemon's namespace for host processes
+//! interface = "podwire0"        # default: the tap's kernel name
+//! address4 = "10.0.255.254"     # optional: the address of the host end; address6 likewise
+//! address6 = "fd10::fffe"
+//! routes = ["10.0.0.0/16", "fd10::/64"]  # prefixes the host routes into the switch
+//!
+//! [[route]]
+//! prefix = "10.9.0.0/16"        # host bits zero
+//! via = "192.168.50.2"          # optional gateway, inside a subnet of the interface
+//! interface = "uplink0"         # an [[interface]] name
+//!
+//! [[pod]]                       # a local pod: a network namespace wired with a tap
+//! name = "a"                    # unique; a DNS name like Kubernetes pod names
+//! netns = "podwire-a"           # a name under /run/netns or an absolute path
+//! interface = "eth0"            # default: the interface's name inside the pod
+//! addresses = ["10.0.0.2", "fd10::2"]  # at most one per family; the pod gets /32 and /128
+//! mtu = 1500                    # optional
+//! "#;
+//! let config = Config::parse(text)?;
+//! assert_eq!(config.pods[0].addresses.len(), 2);
+//! # Ok::<(), podwire_model::config::ConfigError>(())
+//! ```
+//!
+//! The pods' gateway addresses [`POD_GATEWAY_V4`] and [`POD_GATEWAY_V6`] are the switch's on
+//! every pod's tap and cannot be given to anything else.
+
+mod file;
+mod validate;
+mod values;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cidr::Cidr;
+
+/// Where the local API listens unless `node.api_socket` says otherwise.
+pub const DEFAULT_API_SOCKET: &str = "/run/podwire/podwire.sock";
+/// Where `/metrics` and `/healthz` listen unless `node.metrics_listen` says otherwise.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+/// Worker threads unless `node.workers` says otherwise.
+pub const DEFAULT_WORKERS: u32 = 1;
+/// Packet buffers per worker unless `node.buffers_per_worker` says otherwise.
+pub const DEFAULT_BUFFERS_PER_WORKER: u32 = 16384;
+/// The host tap's kernel name unless `host.interface` says otherwise.
+pub const DEFAULT_HOST_INTERFACE: &str = "podwire0";
+/// A pod's interface name unless `pod.interface` says otherwise.
+pub const DEFAULT_POD_INTERFACE: &str = "eth0";
+/// The IPv4 gateway every pod routes through: the switch's address on each pod's tap.
+pub const POD_GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// The IPv6 gateway every pod routes through: the switch's address on each pod's tap.
+pub const POD_GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+/// Where named network namespaces live (`ip netns add` puts them there).
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// A validated config: every value parsed, defaults filled in, references resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `[node]`
+    pub node: NodeConfig,
+    /// `[[interface]]`, in file order.
+    pub interfaces: Vec<InterfaceConfig>,
+    /// `[host]`, when present.
+    pub host: Option<HostConfig>,
+    /// `[[route]]`, in file order.
+    pub routes: Vec<RouteConfig>,
+    /// `[[pod]]`, in file order.
+    pub pods: Vec<PodConfig>,
+}
+
+/// The daemon itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// This node's name.
+    pub name: String,
+    /// The unix socket of the local API.
+    pub api_socket: PathBuf,
+    /// The TCP address of `/metrics` and `/healthz`.
+    pub metrics_listen: SocketAddr,
+    /// Data-plane worker threads, at least 1.
+    pub workers: u32,
+    /// Packet buffers in each worker's pool.
+    pub buffers_per_worker: u32,
+}
+
+/// How the switch reaches a kernel interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InterfaceKind {
+    /// Attach an existing interface with an AF_PACKET socket.
+    AfPacket,
+    /// Create a tap interface.
+    Tap,
+}
+
+/// A kernel interface the switch sends and receives on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceConfig {
+    /// podwire's name for it.
+    pub name: String,
+    /// How it is attached.
+    pub kind: InterfaceKind,
+    /// The kernel interface's name (for a tap: the name to create).
+    pub host_interface: String,
+    /// The namespace the kernel interface lives in; `None`: the daemon's own.
+    pub netns: Option<Netns>,
+    /// The switch's own addresses on it, each with its subnet.
+    pub addresses: Vec<Cidr>,
+    /// The MTU to use, when set.
+    pub mtu: Option<u32>,
+}
+
+/// A network namespace, by name or by path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Netns {
+    /// A name under [`NETNS_DIR`].
+    Named(String),
+    /// An absolute path to a namespace file (`/proc/1234/ns/net`).
+    Path(PathBuf),
+}
+
+impl Netns {
+    /// The file to open to enter the namespace.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Netns::Named(name) => Path::new(NETNS_DIR).join(name),
+            Netns::Path(path) => path.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Netns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Netns::Named(name) => f.write_str(name),
+            Netns::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A tap in the daemon's namespace through which host processes reach pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// The tap's kernel name.
+    pub interface: String,
+    /// The IPv4 address of the host end, if any.
+    pub address4: Option<Ipv4Addr>,
+    /// The IPv6 address of the host end, if any.
+    pub address6: Option<Ipv6Addr>,
+    /// Prefixes the host routes into the switch.
+    pub routes: Vec<Cidr>,
+}
+
+/// A static route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// The destinations it matches (host bits zero).
+    pub prefix: Cidr,
+    /// The gateway, in a subnet of `interface`; `None`: the destinations are on the link.
+    pub via: Option<IpAddr>,
+    /// The name of the [`InterfaceConfig`] packets leave on.
+    pub interface: String,
+}
+
+/// A local pod: a network namespace wired to the switch with a tap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodConfig {
+    /// Its unique name.
+    pub name: String,
+    /// Its network namespace.
+    pub netns: Netns,
+    /// The interface's name inside the pod.
+    pub interface: String,
+    /// Its addresses (at most one per family); each is given as a /32 or /128.
+    pub addresses: Vec<IpAddr>,
+    /// The MTU to use, when set.
+    pub mtu: Option<u32>,
+}
+
+/// One problem with one value of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where: `interface[2].addresses[0]`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// Every problem found in a file, one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a config file was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not TOML, or a section or field is missing, unknown or of the wrong type.
+    #[error("the config does not have the expected shape: {0}")]
+    Syntax(#[from] toml::de::Error),
+    /// Values are out of range, malformed, duplicated or refer to nothing.
+    #[error("the config has {} problem(s); nothing was applied:\n{problems}", problems.0.len())]
+    Invalid {
+        /// Every problem, in file order.
+        problems: FieldErrors,
+    },
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let file: file::ConfigFile = toml::from_str(text)?;
+        validate::validate(&file).map_err(|errors| ConfigError::Invalid {
+            problems: FieldErrors(errors),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

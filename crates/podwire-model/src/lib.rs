@@ -1,0 +1,12 @@
+//! The declarative model and the API types.
+//!
+//! - [`config`]: the daemon's TOML config file, parsed and validated into a [`config::Config`].
+//! - [`api`]: the views the agent's API serves and the CLI and metrics read.
+//! - [`cidr`]: an IP address with a prefix length, used by both.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cidr;
+pub mod config;
+
+pub use cidr::{Cidr, CidrError};

@@ -1,0 +1,581 @@
+//! `podwire ctl`: asks the running agent over its API socket and prints what it answers, as
+//! aligned tables in the manner of VPP's `show` commands, or as JSON with `--json`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use podwire_agent::api::client::Client;
+use podwire_model::api::{
+    ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
+};
+use podwire_model::config::DEFAULT_API_SOCKET;
+use serde::Serialize;
+
+/// `podwire ctl [--socket PATH] [--json] COMMAND`
+#[derive(Debug, clap::Args)]
+pub struct CtlArgs {
+    /// The agent's API socket.
+    #[arg(long, global = true, env = "PODWIRE_SOCKET", default_value = DEFAULT_API_SOCKET)]
+    pub socket: PathBuf,
+    /// Print the agent's answer as JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// The commands of `podwire ctl`.
+#[derive(Debug, clap::Subcommand)]
+pub enum CtlCommand {
+    /// Show the data plane's state.
+    #[command(subcommand)]
+    Show(ShowCommand),
+    /// Trace packets through the graph.
+    #[command(subcommand)]
+    Trace(TraceCommand),
+}
+
+/// What `podwire ctl show` shows.
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum ShowCommand {
+    /// Interfaces, their addresses and counters.
+    Interfaces,
+    /// Work done by each graph node on each worker.
+    Runtime,
+    /// Packets dropped or punted, by node and reason.
+    Errors,
+    /// The forwarding table.
+    Routes,
+    /// The ARP / ND table.
+    Neighbors,
+    /// The packets traced so far, node by node.
+    Trace,
+    /// Whether the agent is healthy.
+    Health,
+}
+
+/// What `podwire ctl trace` does.
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum TraceCommand {
+    /// Trace the next N packets received; see them with `podwire ctl show trace`.
+    Add {
+        /// How many packets.
+        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+        packets: u32,
+    },
+    /// Empty the trace buffer.
+    Clear,
+}
+
+/// Runs one `podwire ctl` command and prints its result.
+pub fn run(args: CtlArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let client = Client::new(args.socket);
+    let output = runtime.block_on(execute(&client, args.command, args.json))?;
+    print!("{output}");
+    Ok(())
+}
+
+/// The text to print for `command`.
+async fn execute(client: &Client, command: CtlCommand, json: bool) -> anyhow::Result<String> {
+    let confirmation = |text: String| if json { String::new() } else { text };
+    Ok(match command {
+        CtlCommand::Show(what) => show(client, what, json).await?,
+        CtlCommand::Trace(TraceCommand::Add { packets }) => {
+            client.trace_add(packets).await?;
+            confirmation(format!(
+                "Tracing the next {packets} packets; see them with `podwire ctl show trace`.\n"
+            ))
+        }
+        CtlCommand::Trace(TraceCommand::Clear) => {
+            client.trace_clear().await?;
+            confirmation("Trace buffer cleared.\n".to_owned())
+        }
+    })
+}
+
+async fn show(client: &Client, what: ShowCommand, json: bool) -> anyhow::Result<String> {
+    match what {
+        ShowCommand::Interfaces => {
+            present(client.interfaces().await?, json, |v| interfaces_table(v))
+        }
+        ShowCommand::Runtime => present(client.runtime().await?, json, |v| runtime_table(v)),
+        ShowCommand::Errors => present(client.errors().await?, json, |v| errors_table(v)),
+        ShowCommand::Routes => present(client.routes().await?, json, |v| routes_table(v)),
+        ShowCommand::Neighbors => present(client.neighbors().await?, json, |v| neighbors_table(v)),
+        ShowCommand::Trace => present(client.trace().await?, json, trace_text),
+        ShowCommand::Health => present(client.health().await?, json, health_text),
+    }
+}
+
+/// `view` as pretty JSON, or as `human` writes it.
+fn present<T: Serialize>(
+    view: T,
+    json: bool,
+    human: impl FnOnce(&T) -> String,
+) -> anyhow::Result<String> {
+    if json {
+        let mut text = serde_json::to_string_pretty(&view).context("cannot write JSON")?;
+        text.push('\n');
+        Ok(text)
+    } else {
+        Ok(human(&view))
+    }
+}
+
+/// How a column's cells line up.
+#[derive(Debug, Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// A column's title and alignment.
+struct Column(&'static str, Align);
+
+const fn text(title: &'static str) -> Column {
+    Column(title, Align::Left)
+}
+
+const fn number(title: &'static str) -> Column {
+    Column(title, Align::Right)
+}
+
+/// Lays out `rows` under `columns`: each column as wide as its widest cell, two spaces
+/// apart, text to the left, numbers to the right, no trailing spaces.
+fn table(columns: &[Column], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, Column(title, _))| {
+            rows.iter()
+                .filter_map(|row| row.get(i))
+                .map(|cell| cell.chars().count())
+                .chain([title.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let titles: Vec<String> = columns.iter().map(|c| c.0.to_owned()).collect();
+    let mut out = String::new();
+    for row in [&titles].into_iter().chain(rows) {
+        let mut line = String::new();
+        for ((cell, Column(_, align)), width) in row.iter().zip(columns).zip(&widths) {
+            if !line.is_empty() {
+                line.push_str("  ");
+            }
+            match align {
+                Align::Left => line.push_str(&format!("{cell:<width$}")),
+                Align::Right => line.push_str(&format!("{cell:>width$}")),
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `numerator / denominator` with two decimals; `-` when there is nothing to divide by.
+fn ratio(numerator: u64, denominator: u64) -> String {
+    if denominator == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.2}", numerator as f64 / denominator as f64)
+    }
+}
+
+/// An optional value, `-` when absent.
+fn or_dash(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn interfaces_table(interfaces: &[InterfaceView]) -> String {
+    let columns = [
+        text("Name"),
+        number("Idx"),
+        text("Kind"),
+        text("State"),
+        number("MTU"),
+        text("MAC"),
+        text("Addresses"),
+        text("Peer"),
+        number("Rx packets"),
+        number("Rx bytes"),
+        number("Tx packets"),
+        number("Tx bytes"),
+        number("Drops"),
+    ];
+    let rows: Vec<Vec<String>> = interfaces
+        .iter()
+        .map(|i| {
+            vec![
+                i.name.clone(),
+                i.index.to_string(),
+                i.kind.clone(),
+                (if i.up { "up" } else { "down" }).to_owned(),
+                i.mtu.to_string(),
+                i.mac.clone(),
+                if i.addresses.is_empty() {
+                    "-".to_owned()
+                } else {
+                    i.addresses.join(",")
+                },
+                i.peer.clone(),
+                i.rx_packets.to_string(),
+                i.rx_bytes.to_string(),
+                i.tx_packets.to_string(),
+                i.tx_bytes.to_string(),
+                i.drops.to_string(),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn runtime_table(nodes: &[NodeRuntimeView]) -> String {
+    let columns = [
+        number("Worker"),
+        text("Name"),
+        number("Calls"),
+        number("Vectors"),
+        number("Packets"),
+        number("Vectors/Call"),
+        number("Packets/Vector"),
+        number("ns/Packet"),
+    ];
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.worker.to_string(),
+                n.node.clone(),
+                n.calls.to_string(),
+                n.vectors.to_string(),
+                n.packets.to_string(),
+                ratio(n.vectors, n.calls),
+                ratio(n.packets, n.vectors),
+                ratio(n.nanos, n.packets),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn errors_table(errors: &[ErrorView]) -> String {
+    let columns = [
+        number("Worker"),
+        number("Count"),
+        text("Node"),
+        text("Reason"),
+        text("Description"),
+    ];
+    let rows: Vec<Vec<String>> = errors
+        .iter()
+        .map(|e| {
+            vec![
+                e.worker.to_string(),
+                e.count.to_string(),
+                e.node.clone(),
+                e.reason.clone(),
+                e.description.clone(),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn routes_table(routes: &[RouteView]) -> String {
+    let columns = [
+        text("Prefix"),
+        text("Action"),
+        text("Via"),
+        text("Interface"),
+    ];
+    let rows: Vec<Vec<String>> = routes
+        .iter()
+        .map(|r| {
+            vec![
+                r.prefix.clone(),
+                r.action.to_string(),
+                or_dash(r.via.as_ref()),
+                or_dash(r.interface.as_ref()),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn neighbors_table(neighbors: &[NeighborView]) -> String {
+    let columns = [
+        text("Interface"),
+        text("IP"),
+        text("MAC"),
+        text("State"),
+        number("Age (s)"),
+    ];
+    let rows: Vec<Vec<String>> = neighbors
+        .iter()
+        .map(|n| {
+            vec![
+                n.interface.clone(),
+                n.ip.clone(),
+                if n.mac.is_empty() {
+                    "-".to_owned()
+                } else {
+                    n.mac.clone()
+                },
+                n.state.to_string(),
+                or_dash(n.age_ms.map(|ms| format!("{}.{:03}", ms / 1000, ms % 1000))),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+/// Each packet with the nodes it went through, details indented under each node.
+fn trace_text(trace: &TraceView) -> String {
+    if trace.packets.is_empty() {
+        return "No packets traced. Trace some with `podwire ctl trace add N`.\n".to_owned();
+    }
+    let mut out = String::new();
+    for packet in &trace.packets {
+        let seconds = packet.timestamp_ns / 1_000_000_000;
+        let nanos = packet.timestamp_ns % 1_000_000_000;
+        out.push_str(&format!(
+            "Packet {} (worker {}, received on {} at {seconds}.{nanos:09} s)\n",
+            packet.id, packet.worker, packet.rx_interface
+        ));
+        for step in &packet.steps {
+            out.push_str(&format!("  {}\n", step.node));
+            for line in step.detail.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn health_text(health: &Health) -> String {
+    format!(
+        "status:  {}\nworkers: {}\nuptime:  {} s\n",
+        health.status, health.workers, health.uptime_s
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use podwire_model::api::{HealthStatus, NeighborState, RouteAction, TraceStep, TracedPacket};
+
+    use super::*;
+
+    #[test]
+    fn runtime_table_aligns_columns_and_derives_the_ratios() {
+        let nodes = [
+            NodeRuntimeView {
+                worker: 0,
+                node: "ethernet-input".into(),
+                calls: 4,
+                vectors: 10,
+                packets: 1000,
+                nanos: 25_000,
+            },
+            NodeRuntimeView {
+                worker: 1,
+                node: "ip4-lookup".into(),
+                calls: 0,
+                vectors: 0,
+                packets: 0,
+                nanos: 0,
+            },
+        ];
+        assert_eq!(
+            runtime_table(&nodes),
+            concat!(
+                "Worker  Name            Calls  Vectors  Packets  Vectors/Call  Packets/Vector  ns/Packet\n",
+                "     0  ethernet-input      4       10     1000          2.50          100.00      25.00\n",
+                "     1  ip4-lookup          0        0        0             -               -          -\n",
+            )
+        );
+    }
+
+    #[test]
+    fn routes_table_shows_absent_values_as_dashes() {
+        let routes = [
+            RouteView {
+                prefix: "10.9.0.0/16".into(),
+                action: RouteAction::Forward,
+                via: Some("192.168.50.2".into()),
+                interface: Some("uplink0".into()),
+            },
+            RouteView {
+                prefix: "0.0.0.0/0".into(),
+                action: RouteAction::Unreachable,
+                via: None,
+                interface: None,
+            },
+        ];
+        assert_eq!(
+            routes_table(&routes),
+            concat!(
+                "Prefix       Action       Via           Interface\n",
+                "10.9.0.0/16  forward      192.168.50.2  uplink0\n",
+                "0.0.0.0/0    unreachable  -             -\n",
+            )
+        );
+    }
+
+    #[test]
+    fn interfaces_table_has_one_row_per_interface() {
+        let interface = InterfaceView {
+            index: 1,
+            name: "uplink0".into(),
+            kind: "af-packet".into(),
+            mac: "02:00:00:00:00:01".into(),
+            mtu: 1500,
+            up: false,
+            addresses: vec!["192.168.50.1/24".into(), "fd00:50::1/64".into()],
+            peer: "veth-up".into(),
+            rx_packets: 10,
+            rx_bytes: 1000,
+            tx_packets: 20,
+            tx_bytes: 2000,
+            drops: 1,
+        };
+        assert_eq!(
+            interfaces_table(&[interface]),
+            concat!(
+                "Name     Idx  Kind       State   MTU  MAC                Addresses                      Peer     Rx packets  Rx bytes  Tx packets  Tx bytes  Drops\n",
+                "uplink0    1  af-packet  down   1500  02:00:00:00:00:01  192.168.50.1/24,fd00:50::1/64  veth-up          10      1000          20      2000      1\n",
+            )
+        );
+    }
+
+    #[test]
+    fn errors_and_neighbors_tables() {
+        let errors = [ErrorView {
+            worker: 0,
+            node: "ip4-input".into(),
+            reason: "ttl-expired".into(),
+            description: "IP TTL expired".into(),
+            count: 12345,
+        }];
+        assert_eq!(
+            errors_table(&errors),
+            concat!(
+                "Worker  Count  Node       Reason       Description\n",
+                "     0  12345  ip4-input  ttl-expired  IP TTL expired\n",
+            )
+        );
+        let neighbors = [
+            NeighborView {
+                interface: "uplink0".into(),
+                ip: "192.168.50.2".into(),
+                mac: "02:00:00:00:00:02".into(),
+                state: NeighborState::Reachable,
+                age_ms: Some(1500),
+            },
+            NeighborView {
+                interface: "uplink0".into(),
+                ip: "192.168.50.3".into(),
+                mac: String::new(),
+                state: NeighborState::Incomplete,
+                age_ms: None,
+            },
+        ];
+        assert_eq!(
+            neighbors_table(&neighbors),
+            concat!(
+                "Interface  IP            MAC                State       Age (s)\n",
+                "uplink0    192.168.50.2  02:00:00:00:00:02  reachable     1.500\n",
+                "uplink0    192.168.50.3  -                  incomplete        -\n",
+            )
+        );
+    }
+
+    #[test]
+    fn an_empty_table_still_has_its_titles() {
+        assert_eq!(routes_table(&[]), "Prefix  Action  Via  Interface\n");
+    }
+
+    #[test]
+    fn trace_lists_each_packet_and_indents_multi_line_details() {
+        let trace = TraceView {
+            packets: vec![TracedPacket {
+                id: 3,
+                worker: 1,
+                rx_interface: "uplink0".into(),
+                timestamp_ns: 12_000_001_234,
+                steps: vec![
+                    TraceStep {
+                        node: "ethernet-input".into(),
+                        detail: "IP4: 02:00:00:00:00:02 -> 02:00:00:00:00:01".into(),
+                    },
+                    TraceStep {
+                        node: "ip4-input".into(),
+                        detail: "ICMP: 10.0.0.2 -> 10.0.0.3\n  ttl 64".into(),
+                    },
+                ],
+            }],
+        };
+        assert_eq!(
+            trace_text(&trace),
+            concat!(
+                "Packet 3 (worker 1, received on uplink0 at 12.000001234 s)\n",
+                "  ethernet-input\n",
+                "    IP4: 02:00:00:00:00:02 -> 02:00:00:00:00:01\n",
+                "  ip4-input\n",
+                "    ICMP: 10.0.0.2 -> 10.0.0.3\n",
+                "      ttl 64\n",
+                "\n",
+            )
+        );
+        assert!(trace_text(&TraceView::default()).starts_with("No packets traced."));
+    }
+
+    #[test]
+    fn health_and_json_output() {
+        let health = Health {
+            status: HealthStatus::Degraded,
+            workers: 2,
+            uptime_s: 61,
+        };
+        assert_eq!(
+            health_text(&health),
+            "status:  degraded\nworkers: 2\nuptime:  61 s\n"
+        );
+        let json = present(health.clone(), true, health_text).unwrap();
+        let back: Health = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, health);
+    }
+
+    /// `podwire ctl …` parsed on its own.
+    #[derive(Debug, Parser)]
+    struct Ctl {
+        #[command(flatten)]
+        args: CtlArgs,
+    }
+
+    #[test]
+    fn global_flags_go_anywhere_and_trace_add_needs_a_positive_count() {
+        let ctl = Ctl::try_parse_from(["ctl", "show", "runtime", "--json", "--socket", "/tmp/s"])
+            .unwrap();
+        assert!(ctl.args.json);
+        assert_eq!(ctl.args.socket, PathBuf::from("/tmp/s"));
+        assert!(matches!(
+            ctl.args.command,
+            CtlCommand::Show(ShowCommand::Runtime)
+        ));
+        let ctl = Ctl::try_parse_from(["ctl", "trace", "add", "50"]).unwrap();
+        assert!(matches!(
+            ctl.args.command,
+            CtlCommand::Trace(TraceCommand::Add { packets: 50 })
+        ));
+        assert!(Ctl::try_parse_from(["ctl", "trace", "add", "0"]).is_err());
+    }
+}

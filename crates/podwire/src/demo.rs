@@ -1,0 +1,319 @@
+//! `podwire demo`: the embedded default. On one machine, with nothing but
+//! the kernel: three pods (network namespaces) wired through podwire's data
+//! plane with taps, traffic between them, the counters, a packet trace;
+//! everything removed at the end. `--check` runs it without waiting and
+//! exits non-zero unless every step worked.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use podwire_agent::api;
+use podwire_agent::node::Node;
+use podwire_io::netns::NetNs;
+use podwire_model::config::Config;
+
+use crate::ctl::{self, CtlArgs, CtlCommand, ShowCommand, TraceCommand};
+
+/// The demo's pods: (name, IPv4, IPv6).
+const PODS: [(&str, &str, &str); 3] = [
+    ("a", "10.0.0.2", "fd10::2"),
+    ("b", "10.0.0.3", "fd10::3"),
+    ("c", "10.0.0.4", "fd10::4"),
+];
+
+fn netns_name(pod: &str) -> String {
+    format!("pwdemo-{pod}")
+}
+
+/// The demo's network namespaces, deleted on drop.
+struct DemoPods;
+
+impl DemoPods {
+    fn create() -> anyhow::Result<DemoPods> {
+        // A run that was killed may have left them.
+        Self::remove();
+        let pods = DemoPods;
+        for (pod, _, _) in PODS {
+            NetNs::create_named(&netns_name(pod))
+                .with_context(|| format!("cannot create network namespace {}", netns_name(pod)))?;
+        }
+        Ok(pods)
+    }
+
+    fn remove() {
+        for (pod, _, _) in PODS {
+            let _ = NetNs::delete_named(&netns_name(pod));
+        }
+    }
+}
+
+impl Drop for DemoPods {
+    fn drop(&mut self) {
+        Self::remove();
+    }
+}
+
+fn config_text(socket: &Path) -> String {
+    let mut text = format!(
+        "[node]\nname = \"demo\"\napi_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\n",
+        socket.display()
+    );
+    for (pod, v4, v6) in PODS {
+        text += &format!(
+            "\n[[pod]]\nname = \"demo-{pod}\"\nnetns = \"{}\"\naddresses = [\"{v4}\", \"{v6}\"]\n",
+            netns_name(pod)
+        );
+    }
+    text
+}
+
+/// Runs the demo.
+pub fn run(check: bool) -> anyhow::Result<()> {
+    if !rustix::process::geteuid().is_root() {
+        bail!(
+            "the demo creates network namespaces and interfaces: run it as root (sudo podwire demo)"
+        );
+    }
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let socket = dir.path().join("podwire.sock");
+    let text = config_text(&socket);
+    let config =
+        Config::parse(&text).context("the demo's own config is invalid (a podwire bug)")?;
+    println!("podwire demo: three pods wired through podwire's user-space data plane.\n");
+    println!("The node's config:\n{}", indent(&text));
+
+    let _pods = DemoPods::create()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let node = Arc::new(Node::start(&config).await.context("cannot start the demo node")?);
+        let (stop_api, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(api::serve(
+            node.clone(),
+            &config.node.api_socket.clone(),
+            "127.0.0.1:0".parse::<SocketAddr>()?,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        // The steps block (they run commands and the ctl client, which
+        // has a runtime of its own): a plain thread, not this runtime's.
+        let steps_socket = socket.clone();
+        let (done, finished) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(run_steps(&steps_socket));
+        });
+        let failed = finished.await.context("the demo's steps panicked")?;
+        if !check && failed == 0 {
+            println!(
+                "\nThe pods stay up until you press Ctrl-C. Try:\n  ip netns exec {} ping {}\n  podwire ctl --socket {} show runtime",
+                netns_name("a"),
+                PODS[2].1,
+                socket.display()
+            );
+            crate::daemon::stop_signal().await;
+        }
+        let _ = stop_api.send(());
+        let _ = server.await;
+        if let Ok(node) = Arc::try_unwrap(node) {
+            node.stop();
+        }
+        println!("\nremoved the pods and their interfaces");
+        if failed > 0 {
+            bail!("{failed} demo step(s) failed");
+        }
+        println!("every step worked");
+        Ok(())
+    })
+}
+
+/// One step of the demo: what it prints when it worked.
+type Step = Box<dyn Fn() -> anyhow::Result<String>>;
+
+/// Runs every step, printing each; returns how many failed.
+fn run_steps(socket: &Path) -> usize {
+    let (a, b, c) = (PODS[0], PODS[1], PODS[2]);
+    let steps: Vec<(String, Step)> = vec![
+        (
+            format!("ping pod a → pod b over IPv4 ({})", b.1),
+            Box::new(move || ping("a", b.1)),
+        ),
+        (
+            format!("ping pod a → pod c over IPv6 ({})", c.2),
+            Box::new(move || ping("a", c.2)),
+        ),
+        (
+            "ping pod b → its gateway, the switch (169.254.1.1)".into(),
+            Box::new(|| ping("b", "169.254.1.1")),
+        ),
+        (
+            "TCP pod a → pod b over IPv4, 64 MiB".to_string(),
+            Box::new(move || tcp("a", "b", b.1, 64 << 20)),
+        ),
+        (
+            "TCP pod c → pod a over IPv6, 64 MiB".to_string(),
+            Box::new(move || tcp("c", "a", a.2, 64 << 20)),
+        ),
+        (
+            "a packet trace: one ping from pod c to pod b".into(),
+            Box::new({
+                let socket = socket.to_path_buf();
+                move || trace(&socket, "c", b.1)
+            }),
+        ),
+    ];
+    let mut failed = 0;
+    for (i, (name, step)) in steps.iter().enumerate() {
+        println!("\n[{}/{}] {name}", i + 1, steps.len());
+        match step() {
+            Ok(out) => println!("{}  ✓ ok", indent(&out)),
+            Err(e) => {
+                failed += 1;
+                println!("  ✗ FAILED: {e:#}");
+            }
+        }
+    }
+    for (what, command) in [
+        ("interfaces", ShowCommand::Interfaces),
+        ("runtime", ShowCommand::Runtime),
+        ("errors", ShowCommand::Errors),
+    ] {
+        println!("\n$ podwire ctl show {what}");
+        if let Err(e) = ctl_run(socket, CtlCommand::Show(command)) {
+            failed += 1;
+            println!("  ✗ FAILED: {e:#}");
+        }
+    }
+    failed
+}
+
+fn ping(from: &str, to: &str) -> anyhow::Result<String> {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns_name(from),
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            to,
+        ])
+        .output()
+        .context("cannot run ping (install iputils-ping)")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "ping {to} failed:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(text
+        .lines()
+        .filter(|l| l.contains("bytes from") || l.contains("rtt"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// Sends `bytes` from pod `from` to pod `to` over TCP, checks they arrive
+/// intact, and says how fast.
+fn tcp(from: &str, to: &str, to_addr: &str, bytes: usize) -> anyhow::Result<String> {
+    let addr: SocketAddr = SocketAddr::new(to_addr.parse()?, 5201);
+    let server_ns = NetNs::open_named(&netns_name(to))?;
+    let client_ns = NetNs::open_named(&netns_name(from))?;
+    // Sockets belong to the namespace they are made in; made on a
+    // namespace's own thread, they are then used from here.
+    let listener = server_ns.run_in(move || TcpListener::bind(addr))??;
+    let server = std::thread::spawn(move || -> std::io::Result<(usize, u64)> {
+        let (mut s, _) = listener.accept()?;
+        let mut buf = vec![0u8; 1 << 16];
+        let (mut n, mut sum) = (0usize, 0u64);
+        loop {
+            let k = s.read(&mut buf)?;
+            if k == 0 {
+                return Ok((n, sum));
+            }
+            sum = buf[..k].iter().fold(sum, |acc, &b| {
+                acc.wrapping_mul(31).wrapping_add(u64::from(b))
+            });
+            n += k;
+        }
+    });
+    let mut stream =
+        client_ns.run_in(move || TcpStream::connect_timeout(&addr, Duration::from_secs(3)))??;
+    let chunk: Vec<u8> = (0..1 << 16)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let expected = (0..bytes / chunk.len()).fold(0u64, |acc, _| {
+        chunk
+            .iter()
+            .fold(acc, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)))
+    });
+    let start = Instant::now();
+    for _ in 0..bytes / chunk.len() {
+        stream.write_all(&chunk)?;
+    }
+    drop(stream);
+    let (got, sum) = server
+        .join()
+        .map_err(|_| anyhow::anyhow!("receiver panicked"))??;
+    let secs = start.elapsed().as_secs_f64();
+    if got != bytes || sum != expected {
+        bail!(
+            "received {got} of {bytes} bytes, {} checksum",
+            if sum == expected { "matching" } else { "WRONG" }
+        );
+    }
+    Ok(format!(
+        "{} MiB arrived intact in {:.2} s: {:.2} Gbit/s",
+        bytes >> 20,
+        secs,
+        bytes as f64 * 8.0 / secs / 1e9
+    ))
+}
+
+fn ctl_run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
+    ctl::run(CtlArgs {
+        socket: socket.to_path_buf(),
+        json: false,
+        command,
+    })
+}
+
+fn trace(socket: &Path, from: &str, to: &str) -> anyhow::Result<String> {
+    ctl_run(socket, CtlCommand::Trace(TraceCommand::Clear))?;
+    ctl_run(socket, CtlCommand::Trace(TraceCommand::Add { packets: 2 }))?;
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns_name(from),
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            to,
+        ])
+        .output()?;
+    if !out.status.success() {
+        bail!("ping {to} failed");
+    }
+    println!("$ podwire ctl trace add 2; ping; podwire ctl show trace");
+    ctl_run(socket, CtlCommand::Show(ShowCommand::Trace))?;
+    Ok(String::new())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}

@@ -1,0 +1,241 @@
+//! End-to-end: pods in network namespaces wired through a running
+//! `podwire daemon`, real kernel traffic (ping, traceroute, TCP).
+
+mod support;
+
+use support::*;
+
+/// Moves `bytes` of random data from `from` to `to_addr` (in `to`) over
+/// TCP with netcat and checks they arrive intact.
+fn tcp_transfer(from: &Netns, to: &Netns, to_addr: &str, bytes: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let dst = dir.path().join("dst");
+    let data: Vec<u8> = (0..bytes).map(|i| (i * 7 + i / 253) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let dst_s = dst.display().to_string();
+    // netcat-openbsd listens on IPv4 only unless told -6.
+    let family = if to_addr.contains(':') { "-6" } else { "-4" };
+    let server = to.spawn(&[
+        "sh",
+        "-c",
+        &format!("exec nc {family} -l -N -w 20 -p 5201 > {dst_s}"),
+    ]);
+    // Wait until the server listens.
+    for _ in 0..100 {
+        if to.ok(&["ss", "-ltn"]).contains(":5201") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let src_s = src.display().to_string();
+    from.ok(&[
+        "sh",
+        "-c",
+        &format!("nc -v -N -w 20 {to_addr} 5201 < {src_s}"),
+    ]);
+    let out = server.wait();
+    assert!(
+        out.status.success(),
+        "nc server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = std::fs::read(&dst).unwrap();
+    assert_eq!(got.len(), data.len(), "TCP to {to_addr}: length");
+    assert!(got == data, "TCP to {to_addr}: data corrupted");
+}
+
+fn ping(ns: &Netns, addr: &str) {
+    let out = ns.run(&["ping", "-c", "2", "-i", "0.2", "-W", "2", addr]);
+    assert!(
+        out.status.success(),
+        "ping {addr} from {} failed:\n{}",
+        ns.name,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn three_pods_exchange_ping_and_tcp_over_ipv4_and_ipv6() {
+    if !root_or_skip() {
+        return;
+    }
+    let (a, b, c) = (Netns::new("pa"), Netns::new("pb"), Netns::new("pc"));
+    let mut cfg = String::new();
+    cfg += &pod(&unique("a"), &a, &["10.0.0.2", "fd10::2"]);
+    cfg += &pod(&unique("b"), &b, &["10.0.0.3", "fd10::3"]);
+    cfg += &pod(&unique("c"), &c, &["10.0.0.4", "fd10::4"]);
+    let d = Daemon::start(&cfg);
+
+    for (from, to4, to6) in [
+        (&a, "10.0.0.3", "fd10::3"),
+        (&a, "10.0.0.4", "fd10::4"),
+        (&b, "10.0.0.4", "fd10::4"),
+        (&c, "10.0.0.2", "fd10::2"),
+    ] {
+        ping(from, to4);
+        ping(from, to6);
+    }
+    // The switch's own gateway address answers too.
+    ping(&a, "169.254.1.1");
+    tcp_transfer(&a, &b, "10.0.0.3", 2_000_000);
+    tcp_transfer(&c, &a, "fd10::2", 2_000_000);
+
+    let interfaces = d.ctl_ok(&["show", "interfaces"]);
+    assert_eq!(
+        interfaces.matches("tap").count(),
+        3,
+        "three tap interfaces:\n{interfaces}"
+    );
+    let runtime = d.ctl_ok(&["show", "runtime"]);
+    for node in [
+        "ethernet-input",
+        "ip4-input",
+        "ip4-lookup",
+        "ip4-rewrite",
+        "ip6-input",
+        "interface-output",
+    ] {
+        assert!(runtime.contains(node), "{node} in show runtime:\n{runtime}");
+    }
+    let routes = d.ctl_ok(&["show", "routes"]);
+    assert!(
+        routes.contains("10.0.0.3/32"),
+        "pod route in show routes:\n{routes}"
+    );
+    let neighbors = d.ctl_ok(&["show", "neighbors"]);
+    assert!(
+        neighbors.contains("10.0.0.2"),
+        "pod neighbor in show neighbors:\n{neighbors}"
+    );
+}
+
+#[test]
+fn ttl_expiry_gets_time_exceeded_from_the_switch() {
+    if !root_or_skip() {
+        return;
+    }
+    let (a, b) = (Netns::new("pa"), Netns::new("pb"));
+    let cfg = pod(&unique("a"), &a, &["10.0.0.2"]) + &pod(&unique("b"), &b, &["10.0.0.3"]);
+    let d = Daemon::start(&cfg);
+
+    let out = a.run(&["ping", "-c", "1", "-t", "1", "-W", "2", "10.0.0.3"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Time to live exceeded") && text.contains("169.254.1.1"),
+        "expected time exceeded from the switch:\n{text}"
+    );
+    // traceroute: the switch is hop 1, the pod hop 2.
+    let tr = a.ok(&[
+        "traceroute",
+        "-n",
+        "-q",
+        "1",
+        "-w",
+        "2",
+        "-m",
+        "3",
+        "10.0.0.3",
+    ]);
+    let hops: Vec<&str> = tr.lines().skip(1).collect();
+    assert!(
+        hops.first().is_some_and(|h| h.contains("169.254.1.1")),
+        "hop 1:\n{tr}"
+    );
+    assert!(
+        hops.get(1).is_some_and(|h| h.contains("10.0.0.3")),
+        "hop 2:\n{tr}"
+    );
+    let errors = d.ctl_ok(&["show", "errors"]);
+    assert!(
+        errors.contains("ttl-expired"),
+        "ttl-expired counted:\n{errors}"
+    );
+}
+
+#[test]
+fn a_pod_on_an_af_packet_veth_reaches_a_tap_pod() {
+    if !root_or_skip() {
+        return;
+    }
+    let (x, a) = (Netns::new("px"), Netns::new("pa"));
+    let veth = Veth::new("pv");
+    // One end stays in the host, attached to podwire with AF_PACKET; the
+    // other is the "pod" x's eth0.
+    ok("ip", &["link", "set", &veth.b, "netns", &x.name]);
+    x.ok(&["ip", "addr", "add", "192.168.77.2/24", "dev", &veth.b]);
+    x.ok(&["ip", "link", "set", &veth.b, "up"]);
+    x.ok(&["ip", "route", "add", "default", "via", "192.168.77.1"]);
+    let cfg = format!(
+        "[[interface]]\nname = \"{}\"\nkind = \"af-packet\"\nhost_interface = \"{}\"\naddresses = [\"192.168.77.1/24\"]\n\n{}",
+        unique("up"),
+        veth.a,
+        pod(&unique("a"), &a, &["10.0.0.2"])
+    );
+    let _d = Daemon::start(&cfg);
+    ping(&x, "192.168.77.1");
+    ping(&x, "10.0.0.2");
+    ping(&a, "192.168.77.2");
+    // TCP from a veth peer: its frames arrive with checksums left to
+    // offload, which podwire must complete.
+    tcp_transfer(&x, &a, "10.0.0.2", 1_000_000);
+    tcp_transfer(&a, &x, "192.168.77.2", 1_000_000);
+}
+
+#[test]
+fn the_host_reaches_a_pod() {
+    if !root_or_skip() {
+        return;
+    }
+    let a = Netns::new("pa");
+    // A subnet of its own so parallel tests do not share host routes.
+    let n = std::process::id() % 200 + 20;
+    let pod_addr = format!("10.{n}.7.2");
+    let host_if = unique("pwh");
+    let cfg = format!(
+        "[host]\ninterface = \"{host_if}\"\naddress4 = \"10.{n}.255.254\"\nroutes = [\"10.{n}.7.0/24\"]\n\n{}",
+        pod(&unique("a"), &a, &[&pod_addr])
+    );
+    let _d = Daemon::start(&cfg);
+    let out = run("ping", &["-c", "2", "-i", "0.2", "-W", "2", &pod_addr]);
+    assert!(
+        out.status.success(),
+        "host ping {pod_addr}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_field_named_and_nothing_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    let tap_prefix = unique("bad");
+    std::fs::write(
+        &path,
+        format!(
+            "[node]\nname = \"n\"\napi_socket = \"{}\"\n\n[[pod]]\nname = \"{tap_prefix}\"\nnetns = \"nonexistent\"\naddresses = [\"10.0.0.300\"]\n",
+            dir.path().join("s.sock").display()
+        ),
+    )
+    .unwrap();
+    let out = run(podwire(), &["daemon", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success(), "a bad config must be refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pod[0].addresses[0]"),
+        "the error names the field:\n{err}"
+    );
+    assert!(
+        err.contains("10.0.0.300"),
+        "the error quotes the value:\n{err}"
+    );
+    assert!(
+        !dir.path().join("s.sock").exists(),
+        "no API socket for a refused config"
+    );
+    let links = run("ip", &["-o", "link"]);
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains(&tap_prefix),
+        "no interface created"
+    );
+}
