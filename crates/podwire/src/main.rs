@@ -1,6 +1,7 @@
 //! `podwire`: the node agent, its control client and its tools, in one binary.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod ctl;
 mod daemon;
 mod demo;
@@ -29,6 +30,9 @@ enum Command {
         #[arg(long, short, default_value = "/etc/podwire/podwire.toml")]
         config: PathBuf,
     },
+    /// Measure podwire against its anchors; print a table and write JSON.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Show podwire on this machine: pods as network namespaces wired
     /// through the data plane, traffic, counters, a trace. Needs root.
     Demo {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Ctl(args) => ctl::run(args),
         Command::Daemon { config } => daemon::run(&config),
         Command::Demo { check } => demo::run(check),
+        Command::Bench(command) => bench::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,20 @@ fn tcp_transfer(from: &Netns, to: &Netns, to_addr: &str, bytes: usize) {
     assert!(got == data, "TCP to {to_addr}: data corrupted");
 }
 
+/// A plain HTTP/1.1 GET; the whole answer, status line first.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 fn ping(ns: &Netns, addr: &str) {
     let out = ns.run(&["ping", "-c", "2", "-i", "0.2", "-W", "2", addr]);
     assert!(
@@ -103,6 +117,14 @@ fn three_pods_exchange_ping_and_tcp_over_ipv4_and_ipv6() {
         routes.contains("10.0.0.3/32"),
         "pod route in show routes:\n{routes}"
     );
+    let metrics = http_get(&d.metrics, "/metrics");
+    assert!(
+        metrics.contains("podwire_interface_rx_packets_total{")
+            && metrics.contains("podwire_node_packets_total{")
+            && metrics.contains("node=\"ip4-lookup\""),
+        "Prometheus metrics:\n{metrics}"
+    );
+    assert!(http_get(&d.metrics, "/healthz").starts_with("HTTP/1.1 200"));
     let neighbors = d.ctl_ok(&["show", "neighbors"]);
     assert!(
         neighbors.contains("10.0.0.2"),
@@ -238,4 +260,24 @@ fn a_bad_config_is_refused_with_the_field_named_and_nothing_created() {
         !String::from_utf8_lossy(&links.stdout).contains(&tap_prefix),
         "no interface created"
     );
+}
+
+#[test]
+fn an_interface_of_kind_tap_is_made_in_its_namespace_and_routes() {
+    if !root_or_skip() {
+        return;
+    }
+    let (x, a) = (Netns::new("px"), Netns::new("pa"));
+    let tap = unique("pwt");
+    let cfg = format!(
+        "[[interface]]\nname = \"{tap}\"\nkind = \"tap\"\nnetns = \"{}\"\naddresses = [\"192.168.88.1/24\"]\n\n{}",
+        x.name,
+        pod(&unique("a"), &a, &["10.0.0.2"])
+    );
+    let _d = Daemon::start(&cfg);
+    // podwire made the tap inside x; x's side gets an address there.
+    x.ok(&["ip", "addr", "add", "192.168.88.2/24", "dev", &tap]);
+    x.ok(&["ip", "route", "add", "default", "via", "192.168.88.1"]);
+    ping(&x, "192.168.88.1");
+    ping(&x, "10.0.0.2");
 }

@@ -209,51 +209,77 @@ impl Node {
         Ok(node)
     }
 
+    /// Attaches an `[[interface]]`: an existing kernel interface with
+    /// AF_PACKET, or a tap podwire makes (in the interface's namespace).
     async fn attach_kernel_interface(
         &mut self,
         build: &mut Build,
         config: &InterfaceConfig,
     ) -> Result<(), NodeError> {
-        let InterfaceKind::AfPacket = config.kind else {
-            unreachable!("the config only has af-packet kernel interfaces");
-        };
+        let what = format!("interface {}", config.name);
         let ns = match &config.netns {
             Some(n) => NetNs::open(n.path()).map_err(|source| NodeError::Netns {
-                what: format!("interface {}", config.name),
+                what: what.clone(),
                 path: n.path().display().to_string(),
                 source,
             })?,
             None => NetNs::current().map_err(|source| NodeError::Netns {
-                what: format!("interface {}", config.name),
+                what: what.clone(),
                 path: "the current namespace".into(),
                 source,
             })?,
         };
-        let host_if = config.host_interface.clone();
-        let nl =
-            Netlink::connect_in(&ns).map_err(netlink_err(format!("interface {}", config.name)))?;
-        let what = format!("interface {}: kernel interface {host_if}", config.name);
-        let mac = nl.mac(&host_if).await.map_err(netlink_err(&what))?;
-        nl.set_up(&host_if).await.map_err(netlink_err(&what))?;
-        let mtu = match config.mtu {
-            Some(m) => m,
-            None => nl.mtu(&host_if).await.map_err(netlink_err(&what))?,
-        };
-        let opened = {
-            let host_if = host_if.clone();
-            ns.run_in(move || AfPacket::open(&host_if, &Default::default()))
-                .map_err(|source| NodeError::Netns {
-                    what: format!("interface {}", config.name),
-                    path: "its namespace".into(),
-                    source,
-                })?
-        };
-        let socket = opened.map_err(|source| NodeError::AfPacket {
-            name: config.name.clone(),
-            host_interface: host_if.clone(),
+        let in_ns = |source| NodeError::Netns {
+            what: what.clone(),
+            path: "its namespace".into(),
             source,
-        })?;
-        let mut switch = SwitchInterface::l3(&config.name, mac.into());
+        };
+        let host_if = config.host_interface.clone();
+        let nl = Netlink::connect_in(&ns).map_err(netlink_err(&what))?;
+        let what = format!("{what}: kernel interface {host_if}");
+        let (mac, kind, rx, tx): (_, _, Box<dyn RxPort>, Arc<dyn TxPort>) = match config.kind {
+            InterfaceKind::AfPacket => {
+                let name = host_if.clone();
+                let socket = ns
+                    .run_in(move || AfPacket::open(&name, &Default::default()))
+                    .map_err(in_ns)?
+                    .and_then(|s| Ok((s.sender()?, s)))
+                    .map_err(|source| NodeError::AfPacket {
+                        name: config.name.clone(),
+                        host_interface: host_if.clone(),
+                        source,
+                    })?;
+                let mac = nl.mac(&host_if).await.map_err(netlink_err(&what))?;
+                let (sender, socket) = socket;
+                (
+                    mac.into(),
+                    "af-packet",
+                    Box::new(AfPacketRx(socket)),
+                    Arc::new(sender),
+                )
+            }
+            InterfaceKind::Tap => {
+                let name = host_if.clone();
+                let tap = ns
+                    .run_in(move || Tap::create(&name))
+                    .map_err(in_ns)?
+                    .map_err(|source| NodeError::Tap {
+                        what: what.clone(),
+                        source,
+                    })?;
+                let tap = Arc::new(tap);
+                let mac = derived_mac(&[&self.name, &config.name, "switch"]);
+                (mac, "tap", Box::new(TapPort(tap.clone())), tap)
+            }
+        };
+        if let Some(mtu) = config.mtu {
+            nl.set_mtu(&host_if, mtu)
+                .await
+                .map_err(netlink_err(&what))?;
+        }
+        let mtu = nl.mtu(&host_if).await.map_err(netlink_err(&what))?;
+        nl.set_up(&host_if).await.map_err(netlink_err(&what))?;
+        let mut switch = SwitchInterface::l3(&config.name, mac);
         switch.mtu = mtu.min(u32::from(u16::MAX)) as u16;
         for cidr in &config.addresses {
             push_address(&mut switch, cidr.addr(), cidr.prefix_len());
@@ -262,20 +288,11 @@ impl Node {
             .tables
             .add_interface(switch)
             .map_err(route_err(format!("interface {} addresses", config.name)))?;
-        let sender = socket.sender().map_err(|source| NodeError::AfPacket {
-            name: config.name.clone(),
-            host_interface: host_if.clone(),
-            source,
-        })?;
-        build.ports.push(PendingPort {
-            index,
-            rx: Box::new(AfPacketRx(socket)),
-            tx: Arc::new(sender),
-        });
+        build.ports.push(PendingPort { index, rx, tx });
         self.attachments.push(Attachment {
             name: config.name.clone(),
             index,
-            kind: "af-packet",
+            kind,
             peer: host_if,
         });
         Ok(())

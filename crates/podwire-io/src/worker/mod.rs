@@ -325,7 +325,9 @@ impl Worker {
                 ready.clear();
             }
             if now.saturating_since(last_housekeeping) >= HOUSEKEEPING_INTERVAL {
+                let tables = self.reader.refresh();
                 self.engine.state.neighbors.expire(now);
+                self.engine.state.bridges.age(now, tables);
                 last_housekeeping = now;
             }
         }

@@ -65,7 +65,9 @@ pub fn print(figures: &[Figure]) {
         "figure", "podwire", "anchor", "ratio", "unit"
     );
     for f in figures {
-        let anchor = f.anchor_value.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let anchor = f
+            .anchor_value
+            .map_or("-".to_string(), |v| format!("{v:.3}"));
         let ratio = f.ratio.map_or("-".to_string(), |r| format!("{r:.2}x"));
         println!(
             "{:<24} {:>12.3} {:>12} {:>8}  {:<8} {} ({} is better)",
@@ -98,7 +100,15 @@ mod tests {
         let f = Figure::new("x_mpps", "Mpps", 3.0, "y", Some(2.0), Better::Higher);
         let v: serde_json::Value = serde_json::to_value([f]).unwrap();
         let o = &v[0];
-        for key in ["name", "unit", "podwire", "anchor", "anchor_value", "ratio", "better"] {
+        for key in [
+            "name",
+            "unit",
+            "podwire",
+            "anchor",
+            "anchor_value",
+            "ratio",
+            "better",
+        ] {
             assert!(o.get(key).is_some(), "{key} missing");
         }
         assert_eq!(o["ratio"], 1.5);
