@@ -10,6 +10,8 @@ packages=(
     iproute2 iputils-ping traceroute netcat-openbsd ethtool procps kmod
     # peers and anchors the tests and benchmarks compare podwire with
     iperf3 sockperf containernetworking-plugins
+    # DPDK's testpmd: the third-party memif peer (and an AF_PACKET baseline)
+    dpdk-dev
 )
 
 missing=()

@@ -106,7 +106,7 @@ pub fn forwarding_mpps(family: Family, routes: usize, duration: Duration) -> any
                 }
             }
             rounds += 1;
-            if rounds % 64 == 0 && start.elapsed() >= run_for {
+            if rounds.is_multiple_of(64) && start.elapsed() >= run_for {
                 return Ok((forwarded, start.elapsed()));
             }
         }

@@ -3,6 +3,7 @@
 //! test: nothing here asserts a time.
 
 mod inmem;
+mod pods;
 mod report;
 
 use std::path::PathBuf;
@@ -41,7 +42,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
 
 fn forwarding(args: &ForwardingArgs) -> anyhow::Result<()> {
     let duration = Duration::from_secs_f64(args.seconds.max(0.1));
-    let figures: Vec<Figure> = inmem::figures(duration)?;
+    let mut figures: Vec<Figure> = inmem::figures(duration)?;
+    if !args.in_memory_only {
+        figures.extend(pods::figures(duration)?);
+    }
     report::print(&figures);
     if let Some(path) = &args.json {
         report::write_json(&figures, path)?;
