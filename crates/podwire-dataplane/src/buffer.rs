@@ -98,25 +98,48 @@ pub struct PacketMeta {
 const NO_NEXT: u32 = u32::MAX;
 
 impl PacketMeta {
-    fn empty() -> Self {
-        PacketMeta {
-            current_data: BUFFER_HEADROOM as u16,
-            current_length: 0,
-            next: NO_NEXT,
-            rx_if: IfIndex::INVALID,
-            tx_if: IfIndex::INVALID,
-            next_index: 0,
-            flow_hash: 0,
-            l2_offset: 0,
-            offload: OffloadInfo::default(),
-            trace: None,
-        }
-    }
+    /// The metadata of a buffer just taken from the pool. A constant, so
+    /// that `alloc` copies it in a few wide stores.
+    const EMPTY: PacketMeta = PacketMeta {
+        current_data: BUFFER_HEADROOM as u16,
+        current_length: 0,
+        next: NO_NEXT,
+        rx_if: IfIndex::INVALID,
+        tx_if: IfIndex::INVALID,
+        next_index: 0,
+        flow_hash: 0,
+        l2_offset: 0,
+        offload: OffloadInfo {
+            needs_csum: false,
+            csum_start: 0,
+            csum_offset: 0,
+            gso: GsoKind::None,
+            gso_size: 0,
+            hdr_len: 0,
+        },
+        trace: None,
+    };
 
     /// The next buffer of the chain.
     #[inline]
     pub fn next(&self) -> Option<BufferIndex> {
         (self.next != NO_NEXT).then_some(BufferIndex(self.next))
+    }
+
+    /// Drops `n` bytes from the front of the packet in this buffer (a
+    /// header that has been consumed); see [`BufferPool::advance`].
+    #[inline]
+    pub fn advance(&mut self, n: usize) -> Result<(), BufferError> {
+        if n > usize::from(self.current_length) {
+            return Err(BufferError::TooShort {
+                wanted: n,
+                available: usize::from(self.current_length),
+            });
+        }
+        // `n` is at most `current_length`, a u16.
+        self.current_data += n as u16;
+        self.current_length -= n as u16;
+        Ok(())
     }
 }
 
@@ -157,7 +180,7 @@ impl BufferPool {
         let n = count as usize;
         BufferPool {
             data: vec![0u8; n * BUFFER_STRIDE].into_boxed_slice(),
-            meta: vec![PacketMeta::empty(); n].into_boxed_slice(),
+            meta: vec![PacketMeta::EMPTY; n].into_boxed_slice(),
             // Popped from the end: hand out low indices first.
             free: (0..count).rev().map(BufferIndex).collect(),
         }
@@ -177,7 +200,7 @@ impl BufferPool {
     #[inline]
     pub fn alloc(&mut self) -> Result<BufferIndex, BufferError> {
         let bi = self.free.pop().ok_or(BufferError::Exhausted)?;
-        self.meta[bi.as_usize()] = PacketMeta::empty();
+        self.meta[bi.as_usize()] = PacketMeta::EMPTY;
         Ok(bi)
     }
 
@@ -252,16 +275,7 @@ impl BufferPool {
     /// consumed).
     #[inline]
     pub fn advance(&mut self, bi: BufferIndex, n: usize) -> Result<(), BufferError> {
-        let m = &mut self.meta[bi.as_usize()];
-        if n > m.current_length as usize {
-            return Err(BufferError::TooShort {
-                wanted: n,
-                available: m.current_length as usize,
-            });
-        }
-        m.current_data += n as u16;
-        m.current_length -= n as u16;
-        Ok(())
+        self.meta[bi.as_usize()].advance(n)
     }
 
     /// Makes room for `n` bytes in front of the packet (a header to be
@@ -289,7 +303,13 @@ impl BufferPool {
     }
 
     /// Bytes in the whole packet, every buffer of its chain.
+    #[inline]
     pub fn total_length(&self, head: BufferIndex) -> usize {
+        let m = &self.meta[head.as_usize()];
+        // Most packets are one buffer: no chain to walk.
+        if m.next == NO_NEXT {
+            return usize::from(m.current_length);
+        }
         self.chain(head).map(|bi| self.data(bi).len()).sum()
     }
 

@@ -1,8 +1,9 @@
 //! Longest-prefix-match route tables: the forwarding information base.
 //!
 //! [`Ip4Lpm`] and [`Ip6Lpm`] map a prefix to a `u32` value, an index into an
-//! adjacency array that the caller owns. A worker calls `lookup` once per
-//! packet, so its cost must not grow with the number of routes (the target is
+//! adjacency array that the caller owns. A worker looks up every packet
+//! (`ip4-lookup` a vector at a time, with [`Ip4Lpm::lookup_many`]), so the
+//! cost of a lookup must not grow with the number of routes (the target is
 //! 1M routes at ≥15 Mpps per core for the whole forwarding path); `insert` and
 //! `remove` are control-plane operations, done on a master copy that is then
 //! cloned and published.

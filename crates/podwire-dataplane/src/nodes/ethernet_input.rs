@@ -65,18 +65,18 @@ impl Node for EthernetInput {
 /// Ethernet header on the way.
 #[inline]
 fn classify(cx: &mut Context<'_>, bi: BufferIndex) -> Result<Next, Drop> {
-    let (src, dst, ethertype) = {
-        let frame = Frame::new_checked(cx.pool.data(bi)).map_err(|_| Drop::Truncated)?;
-        (frame.src_addr(), frame.dst_addr(), frame.ethertype())
-    };
-    cx.note(bi, || format!("{src} > {dst} {ethertype}"));
+    let tables = cx.tables;
+    let (meta, data) = cx.pool.packet_mut(bi);
+    let frame = Frame::new_checked(&*data).map_err(|_| Drop::Truncated)?;
+    let (src, dst, ethertype) = (frame.src_addr(), frame.dst_addr(), frame.ethertype());
+    // `cx.note`, with the packet's metadata already at hand.
+    if let Some(id) = meta.trace {
+        cx.trace.note(id, format!("{src} > {dst} {ethertype}"));
+    }
     if src.is_multicast() {
         return Err(Drop::BadSourceMac);
     }
-    let interface = cx
-        .tables
-        .interface(cx.pool.meta(bi).rx_if)
-        .ok_or(Drop::NoInterface)?;
+    let interface = tables.interface(meta.rx_if).ok_or(Drop::NoInterface)?;
     match interface.mode {
         InterfaceMode::Bridged(_) => return Ok(Next::L2Input),
         InterfaceMode::CrossConnect(_) => return Ok(Next::L2Xconnect),
@@ -92,11 +92,9 @@ fn classify(cx: &mut Context<'_>, bi: BufferIndex) -> Result<Next, Drop> {
         EtherType::VLAN | EtherType::QINQ => return Err(Drop::VlanUnsupported),
         _ => return Err(Drop::UnknownEthertype),
     };
-    let meta = cx.pool.meta_mut(bi);
     meta.l2_offset = meta.current_data;
     // Cannot fail: new_checked saw the whole header in this buffer.
-    cx.pool
-        .advance(bi, ethernet::HEADER_LEN)
+    meta.advance(ethernet::HEADER_LEN)
         .map_err(|_| Drop::Truncated)?;
     Ok(next)
 }

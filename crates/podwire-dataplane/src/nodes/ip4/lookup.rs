@@ -7,12 +7,12 @@
 use core::net::Ipv4Addr;
 
 use crate::buffer::BufferIndex;
-use crate::graph::{Context, Dispatch, Node};
+use crate::graph::{Context, Dispatch, Node, VECTOR_SIZE};
 use crate::interface::InterfaceConfig;
 use crate::nodes::ip_common::{Routed, apply_route};
 use crate::tables::{Adjacency, Tables};
 
-use super::header;
+use super::fixed_header;
 
 crate::next_nodes! {
     pub enum Next {
@@ -48,26 +48,49 @@ impl Node for Ip4Lookup {
     }
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
-        for &bi in packets {
-            let Some(dst) = header(cx.pool.data(bi)).map(|ip| ip.dst_addr()) else {
-                out.drop(bi, Drop::BadHeader);
-                continue;
-            };
-            let route = cx.tables.route4(dst);
-            if dst.is_broadcast() || is_subnet_broadcast(cx.tables, route, dst) {
-                out.drop(bi, Drop::Broadcast);
-                continue;
-            }
-            cx.note(bi, || match route {
-                Some((_, adjacency)) => format!("{dst}: {adjacency:?}"),
-                None => format!("{dst}: no route"),
-            });
-            match apply_route(cx.pool.meta_mut(bi), route) {
-                Routed::Local => out.send(Next::Local, bi),
-                Routed::Rewrite => out.send(Next::Rewrite, bi),
-                Routed::IcmpError => out.send(Next::IcmpError, bi),
-                Routed::Blackhole => out.drop(bi, Drop::Blackhole),
-            }
+        for vector in packets.chunks(VECTOR_SIZE) {
+            route_vector(cx, vector, out);
+        }
+    }
+}
+
+/// Routes up to [`VECTOR_SIZE`] packets: their destinations first, then all
+/// their routes at once ([`crate::fib::Ip4Lpm::lookup_many`]), then each
+/// packet by its route.
+fn route_vector(cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
+    let tables = cx.tables;
+    let n = packets.len();
+    let mut dsts = [Ipv4Addr::UNSPECIFIED; VECTOR_SIZE];
+    let mut whole = [false; VECTOR_SIZE];
+    for ((dst, whole), &bi) in dsts.iter_mut().zip(&mut whole).zip(packets) {
+        // A packet without a header is looked up as 0.0.0.0, then dropped.
+        if let Some(ip) = fixed_header(cx.pool.data(bi)) {
+            (*dst, *whole) = (ip.dst_addr(), true);
+        }
+    }
+    let mut values = [None; VECTOR_SIZE];
+    tables.ip4.lookup_many(&dsts[..n], &mut values[..n]);
+    let routed = packets.iter().zip(&whole).zip(&dsts).zip(&values);
+    for (((&bi, &whole), &dst), &value) in routed {
+        if !whole {
+            out.drop(bi, Drop::BadHeader);
+            continue;
+        }
+        // As `Tables::route4`: an index that names no adjacency is no route.
+        let route = value.and_then(|index| Some((index, tables.adjacency(index)?)));
+        if dst.is_broadcast() || is_subnet_broadcast(tables, route, dst) {
+            out.drop(bi, Drop::Broadcast);
+            continue;
+        }
+        cx.note(bi, || match route {
+            Some((_, adjacency)) => format!("{dst}: {adjacency:?}"),
+            None => format!("{dst}: no route"),
+        });
+        match apply_route(cx.pool.meta_mut(bi), route) {
+            Routed::Local => out.send(Next::Local, bi),
+            Routed::Rewrite => out.send(Next::Rewrite, bi),
+            Routed::IcmpError => out.send(Next::IcmpError, bi),
+            Routed::Blackhole => out.drop(bi, Drop::Blackhole),
         }
     }
 }

@@ -11,14 +11,13 @@
 //! purpose: its segments are cut later, to the size the sender chose.
 
 use podwire_wire::ethernet::EtherType;
-use podwire_wire::ipv4;
 
 use crate::buffer::{BufferIndex, GsoKind};
 use crate::graph::{Context, Dispatch, Node};
 use crate::icmp_error::IcmpError;
-use crate::nodes::ip_common::{Framed, egress, frame_for_next_hop};
+use crate::nodes::ip_common::{Framed, NextHops, frame_for_next_hop};
 
-use super::header;
+use super::fixed_header;
 
 crate::next_nodes! {
     pub enum Next {
@@ -55,15 +54,16 @@ impl Node for Ip4Rewrite {
     }
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
-        let tables = cx.tables;
+        let mut next_hops = NextHops::new(cx.tables, EtherType::IPV4);
         for &bi in packets {
-            let Some(ip) = header(cx.pool.data(bi)) else {
+            let (meta, data) = cx.pool.packet_mut(bi);
+            let Some(mut ip) = fixed_header(data) else {
                 out.drop(bi, Drop::BadHeader);
                 continue;
             };
             let (dst, total_len, dont_frag) = (ip.dst_addr(), ip.total_len(), ip.dont_frag());
-            let meta = cx.pool.meta(bi);
-            let Some(egress) = egress(tables, meta.next_index, dst.into()) else {
+            let egress = next_hops.egress(meta.next_index, dst.into(), &cx.state.neighbors, cx.now);
+            let Some(egress) = egress else {
                 out.drop(bi, Drop::NoAdjacency);
                 continue;
             };
@@ -73,18 +73,17 @@ impl Node for Ip4Rewrite {
                     out.drop(bi, Drop::FragmentationUnsupported);
                     continue;
                 }
+                meta.next_index = IcmpError::TooBig { mtu }.encode();
                 cx.note(bi, || format!("{total_len} bytes over MTU {mtu}"));
-                cx.pool.meta_mut(bi).next_index = IcmpError::TooBig { mtu }.encode();
                 out.send(Next::IcmpError, bi);
                 continue;
             }
-            // `header` found a whole header: the unchecked view stays in bounds.
-            if !ipv4::Packet::new_unchecked(cx.pool.data_mut(bi)).decrement_ttl() {
-                cx.pool.meta_mut(bi).next_index = IcmpError::TimeExceeded.encode();
+            if !ip.decrement_ttl() {
+                meta.next_index = IcmpError::TimeExceeded.encode();
                 out.send(Next::IcmpError, bi);
                 continue;
             }
-            let framed = frame_for_next_hop(cx, bi, &egress, EtherType::IPV4);
+            let framed = frame_for_next_hop(cx.pool, bi, egress);
             cx.note(bi, || {
                 format!(
                     "to {} via {} on {}: {framed:?}",

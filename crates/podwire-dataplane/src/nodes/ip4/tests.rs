@@ -494,6 +494,45 @@ fn an_unknown_next_hop_goes_to_glean() {
     );
 }
 
+/// Packets to several next hops in one vector: `ip4-rewrite` remembers the
+/// adjacency it resolved last, and must not send a packet to the previous
+/// packet's next hop (an attached route's next hop is each destination).
+#[test]
+fn a_vector_mixing_next_hops_sends_each_packet_to_its_own() {
+    let mut h = Harness::new();
+    let to = [
+        (Ipv4Addr::new(10, 9, 0, 1), ROUTER_A_MAC),
+        (Ipv4Addr::new(10, 9, 1, 1), ROUTER_B_MAC),
+        (Ipv4Addr::new(10, 9, 0, 2), ROUTER_A_MAC),
+        (Ipv4Addr::new(10, 9, 0, 3), ROUTER_A_MAC),
+        // On the uplink's subnet: the same attached adjacency, three MACs.
+        (ROUTER_B4, ROUTER_B_MAC),
+        (ROUTER_A4, ROUTER_A_MAC),
+        (UNKNOWN_HOST4, ROUTER_A_MAC),
+        (ROUTER_B4, ROUTER_B_MAC),
+        (Ipv4Addr::new(10, 9, 1, 2), ROUTER_B_MAC),
+    ];
+    for (dst, _) in to {
+        h.receive_untraced(POD_IF, &udp4(from_pod(), POD_IP4, dst, 64, 8));
+    }
+    h.run();
+    let sent: Vec<(Ipv4Addr, [u8; 6])> = h
+        .sent(UPLINK_IF)
+        .iter()
+        .filter(|frame| frame[12..14] == [0x08, 0x00])
+        .map(|frame| {
+            let (eth, ip, _) = parse(frame);
+            (ip.destination_addr(), eth.destination())
+        })
+        .collect();
+    let expected: Vec<(Ipv4Addr, [u8; 6])> = to
+        .iter()
+        .filter(|(dst, _)| *dst != UNKNOWN_HOST4)
+        .map(|(dst, mac)| (*dst, mac.0))
+        .collect();
+    assert_eq!(sent, expected, "in order, each to its next hop");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -514,12 +553,50 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A vector is routed as its packets are one by one: the same frames
+    /// leave by the same interfaces and the same drops are counted. (The
+    /// lookup node routes a vector's packets together and the rewrite node
+    /// remembers the last next hop: neither may mix packets up.)
+    #[test]
+    fn a_vector_is_routed_as_its_packets_one_by_one(
+        packets in proptest::collection::vec(arbitrary_ip4(), 1..40),
+    ) {
+        let mut together = Harness::new();
+        let mut alone = Harness::new();
+        for (from_uplink, bytes) in &packets {
+            let (rx_if, macs) = if *from_uplink { (UPLINK_IF, from_router()) } else { (POD_IF, from_pod()) };
+            let mut frame = raw(macs, bytes);
+            frame[12..14].copy_from_slice(&[0x08, 0x00]);
+            together.receive_untraced(rx_if, &frame);
+            alone.receive_untraced(rx_if, &frame);
+            alone.run();
+        }
+        together.run();
+        for interface in [POD_IF, UPLINK_IF] {
+            let mut vector = together.sent(interface);
+            let mut single = alone.sent(interface);
+            vector.sort();
+            single.sort();
+            prop_assert_eq!(vector, single, "out of {:?}", interface);
+        }
+        prop_assert_eq!(together.graph.drop_counts(), alone.graph.drop_counts());
+    }
+}
+
 /// IPv4 packets worth feeding: valid ones with a few bytes changed (they
 /// reach deep into the graph), and plain noise.
 fn arbitrary_ip4() -> impl Strategy<Value = (bool, Vec<u8>)> {
     let valid = (
         prop::sample::select(vec![
             udp4(from_pod(), POD_IP4, Ipv4Addr::new(10, 9, 0, 1), 64, 30)[14..].to_vec(),
+            udp4(from_pod(), POD_IP4, Ipv4Addr::new(10, 9, 1, 7), 64, 30)[14..].to_vec(),
+            udp4(from_pod(), POD_IP4, ROUTER_B4, 64, 30)[14..].to_vec(),
+            udp4(from_pod(), POD_IP4, UNKNOWN_HOST4, 64, 30)[14..].to_vec(),
+            udp4(from_pod(), POD_IP4, Ipv4Addr::new(172, 16, 0, 1), 64, 30)[14..].to_vec(),
+            udp4(from_router(), ROUTER_A4, POD_IP4, 64, 30)[14..].to_vec(),
             udp4(from_pod(), POD_IP4, GATEWAY4, 2, 30)[14..].to_vec(),
             echo4(from_pod(), POD_IP4, GATEWAY4, 30)[14..].to_vec(),
             echo4(from_router(), ROUTER_A4, POD_IP4, 3000)[14..].to_vec(),

@@ -16,7 +16,7 @@ use podwire_wire::ipv6;
 use crate::buffer::{BufferIndex, GsoKind};
 use crate::graph::{Context, Dispatch, Node};
 use crate::icmp_error::IcmpError;
-use crate::nodes::ip_common::{Framed, egress, frame_for_next_hop};
+use crate::nodes::ip_common::{Framed, NextHops, frame_for_next_hop};
 
 use super::header;
 
@@ -55,16 +55,17 @@ impl Node for Ip6Rewrite {
     }
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
-        let tables = cx.tables;
+        let mut next_hops = NextHops::new(cx.tables, EtherType::IPV6);
         for &bi in packets {
-            let Some(ip) = header(cx.pool.data(bi)) else {
+            let (meta, data) = cx.pool.packet_mut(bi);
+            let Some(ip) = header(data) else {
                 out.drop(bi, Drop::BadHeader);
                 continue;
             };
             let (src, dst) = (ip.src_addr(), ip.dst_addr());
             let total_len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
-            let meta = cx.pool.meta(bi);
-            let Some(egress) = egress(tables, meta.next_index, dst.into()) else {
+            let egress = next_hops.egress(meta.next_index, dst.into(), &cx.state.neighbors, cx.now);
+            let Some(egress) = egress else {
                 out.drop(bi, Drop::NoAdjacency);
                 continue;
             };
@@ -74,18 +75,18 @@ impl Node for Ip6Rewrite {
             }
             let mtu = egress.config.mtu;
             if total_len > usize::from(mtu) && meta.offload.gso == GsoKind::None {
+                meta.next_index = IcmpError::TooBig { mtu }.encode();
                 cx.note(bi, || format!("{total_len} bytes over MTU {mtu}"));
-                cx.pool.meta_mut(bi).next_index = IcmpError::TooBig { mtu }.encode();
                 out.send(Next::IcmpError, bi);
                 continue;
             }
             // `header` found a whole header: the unchecked view stays in bounds.
-            if !ipv6::Packet::new_unchecked(cx.pool.data_mut(bi)).decrement_hop_limit() {
-                cx.pool.meta_mut(bi).next_index = IcmpError::TimeExceeded.encode();
+            if !ipv6::Packet::new_unchecked(data).decrement_hop_limit() {
+                meta.next_index = IcmpError::TimeExceeded.encode();
                 out.send(Next::IcmpError, bi);
                 continue;
             }
-            let framed = frame_for_next_hop(cx, bi, &egress, EtherType::IPV6);
+            let framed = frame_for_next_hop(cx.pool, bi, egress);
             cx.note(bi, || {
                 format!(
                     "to {} via {} on {}: {framed:?}",

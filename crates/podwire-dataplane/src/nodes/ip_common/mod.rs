@@ -9,17 +9,16 @@
 
 #[cfg(test)]
 pub(crate) mod harness;
+mod next_hop;
 
-use core::net::IpAddr;
+pub(crate) use next_hop::{Framed, NextHops, frame_for_next_hop};
 
 use podwire_wire::checksum;
-use podwire_wire::ethernet::{self, EtherType, EthernetAddress};
 
-use crate::buffer::{BufferError, BufferIndex, BufferPool, PacketMeta};
-use crate::graph::Context;
+use crate::buffer::{BufferIndex, BufferPool, PacketMeta};
 use crate::icmp_error::IcmpError;
-use crate::interface::{IfIndex, InterfaceConfig};
-use crate::tables::{Adjacency, Tables};
+use crate::interface::IfIndex;
+use crate::tables::Adjacency;
 
 /// Where `ip4-lookup` / `ip6-lookup` send a packet, by its route.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -59,90 +58,6 @@ pub(crate) fn apply_route(meta: &mut PacketMeta, route: Option<(u32, Adjacency)>
     }
 }
 
-/// Where a forwarded packet leaves.
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct Egress<'t> {
-    /// The outgoing interface.
-    pub interface: IfIndex,
-    /// Its configuration (MAC, MTU).
-    pub config: &'t InterfaceConfig,
-    /// The neighbor whose MAC the frame goes to: the destination itself on
-    /// an attached route, the gateway on a route via a router.
-    pub next_hop: IpAddr,
-}
-
-/// The egress of adjacency `adjacency` (the index `ip*-lookup` stored) for
-/// a packet to `dst`; `None` when the index names no forwarding adjacency
-/// or an interface that is gone (the tables changed under the packet).
-#[inline]
-pub(crate) fn egress(tables: &Tables, adjacency: u32, dst: IpAddr) -> Option<Egress<'_>> {
-    let (interface, next_hop) = match tables.adjacency(adjacency)? {
-        Adjacency::Attached { interface } => (interface, dst),
-        Adjacency::Via { interface, gateway } => (interface, gateway),
-        Adjacency::Local | Adjacency::Drop | Adjacency::Unreachable => return None,
-    };
-    let config = tables.interface(interface)?;
-    Some(Egress {
-        interface,
-        config,
-        next_hop,
-    })
-}
-
-/// What became of a packet handed to [`frame_for_next_hop`].
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Framed {
-    /// The Ethernet header is in front and `meta.tx_if` is set: to
-    /// `interface-output`.
-    Ready,
-    /// The next hop's MAC is not known: `meta.tx_if` is set, to
-    /// `ip*-glean`, which asks for it.
-    Unresolved,
-    /// No room in front of the packet for the Ethernet header.
-    NoHeadroom,
-}
-
-/// Puts the Ethernet header for `egress` in front of the IP packet `bi`
-/// (source: the interface's MAC; destination: the next hop's, from the
-/// neighbor table) and sets `meta.tx_if`.
-#[inline]
-pub(crate) fn frame_for_next_hop(
-    cx: &mut Context<'_>,
-    bi: BufferIndex,
-    egress: &Egress<'_>,
-    ethertype: EtherType,
-) -> Framed {
-    cx.pool.meta_mut(bi).tx_if = egress.interface;
-    let Some(dst_mac) =
-        cx.state
-            .neighbors
-            .resolve(cx.tables, egress.interface, egress.next_hop, cx.now)
-    else {
-        return Framed::Unresolved;
-    };
-    match prepend_ethernet(cx.pool, bi, egress.config.mac, dst_mac, ethertype) {
-        Ok(()) => Framed::Ready,
-        Err(_) => Framed::NoHeadroom,
-    }
-}
-
-/// Prepends an Ethernet header to the packet in `bi`.
-#[inline]
-pub(crate) fn prepend_ethernet(
-    pool: &mut BufferPool,
-    bi: BufferIndex,
-    src: EthernetAddress,
-    dst: EthernetAddress,
-    ethertype: EtherType,
-) -> Result<(), BufferError> {
-    let bytes = pool.prepend(bi, ethernet::HEADER_LEN)?;
-    let mut frame = ethernet::Frame::new_unchecked(bytes);
-    frame.set_dst_addr(dst);
-    frame.set_src_addr(src);
-    frame.set_ethertype(ethertype);
-    Ok(())
-}
-
 /// The strict reverse-path check (RFC 3704): whether `route`, the route to
 /// a packet's source, leaves by `rx_if`, the interface the packet came in
 /// on. On a pod's interface this means the pod sends only from its own
@@ -160,6 +75,7 @@ pub(crate) fn routes_back(route: Option<(u32, Adjacency)>, rx_if: IfIndex) -> bo
 /// short frame goes. Returns false, changing nothing, when it cannot: the
 /// bytes past `len` would fill whole chained buffers, which no padding
 /// does (the caller drops such a packet).
+#[inline]
 pub(crate) fn trim_to(pool: &mut BufferPool, head: BufferIndex, len: usize) -> bool {
     let mut before = 0;
     let mut current = Some(head);
