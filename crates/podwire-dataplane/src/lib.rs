@@ -11,6 +11,7 @@ pub mod clock;
 pub mod counters;
 pub mod engine;
 pub mod fib;
+pub mod fuzzing;
 pub mod graph;
 pub mod icmp_error;
 pub mod interface;

@@ -21,6 +21,7 @@ use crate::tables::Adjacency;
 crate::drop_reasons! {
     pub enum Drop {
         Truncated => ("truncated", "the ARP packet is shorter than its header and the addresses it announces"),
+        TooLong => ("too-long", "an ARP packet longer than one buffer, which no valid one is (its reply would carry the rest along)"),
         Unsupported => ("unsupported", "ARP for another link or network type than Ethernet and IPv4, or an operation other than request or reply"),
         NoInterface => ("no-interface", "the packet came in on an interface that does not exist (it was removed)"),
         BadSender => ("bad-sender", "the sender claims a multicast or broadcast MAC or IPv4 address, which no station may have"),
@@ -77,6 +78,11 @@ struct Message {
 /// Learns from an ARP packet and, for a request for one of our addresses,
 /// turns it into the reply (`Ok`); everything else is dropped with why.
 fn input(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
+    // The reply is written over the first buffer: chained buffers after it
+    // would leave with it.
+    if cx.pool.meta(bi).next().is_some() {
+        return Err(Drop::TooLong);
+    }
     let msg = parse(cx.pool.data(bi))?;
     cx.note(bi, || {
         format!(

@@ -161,6 +161,27 @@ fn a_request_for_the_interface_address_is_answered_and_its_sender_learned() {
     bench.assert_no_leak();
 }
 
+/// Found by the `input_nodes` fuzz target: the reply was written over the
+/// first buffer of a chained request, and the chained buffers left with it
+/// (here past the interface's MTU).
+#[test]
+fn a_request_longer_than_one_buffer_is_dropped_unanswered() {
+    let tables = tables();
+    let mut bench = Bench::new();
+    let mut jumbo = request(POD, GATEWAY);
+    jumbo.resize(4000, 0xee);
+    let id = bench.receive(POD_SIDE, &jumbo);
+    bench.run(&tables, at(0));
+    assert_eq!(bench.next_of(id, "arp-input"), Some("drop: too-long"));
+    assert!(bench.sent(POD_SIDE).is_empty());
+    assert_eq!(
+        resolved(&bench, &tables, POD_SIDE, POD),
+        None,
+        "nothing learned"
+    );
+    bench.assert_no_leak();
+}
+
 #[test]
 fn a_request_for_another_address_is_not_answered_nor_learned() {
     let tables = tables();
