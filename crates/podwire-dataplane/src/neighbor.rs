@@ -6,8 +6,18 @@
 //! kept here, per worker). Learned entries expire; the switch also remembers
 //! when it last asked for a next hop so that it asks at most once a second,
 //! however many packets wait for the answer.
+//!
+//! With several workers, the worker that receives an ARP reply is not
+//! always the one that routes to that neighbor. What a worker learns is
+//! therefore also written to a [`NeighborBus`] that every worker of the node
+//! shares; each worker applies what others learned between vectors
+//! ([`NeighborTable::sync`]), which costs one atomic load when nothing was
+//! learned. The hot path reads only the worker's own table.
 
 use core::net::IpAddr;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hashbrown::HashMap;
@@ -36,16 +46,111 @@ pub struct NeighborEntry {
     pub solicited: Option<Instant>,
 }
 
+/// How many learned entries the bus keeps for workers that have not
+/// caught up; a worker further behind misses the oldest and learns them
+/// again from the network.
+pub const NEIGHBOR_BUS_DEPTH: usize = 4096;
+
+/// One learned neighbor, as published on the bus.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Learned {
+    seq: u64,
+    interface: IfIndex,
+    ip: IpAddr,
+    mac: EthernetAddress,
+    at: Instant,
+}
+
+/// What the workers of one node learn, shared between them.
+#[derive(Debug, Default)]
+pub struct NeighborBus {
+    /// The sequence number of the newest entry; read without the lock.
+    newest: AtomicU64,
+    log: Mutex<VecDeque<Learned>>,
+}
+
+impl NeighborBus {
+    fn publish(&self, interface: IfIndex, ip: IpAddr, mac: EthernetAddress, at: Instant) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = self.newest.load(Ordering::Relaxed) + 1;
+        if log.len() >= NEIGHBOR_BUS_DEPTH {
+            log.pop_front();
+        }
+        log.push_back(Learned {
+            seq,
+            interface,
+            ip,
+            mac,
+            at,
+        });
+        self.newest.store(seq, Ordering::Release);
+    }
+}
+
 /// A worker's learned neighbors.
 #[derive(Debug, Default)]
 pub struct NeighborTable {
     entries: HashMap<(IfIndex, IpAddr), NeighborEntry>,
+    /// Shared with the node's other workers, if it has any.
+    bus: Option<Arc<NeighborBus>>,
+    /// The newest bus entry this table has applied.
+    seen: u64,
 }
 
 impl NeighborTable {
+    /// A table that shares what it learns with the other tables on `bus`.
+    pub fn shared(bus: Arc<NeighborBus>) -> Self {
+        NeighborTable {
+            seen: bus.newest.load(Ordering::Acquire),
+            bus: Some(bus),
+            ..NeighborTable::default()
+        }
+    }
+
+    /// Applies what other workers learned since the last call. Cheap when
+    /// nothing was: one atomic load.
+    #[inline]
+    pub fn sync(&mut self) {
+        let Some(bus) = &self.bus else {
+            return;
+        };
+        if bus.newest.load(Ordering::Acquire) == self.seen {
+            return;
+        }
+        let bus = bus.clone();
+        let log = bus.log.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = self.seen;
+        for l in log.iter().filter(|l| l.seq > seen) {
+            self.insert(l.interface, l.ip, l.mac, l.at);
+            self.seen = l.seq;
+        }
+    }
+
     /// Records that `ip` on `interface` has `mac` (from an ARP or ND
-    /// message). Returns false when the table is full.
+    /// message), and tells the other workers. Returns false when the
+    /// table is full.
     pub fn learn(
+        &mut self,
+        interface: IfIndex,
+        ip: IpAddr,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> bool {
+        let known = self
+            .entries
+            .get(&(interface, ip))
+            .is_some_and(|e| e.mac == Some(mac));
+        let learned = self.insert(interface, ip, mac, now);
+        if learned
+            && !known
+            && let Some(bus) = &self.bus
+        {
+            bus.publish(interface, ip, mac, now);
+        }
+        learned
+    }
+
+    fn insert(
         &mut self,
         interface: IfIndex,
         ip: IpAddr,
@@ -177,6 +282,41 @@ mod tests {
         assert!(n.should_solicit(IfIndex(0), IP, at(0)));
         assert!(!n.should_solicit(IfIndex(0), IP, Instant::from_nanos(500_000_000)));
         assert!(n.should_solicit(IfIndex(0), IP, at(1)));
+    }
+
+    #[test]
+    fn what_one_worker_learns_the_others_resolve_after_sync() {
+        let tables = Tables::default();
+        let bus = Arc::new(NeighborBus::default());
+        let (mut w0, mut w1) = (
+            NeighborTable::shared(bus.clone()),
+            NeighborTable::shared(bus.clone()),
+        );
+        assert!(w0.learn(IfIndex(0), IP, MAC, at(0)));
+        assert_eq!(w1.resolve(&tables, IfIndex(0), IP, at(1)), None);
+        w1.sync();
+        assert_eq!(w1.resolve(&tables, IfIndex(0), IP, at(1)), Some(MAC));
+        // A MAC that changes is passed on too; an unchanged one is not
+        // published again.
+        let moved = EthernetAddress([2, 0, 0, 0, 0, 7]);
+        w1.learn(IfIndex(0), IP, moved, at(2));
+        w1.learn(IfIndex(0), IP, moved, at(3));
+        assert_eq!(bus.newest.load(Ordering::Relaxed), 2);
+        w0.sync();
+        assert_eq!(w0.resolve(&tables, IfIndex(0), IP, at(4)), Some(moved));
+    }
+
+    #[test]
+    fn a_worker_far_behind_gets_the_newest_entries() {
+        let bus = Arc::new(NeighborBus::default());
+        let mut w0 = NeighborTable::shared(bus.clone());
+        let mut w1 = NeighborTable::shared(bus.clone());
+        for i in 0..(NEIGHBOR_BUS_DEPTH as u32 + 10) {
+            let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            w0.learn(IfIndex(0), ip, MAC, at(0));
+        }
+        w1.sync();
+        assert_eq!(w1.iter().count(), NEIGHBOR_BUS_DEPTH);
     }
 
     #[test]

@@ -133,7 +133,7 @@ async fn a_vlan_tag_taken_out_by_the_kernel_is_put_back() {
         return;
     }
     let pair = veth_pair().await;
-    let sender = open_in(&pair.a, "va");
+    let sender = open_in(&pair.a, "va").sender().unwrap();
     let mut socket = open_in(&pair.b, "vb");
     // Tagged frames (VLAN 10, priority 5). The receiving kernel moves an in-band tag into the
     // packet's metadata before packet sockets see it (skb_vlan_untag), so it reaches the ring
@@ -181,11 +181,12 @@ async fn frames_sent_arrive_at_the_peer() {
     let frames: Vec<Vec<u8>> = (0u32..100)
         .map(|seq| udp_frame(pair.mac_a, pair.mac_b, B, A, PORT, &seq.to_be_bytes()))
         .collect();
+    let sender = socket.sender().unwrap();
     for frame in &frames[..50] {
-        assert_eq!(socket.send(frame).unwrap(), TxStatus::Sent);
+        assert_eq!(sender.send(frame).unwrap(), TxStatus::Sent);
     }
     let batch: Vec<&[u8]> = frames[50..].iter().map(Vec::as_slice).collect();
-    assert_eq!(socket.send_batch(&batch).unwrap(), 50);
+    assert_eq!(sender.send_batch(&batch).unwrap(), 50);
 
     let mut received = BTreeSet::new();
     let mut buf = [0u8; 64];

@@ -194,7 +194,9 @@ fn a_pod_on_an_af_packet_veth_reaches_a_tap_pod() {
         veth.a,
         pod(&unique("a"), &a, &["10.0.0.2"])
     );
-    let _d = Daemon::start(&cfg);
+    // Two workers: the uplink and the pod are polled by different ones, so
+    // the neighbor one learns from ARP must reach the other.
+    let _d = Daemon::start_with_workers(2, &cfg);
     ping(&x, "192.168.77.1");
     ping(&x, "10.0.0.2");
     ping(&a, "192.168.77.2");

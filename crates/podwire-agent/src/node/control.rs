@@ -74,15 +74,16 @@ impl NodeControl for Node {
                     .map(|(ip, len)| format!("{ip}/{len}"))
                     .chain(config.ip6.iter().map(|(ip, len)| format!("{ip}/{len}")))
                     .collect();
+                let (up, peer) = a.peer.describe();
                 Some(InterfaceView {
                     index: u32::from(a.index.0),
                     name: config.name.clone(),
                     kind: a.kind.to_string(),
                     mac: config.mac.to_string(),
                     mtu: u32::from(config.mtu),
-                    up: true,
+                    up,
                     addresses,
-                    peer: a.peer.clone(),
+                    peer,
                     rx_packets: c.rx_packets,
                     rx_bytes: c.rx_bytes,
                     tx_packets: c.tx_packets,

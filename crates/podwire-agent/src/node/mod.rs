@@ -6,7 +6,9 @@
 //! descriptor closes), so a failure half-way unwinds what was done.
 
 mod control;
+mod l2;
 mod mac;
+mod memif;
 mod pods;
 
 use core::net::IpAddr;
@@ -21,13 +23,16 @@ use podwire_io::af_packet::AfPacket;
 use podwire_io::netlink::{self, Netlink};
 use podwire_io::netns::{self, NetNs};
 use podwire_io::tap::{self, Tap};
+use podwire_io::worker::memif::MemifPortError;
 use podwire_io::worker::{AfPacketRx, RxPort, TapPort, TxPort, WorkerConfig, WorkerError, Workers};
 use podwire_model::config::{
-    Config, HostConfig, InterfaceConfig, InterfaceKind, POD_GATEWAY_V4 as POD_GATEWAY4,
-    POD_GATEWAY_V6 as POD_GATEWAY6,
+    Config, Device, HostConfig, InterfaceConfig, InterfaceKind, KernelInterface, MemifConfig,
+    POD_GATEWAY_V4 as POD_GATEWAY4, POD_GATEWAY_V6 as POD_GATEWAY6,
 };
+use podwire_wire::ethernet::EthernetAddress;
 
 pub use mac::derived_mac;
+pub use memif::MemifLink;
 
 /// Why a node could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +91,9 @@ pub enum NodeError {
         /// Why.
         source: podwire_io::af_packet::Error,
     },
+    /// A memif interface's socket could not be set up.
+    #[error(transparent)]
+    Memif(#[from] MemifPortError),
     /// A route could not be added.
     #[error("{what}: {source}")]
     Route {
@@ -116,10 +124,29 @@ pub struct Attachment {
     pub name: String,
     /// Its index in the tables.
     pub index: IfIndex,
-    /// "tap", "af-packet" or "host".
+    /// "tap", "af-packet", "memif" or "host".
     pub kind: &'static str,
-    /// What is at the other end: `netns/ifname` or a kernel interface.
-    pub peer: String,
+    /// What is at the other end.
+    pub peer: Peer,
+}
+
+/// What is at the other end of an interface.
+#[derive(Clone, Debug)]
+pub enum Peer {
+    /// A kernel interface, always there: `netns/ifname` or its name.
+    Kernel(String),
+    /// A memif connection, up while a peer is connected.
+    Memif(MemifLink),
+}
+
+impl Peer {
+    /// Whether the interface passes traffic, and what is at its other end.
+    pub fn describe(&self) -> (bool, String) {
+        match self {
+            Peer::Kernel(name) => (true, name.clone()),
+            Peer::Memif(link) => link.describe(),
+        }
+    }
 }
 
 /// A running node.
@@ -146,6 +173,15 @@ struct PendingPort {
     tx: Arc<dyn TxPort>,
 }
 
+/// What an `[[interface]]` is attached to, before it joins the tables.
+struct Attached {
+    mac: EthernetAddress,
+    mtu: u16,
+    rx: Box<dyn RxPort>,
+    tx: Arc<dyn TxPort>,
+    peer: Peer,
+}
+
 impl Node {
     /// Builds the data plane from `config`, wires every interface and pod,
     /// and starts the workers.
@@ -168,7 +204,7 @@ impl Node {
         };
         let mut build = Build::default();
         for interface in &config.interfaces {
-            node.attach_kernel_interface(&mut build, interface).await?;
+            node.attach_interface(&mut build, interface).await?;
         }
         if let Some(host) = &config.host {
             node.attach_host(&mut build, host).await?;
@@ -179,15 +215,12 @@ impl Node {
         }
         for (i, route) in config.routes.iter().enumerate() {
             let what = format!("route[{i}] {}", route.prefix);
-            let interface = node
-                .attachments
-                .iter()
-                .find(|a| a.name == route.interface)
-                .map(|a| a.index)
-                .ok_or_else(|| NodeError::UnknownInterface {
-                    what: what.clone(),
-                    interface: route.interface.clone(),
-                })?;
+            let interface =
+                node.index(&route.interface)
+                    .ok_or_else(|| NodeError::UnknownInterface {
+                        what: what.clone(),
+                        interface: route.interface.clone(),
+                    })?;
             let adj = match route.via {
                 Some(gateway) => Adjacency::Via { interface, gateway },
                 None => Adjacency::Attached { interface },
@@ -200,7 +233,10 @@ impl Node {
             )
             .map_err(route_err(what))?;
         }
-        node.publisher.publish(build.tables.build(1));
+        let l2 = l2::add_bridge_domains(&mut build.tables, config, |name| node.index(name))?;
+        let mut tables = build.tables.build(1);
+        l2.apply(&mut tables);
+        node.publisher.publish(tables);
         // Receive only once the tables know every interface: a frame
         // that came earlier would be dropped as from an unknown one.
         for PendingPort { index, rx, tx } in build.ports {
@@ -209,15 +245,59 @@ impl Node {
         Ok(node)
     }
 
-    /// Attaches an `[[interface]]`: an existing kernel interface with
-    /// AF_PACKET, or a tap podwire makes (in the interface's namespace).
-    async fn attach_kernel_interface(
+    /// The index of the interface, pod or host interface `name`.
+    fn index(&self, name: &str) -> Option<IfIndex> {
+        self.attachments
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.index)
+    }
+
+    /// Attaches an `[[interface]]`, routed (with its addresses) or L2 (its
+    /// mode is set once every interface has its index).
+    async fn attach_interface(
         &mut self,
         build: &mut Build,
         config: &InterfaceConfig,
     ) -> Result<(), NodeError> {
+        let attached = match &config.device {
+            Device::AfPacket(kernel) | Device::Tap(kernel) => {
+                self.attach_kernel(config, kernel).await?
+            }
+            Device::Memif(memif) => self.attach_memif(config, memif)?,
+        };
+        let mut switch = SwitchInterface::l3(&config.name, attached.mac);
+        switch.mtu = attached.mtu;
+        for cidr in &config.addresses {
+            push_address(&mut switch, cidr.addr(), cidr.prefix_len());
+        }
+        let index = build
+            .tables
+            .add_interface(switch)
+            .map_err(route_err(format!("interface {} addresses", config.name)))?;
+        build.ports.push(PendingPort {
+            index,
+            rx: attached.rx,
+            tx: attached.tx,
+        });
+        self.attachments.push(Attachment {
+            name: config.name.clone(),
+            index,
+            kind: kind_name(config.kind()),
+            peer: attached.peer,
+        });
+        Ok(())
+    }
+
+    /// An existing kernel interface with AF_PACKET, or a tap podwire makes
+    /// (in the interface's namespace).
+    async fn attach_kernel(
+        &self,
+        config: &InterfaceConfig,
+        kernel: &KernelInterface,
+    ) -> Result<Attached, NodeError> {
         let what = format!("interface {}", config.name);
-        let ns = match &config.netns {
+        let ns = match &kernel.netns {
             Some(n) => NetNs::open(n.path()).map_err(|source| NodeError::Netns {
                 what: what.clone(),
                 path: n.path().display().to_string(),
@@ -234,11 +314,11 @@ impl Node {
             path: "its namespace".into(),
             source,
         };
-        let host_if = config.host_interface.clone();
+        let host_if = kernel.name.clone();
         let nl = Netlink::connect_in(&ns).map_err(netlink_err(&what))?;
         let what = format!("{what}: kernel interface {host_if}");
-        let (mac, kind, rx, tx): (_, _, Box<dyn RxPort>, Arc<dyn TxPort>) = match config.kind {
-            InterfaceKind::AfPacket => {
+        let (mac, rx, tx): (_, Box<dyn RxPort>, Arc<dyn TxPort>) = match config.device {
+            Device::AfPacket(_) => {
                 let name = host_if.clone();
                 let socket = ns
                     .run_in(move || AfPacket::open(&name, &Default::default()))
@@ -251,14 +331,9 @@ impl Node {
                     })?;
                 let mac = nl.mac(&host_if).await.map_err(netlink_err(&what))?;
                 let (sender, socket) = socket;
-                (
-                    mac.into(),
-                    "af-packet",
-                    Box::new(AfPacketRx(socket)),
-                    Arc::new(sender),
-                )
+                (mac.into(), Box::new(AfPacketRx(socket)), Arc::new(sender))
             }
-            InterfaceKind::Tap => {
+            _ => {
                 let name = host_if.clone();
                 let tap = ns
                     .run_in(move || Tap::create(&name))
@@ -269,7 +344,7 @@ impl Node {
                     })?;
                 let tap = Arc::new(tap);
                 let mac = derived_mac(&[&self.name, &config.name, "switch"]);
-                (mac, "tap", Box::new(TapPort(tap.clone())), tap)
+                (mac, Box::new(TapPort(tap.clone())), tap)
             }
         };
         if let Some(mtu) = config.mtu {
@@ -279,23 +354,34 @@ impl Node {
         }
         let mtu = nl.mtu(&host_if).await.map_err(netlink_err(&what))?;
         nl.set_up(&host_if).await.map_err(netlink_err(&what))?;
-        let mut switch = SwitchInterface::l3(&config.name, mac);
-        switch.mtu = mtu.min(u32::from(u16::MAX)) as u16;
-        for cidr in &config.addresses {
-            push_address(&mut switch, cidr.addr(), cidr.prefix_len());
-        }
-        let index = build
-            .tables
-            .add_interface(switch)
-            .map_err(route_err(format!("interface {} addresses", config.name)))?;
-        build.ports.push(PendingPort { index, rx, tx });
-        self.attachments.push(Attachment {
-            name: config.name.clone(),
-            index,
-            kind,
-            peer: host_if,
-        });
-        Ok(())
+        Ok(Attached {
+            mac,
+            mtu: mtu.min(u32::from(u16::MAX)) as u16,
+            rx,
+            tx,
+            peer: Peer::Kernel(host_if),
+        })
+    }
+
+    /// A memif interface: its socket, served or connected to by the worker
+    /// that polls it.
+    fn attach_memif(
+        &self,
+        config: &InterfaceConfig,
+        memif: &MemifConfig,
+    ) -> Result<Attached, NodeError> {
+        let mtu = config
+            .mtu
+            .unwrap_or(DEFAULT_MEMIF_MTU)
+            .min(u32::from(u16::MAX)) as u16;
+        let port = memif::open(&config.name, mtu, memif)?;
+        Ok(Attached {
+            mac: derived_mac(&[&self.name, &config.name, "switch"]),
+            mtu,
+            rx: Box::new(port.rx),
+            tx: port.tx,
+            peer: Peer::Memif(MemifLink::new(memif, port.status)),
+        })
     }
 
     async fn attach_host(&mut self, build: &mut Build, host: &HostConfig) -> Result<(), NodeError> {
@@ -382,7 +468,7 @@ impl Node {
             name: host.interface.clone(),
             index,
             kind: "host",
-            peer: host.interface.clone(),
+            peer: Peer::Kernel(host.interface.clone()),
         });
         Ok(())
     }
@@ -424,7 +510,7 @@ impl Node {
             name: pod.name.clone(),
             index,
             kind: "tap",
-            peer: format!("{}/{}", pod.netns.path().display(), pod.interface),
+            peer: Peer::Kernel(format!("{}/{}", pod.netns.path().display(), pod.interface)),
         });
         Ok(())
     }
@@ -437,6 +523,17 @@ impl Node {
     /// How long the node has run.
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+/// The IP MTU of a memif interface whose config names none.
+const DEFAULT_MEMIF_MTU: u32 = 1500;
+
+fn kind_name(kind: InterfaceKind) -> &'static str {
+    match kind {
+        InterfaceKind::AfPacket => "af-packet",
+        InterfaceKind::Tap => "tap",
+        InterfaceKind::Memif => "memif",
     }
 }
 

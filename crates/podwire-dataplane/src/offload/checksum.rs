@@ -1,10 +1,4 @@
-//! Work a device left to be done, done in software.
-//!
-//! A frame a kernel interface hands over may carry a TCP or UDP checksum
-//! that is not filled in: the sender's stack left it to an offload that a
-//! veth never performs (AF_PACKET reports this as `TP_STATUS_CSUMNOTREADY`;
-//! a tap with a virtio-net header as `NEEDS_CSUM`). Before such a frame
-//! reaches a device that cannot finish it, the checksum is computed here.
+//! Completing a TCP or UDP checksum that a sender left to an offload.
 
 use podwire_wire::ethernet::{EtherType, Frame};
 use podwire_wire::ip::IpProtocol;

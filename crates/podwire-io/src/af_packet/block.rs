@@ -36,6 +36,36 @@ pub(super) const VLAN_TAG_LEN: usize = 4;
 const MAC_ADDRS_LEN: usize = 12;
 const ETH_P_8021Q: u16 = 0x8100;
 
+/// Bytes of the virtio-net header the kernel writes in front of every frame
+/// when the socket has `PACKET_VNET_HDR` on.
+pub(super) const VNET_HDR_LEN: usize = 10;
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
+
+/// Segmentation a received frame still needs: the sender (a veth peer with
+/// TSO, or GRO on this interface) handed over one large segment that a NIC
+/// would have cut into `size`-byte ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gso {
+    /// What kind of segment it is.
+    pub kind: GsoKind,
+    /// Payload bytes per segment.
+    pub size: u16,
+}
+
+/// The `gso_type` of the virtio-net header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GsoKind {
+    /// TCP over IPv4.
+    Tcp4,
+    /// TCP over IPv6.
+    Tcp6,
+    /// UDP (fragmentation offload or L4 segmentation).
+    Udp,
+    /// A kind this code does not know.
+    Other(u8),
+}
+
 /// One received frame, valid until the closure given to
 /// [`AfPacket::rx_batch`](super::AfPacket::rx_batch) returns.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,6 +79,8 @@ pub struct RxFrame<'a> {
     pub csum_not_ready: bool,
     /// The frame was longer than the ring could hold and `data` is only its beginning.
     pub truncated: bool,
+    /// The frame is a large segment still to be cut (only with `PACKET_VNET_HDR` on).
+    pub gso: Option<Gso>,
 }
 
 /// Where a walk through one block stands; kept between calls so that a batch can end in the
@@ -59,11 +91,14 @@ pub(super) struct BlockCursor {
     remaining: u32,
     /// Offset of the next frame's header in the block.
     offset: usize,
+    /// Every frame is preceded by a virtio-net header.
+    vnet_hdr: bool,
 }
 
 impl BlockCursor {
     /// Starts a walk over `block`, just handed over by the kernel.
-    pub(super) fn start(block: &[u8]) -> Self {
+    /// `vnet_hdr`: the socket has `PACKET_VNET_HDR` on.
+    pub(super) fn start(block: &[u8], vnet_hdr: bool) -> Self {
         match (
             read_u32(block, NUM_PKTS),
             read_u32(block, OFFSET_TO_FIRST_PKT),
@@ -71,6 +106,7 @@ impl BlockCursor {
             (Some(remaining), Some(offset)) if offset as usize >= BLOCK_HEADER_LEN => Self {
                 remaining,
                 offset: offset as usize,
+                vnet_hdr,
             },
             _ => Self::FINISHED,
         }
@@ -79,6 +115,7 @@ impl BlockCursor {
     const FINISHED: Self = Self {
         remaining: 0,
         offset: 0,
+        vnet_hdr: false,
     };
 
     /// Whether every frame of the block has been handed out (or the block was found corrupt).
@@ -92,7 +129,7 @@ impl BlockCursor {
         if self.remaining == 0 {
             return None;
         }
-        let frame = parse_frame(block, self.offset);
+        let frame = parse_frame(block, self.offset, self.vnet_hdr);
         let Some(header) = frame else {
             tracing::warn!(
                 offset = self.offset,
@@ -108,14 +145,18 @@ impl BlockCursor {
             _ => self.remaining = 0,
         }
         let data = header.data.clone();
+        // Read before a VLAN tag is put back: the tag's bytes overwrite it.
+        let vnet = header.vnet.then(|| vnet_hdr(block, data.start)).flatten();
         let data = match header.vlan {
             Some(tag) => reinsert_vlan(block, data, tag),
             None => block.get(data),
         }?;
+        let needs_csum = vnet.is_some_and(|(flags, _)| flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0);
         Some(RxFrame {
             data,
-            csum_not_ready: header.status & libc::TP_STATUS_CSUMNOTREADY != 0,
+            csum_not_ready: needs_csum || header.status & libc::TP_STATUS_CSUMNOTREADY != 0,
             truncated: header.truncated,
+            gso: vnet.and_then(|(_, gso)| gso),
         })
     }
 }
@@ -129,17 +170,20 @@ struct FrameHeader {
     truncated: bool,
     /// TPID and TCI of an offloaded VLAN tag; `Some` only if there is room to put it back.
     vlan: Option<[u16; 2]>,
+    /// A virtio-net header precedes the frame (and fits in front of it).
+    vnet: bool,
 }
 
 /// Reads and checks the frame header at `offset`. `None` if any part of the frame lies outside
 /// the block or over the frame's own header.
-fn parse_frame(block: &[u8], offset: usize) -> Option<FrameHeader> {
+fn parse_frame(block: &[u8], offset: usize, vnet: bool) -> Option<FrameHeader> {
     let header = block.get(offset..offset.checked_add(FRAME_HEADER_LEN)?)?;
     let field = |at| read_u32(header, at);
     let status = field(STATUS)?;
     let snaplen = field(SNAPLEN)? as usize;
     let mac = usize::from(read_u16(header, MAC)?);
-    if mac < FRAME_META_LEN {
+    let meta = FRAME_META_LEN + if vnet { VNET_HDR_LEN } else { 0 };
+    if mac < meta {
         return None;
     }
     let start = offset.checked_add(mac)?;
@@ -150,7 +194,7 @@ fn parse_frame(block: &[u8], offset: usize) -> Option<FrameHeader> {
     let vlan = if status & libc::TP_STATUS_VLAN_VALID != 0 {
         // The tag goes in front of the EtherType, so the MACs move 4 bytes into the headroom;
         // that must not reach the frame header, and the MACs must be there.
-        if mac < FRAME_META_LEN + VLAN_TAG_LEN || snaplen < MAC_ADDRS_LEN {
+        if mac < meta + VLAN_TAG_LEN || snaplen < MAC_ADDRS_LEN {
             return None;
         }
         let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
@@ -170,7 +214,26 @@ fn parse_frame(block: &[u8], offset: usize) -> Option<FrameHeader> {
         data: start..end,
         truncated: snaplen < field(LEN)? as usize,
         vlan,
+        vnet,
     })
+}
+
+/// The flags and the segmentation of the virtio-net header right in front
+/// of the frame starting at `start` (`parse_frame` checked it is there).
+fn vnet_hdr(block: &[u8], start: usize) -> Option<(u8, Option<Gso>)> {
+    let h = block.get(start.checked_sub(VNET_HDR_LEN)?..start)?;
+    let (flags, gso_type) = (h[0], h[1] & !VIRTIO_NET_HDR_GSO_ECN);
+    // The header's integers are little-endian (virtio 1.0, as the kernel
+    // writes them for packet sockets).
+    let size = u16::from_le_bytes([h[4], h[5]]);
+    let kind = match gso_type {
+        0 => return Some((flags, None)),
+        1 => GsoKind::Tcp4,
+        4 => GsoKind::Tcp6,
+        3 | 5 => GsoKind::Udp,
+        other => GsoKind::Other(other),
+    };
+    Some((flags, Some(Gso { kind, size })))
 }
 
 /// Moves the MAC addresses of the frame at `data` forward by one tag and writes the tag
@@ -267,7 +330,7 @@ mod tests {
     }
 
     fn walk(block: &mut [u8]) -> Vec<(Vec<u8>, bool, bool)> {
-        let mut cursor = BlockCursor::start(block);
+        let mut cursor = BlockCursor::start(block, false);
         let mut out = Vec::new();
         while let Some(f) = cursor.next(block) {
             out.push((f.data.to_vec(), f.csum_not_ready, f.truncated));
@@ -329,7 +392,7 @@ mod tests {
     fn a_batch_can_stop_and_resume_inside_a_block() {
         let (a, b) = (ether(b"a"), ether(b"b"));
         let mut block = block(&[frame(&a), frame(&b)]);
-        let mut cursor = BlockCursor::start(&block);
+        let mut cursor = BlockCursor::start(&block, false);
         assert_eq!(cursor.next(&mut block).unwrap().data, a.as_slice());
         assert!(!cursor.is_finished());
         let saved = cursor;
@@ -339,10 +402,62 @@ mod tests {
         assert_eq!(resumed.next(&mut block), None);
     }
 
+    /// Writes a virtio-net header in front of the first frame of `block`.
+    fn put_vnet_hdr(block: &mut [u8], flags: u8, gso_type: u8, gso_size: u16) {
+        let first = BLOCK_HEADER_LEN.next_multiple_of(16);
+        let at = first + TP_MAC - VNET_HDR_LEN;
+        block[at..at + VNET_HDR_LEN].fill(0);
+        block[at] = flags;
+        block[at + 1] = gso_type;
+        block[at + 4..at + 6].copy_from_slice(&gso_size.to_le_bytes());
+    }
+
+    fn first_frame_with_vnet_hdr(block: &mut [u8]) -> (Vec<u8>, bool, Option<Gso>) {
+        let mut cursor = BlockCursor::start(block, true);
+        let f = cursor.next(block).expect("a frame");
+        (f.data.to_vec(), f.csum_not_ready, f.gso)
+    }
+
+    #[test]
+    fn the_virtio_net_header_gives_segmentation_and_checksum_state() {
+        let data = ether(&[7; 100]);
+        let mut b = block(&[frame(&data)]);
+        put_vnet_hdr(&mut b, 1, 1, 1448);
+        let (got, csum, gso) = first_frame_with_vnet_hdr(&mut b);
+        assert_eq!(got, data);
+        assert!(csum, "NEEDS_CSUM means the checksum is not filled in");
+        assert_eq!(
+            gso,
+            Some(Gso {
+                kind: GsoKind::Tcp4,
+                size: 1448
+            })
+        );
+
+        // TCPv6 with the ECN bit; then no segmentation and no checksum work.
+        put_vnet_hdr(&mut b, 0, 4 | 0x80, 1428);
+        assert_eq!(
+            first_frame_with_vnet_hdr(&mut b).2,
+            Some(Gso {
+                kind: GsoKind::Tcp6,
+                size: 1428
+            })
+        );
+        put_vnet_hdr(&mut b, 0, 0, 0);
+        let (_, csum, gso) = first_frame_with_vnet_hdr(&mut b);
+        assert!(!csum);
+        assert_eq!(gso, None);
+        put_vnet_hdr(&mut b, 0, 5, 1200);
+        assert_eq!(
+            first_frame_with_vnet_hdr(&mut b).2.map(|g| g.kind),
+            Some(GsoKind::Udp)
+        );
+    }
+
     #[test]
     fn an_empty_block_has_no_frames() {
         let mut block = block(&[]);
-        assert!(BlockCursor::start(&block).is_finished());
+        assert!(BlockCursor::start(&block, false).is_finished());
         assert!(walk(&mut block).is_empty());
     }
 
@@ -403,7 +518,7 @@ mod tests {
                 let at = (next() % 400) as usize;
                 block[at] = next() as u8;
             }
-            let mut cursor = BlockCursor::start(&block);
+            let mut cursor = BlockCursor::start(&block, false);
             let mut seen = 0;
             while let Some(f) = cursor.next(&mut block) {
                 assert!(f.data.len() <= 4096);

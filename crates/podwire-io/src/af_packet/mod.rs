@@ -23,8 +23,9 @@ use crate::ifname::{self, InvalidIfName};
 use crate::tx::{self, TxStatus};
 use block::{BlockCursor, VLAN_TAG_LEN};
 use ring::Ring;
+use socket::Receive;
 
-pub use block::RxFrame;
+pub use block::{Gso, GsoKind, RxFrame};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,10 @@ pub struct AfPacketConfig {
     pub block_timeout: Duration,
     /// Receive frames addressed to any MAC, not only the interface's own.
     pub promiscuous: bool,
+    /// Ask for a virtio-net header with every frame (`PACKET_VNET_HDR`), so
+    /// that large segments (TSO from a veth peer, GRO) come with their
+    /// segment size and checksum state: see [`RxFrame::gso`].
+    pub vnet_hdr: bool,
 }
 
 impl Default for AfPacketConfig {
@@ -95,6 +100,7 @@ impl Default for AfPacketConfig {
             frame_size: 2048,
             block_timeout: Duration::from_millis(1),
             promiscuous: true,
+            vnet_hdr: true,
         }
     }
 }
@@ -171,6 +177,10 @@ pub struct AfPacket {
     /// Where the walk through the current block stands, when a batch ended inside it.
     cursor: Option<BlockCursor>,
     socket: OwnedFd,
+    /// Sends on the interface (see [`AfPacket::sender`]).
+    tx: OwnedFd,
+    ifname: String,
+    vnet_hdr: bool,
 }
 
 impl AfPacket {
@@ -209,6 +219,11 @@ impl AfPacket {
         let reserve = VLAN_TAG_LEN as libc::c_uint;
         socket::set_packet_option(fd, libc::PACKET_RESERVE, &reserve)
             .map_err(step("PACKET_RESERVE"))?;
+        if config.vnet_hdr {
+            // Before the ring: the kernel sizes frames with the header.
+            socket::set_packet_option(fd, libc::PACKET_VNET_HDR, &on)
+                .map_err(step("PACKET_VNET_HDR"))?;
+        }
         socket::set_packet_option(fd, libc::PACKET_RX_RING, &request)
             .map_err(step("PACKET_RX_RING"))?;
         let ring = Ring::map(
@@ -231,11 +246,15 @@ impl AfPacket {
             socket::set_packet_option(fd, libc::PACKET_ADD_MEMBERSHIP, &membership)
                 .map_err(step("PACKET_ADD_MEMBERSHIP promiscuous"))?;
         }
-        socket::bind_to_interface(fd, ifindex).map_err(step("bind"))?;
+        let tx = open_sender(ifindex).map_err(step("the sending socket"))?;
+        socket::bind_to_interface(fd, ifindex, Receive::All).map_err(step("bind"))?;
         Ok(Self {
             ring,
             cursor: None,
             socket,
+            tx,
+            ifname: ifname.to_owned(),
+            vnet_hdr: config.vnet_hdr,
         })
     }
 
@@ -248,7 +267,10 @@ impl AfPacket {
             let Some(block) = self.ring.current_block() else {
                 break;
             };
-            let cursor = self.cursor.get_or_insert_with(|| BlockCursor::start(block));
+            let vnet_hdr = self.vnet_hdr;
+            let cursor = self
+                .cursor
+                .get_or_insert_with(|| BlockCursor::start(block, vnet_hdr));
             while seen < max {
                 let Some(frame) = cursor.next(block) else {
                     break;
@@ -265,22 +287,6 @@ impl AfPacket {
         seen
     }
 
-    /// Sends one frame (Ethernet header onwards) out of the interface.
-    /// [`TxStatus::QueueFull`] when the device queue is full; errors are for frames the device
-    /// cannot take (e.g. longer than its MTU: `EMSGSIZE`) and for a device that went away.
-    pub fn send(&self, frame: &[u8]) -> io::Result<TxStatus> {
-        tx::classify(rustix::io::retry_on_intr(|| {
-            rustix::net::send(&self.socket, frame, SendFlags::DONTWAIT)
-        }))
-    }
-
-    /// Sends `frames` in order with as few system calls as possible; returns how many were
-    /// sent. Fewer than `frames.len()` means the queue filled up (or a later frame failed; that
-    /// error is then reported by the next send).
-    pub fn send_batch(&self, frames: &[&[u8]]) -> io::Result<usize> {
-        socket::send_frames(self.socket.as_fd(), frames)
-    }
-
     /// The kernel's counters since the previous call (reading them resets them).
     pub fn stats(&self) -> io::Result<AfPacketStats> {
         let stats = socket::packet_statistics(self.socket.as_fd())?;
@@ -293,17 +299,34 @@ impl AfPacket {
 }
 
 impl AfPacket {
-    /// A handle that sends on this socket from any thread, while the ring
-    /// stays with the one worker that receives: a duplicate of the socket's
-    /// descriptor, so sending never touches the ring.
+    /// A handle that sends on this interface from any thread, while the
+    /// ring stays with the one worker that receives.
     pub fn sender(&self) -> Result<AfPacketSender> {
-        let socket = self.socket.try_clone().map_err(|source| Error::Setup {
-            name: "(duplicate for sending)".to_owned(),
-            step: "dup",
+        let socket = self.tx.try_clone().map_err(|source| Error::Setup {
+            name: self.ifname.clone(),
+            step: "dup of the sending socket",
             source,
         })?;
         Ok(AfPacketSender { socket })
     }
+}
+
+/// Opens the socket an [`AfPacket`] sends with, in the calling thread's
+/// namespace (the interface's). A socket of its own rather than the
+/// receiving one: that may have `PACKET_VNET_HDR` on, which would make every
+/// frame sent need a virtio-net header; bound with protocol 0 it receives
+/// nothing, so it needs no ring.
+fn open_sender(ifindex: u32) -> io::Result<OwnedFd> {
+    let socket = rustix::net::socket_with(
+        AddressFamily::PACKET,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    let on: libc::c_int = 1;
+    socket::set_packet_option(socket.as_fd(), libc::PACKET_QDISC_BYPASS, &on)?;
+    socket::bind_to_interface(socket.as_fd(), ifindex, Receive::Nothing)?;
+    Ok(socket)
 }
 
 /// The sending side of an [`AfPacket`], shareable between threads.
@@ -313,8 +336,18 @@ pub struct AfPacketSender {
 }
 
 impl AfPacketSender {
-    /// Sends `frames` in order with as few system calls as possible; see
-    /// [`AfPacket::send_batch`].
+    /// Sends one frame (Ethernet header onwards) out of the interface.
+    /// [`TxStatus::QueueFull`] when the device queue is full; errors are for frames the device
+    /// cannot take (e.g. longer than its MTU: `EMSGSIZE`) and for a device that went away.
+    pub fn send(&self, frame: &[u8]) -> io::Result<TxStatus> {
+        tx::classify(rustix::io::retry_on_intr(|| {
+            rustix::net::send(&self.socket, frame, SendFlags::DONTWAIT)
+        }))
+    }
+
+    /// Sends `frames` in order with as few system calls as possible; returns how many were
+    /// sent. Fewer than `frames.len()` means the queue filled up (or a later frame failed; that
+    /// error is then reported by the next send).
     pub fn send_batch(&self, frames: &[&[u8]]) -> io::Result<usize> {
         socket::send_frames(self.socket.as_fd(), frames)
     }

@@ -61,12 +61,29 @@ pub(super) fn packet_statistics(socket: BorrowedFd<'_>) -> io::Result<libc::tpac
     Ok(stats)
 }
 
-/// Binds `socket` to interface `ifindex`, receiving frames of every protocol (`ETH_P_ALL`);
-/// the moment the socket starts receiving.
-pub(super) fn bind_to_interface(socket: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+/// What a bound packet socket receives.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Receive {
+    /// Frames of every protocol (`ETH_P_ALL`).
+    All,
+    /// Nothing: a socket that only sends.
+    Nothing,
+}
+
+/// Binds `socket` to interface `ifindex`; with [`Receive::All`] this is the moment the socket
+/// starts receiving.
+pub(super) fn bind_to_interface(
+    socket: BorrowedFd<'_>,
+    ifindex: u32,
+    receive: Receive,
+) -> io::Result<()> {
+    let protocol = match receive {
+        Receive::All => libc::ETH_P_ALL as u16,
+        Receive::Nothing => 0,
+    };
     let address = libc::sockaddr_ll {
         sll_family: libc::AF_PACKET as libc::c_ushort,
-        sll_protocol: (libc::ETH_P_ALL as u16).to_be(),
+        sll_protocol: protocol.to_be(),
         sll_ifindex: ifindex as libc::c_int,
         sll_hatype: 0,
         sll_pkttype: 0,

@@ -9,7 +9,13 @@
 //! worker through a command channel, waking it if it sleeps; the tables come
 //! by atomic swap and are picked up between vectors, so the hot path takes
 //! no lock.
+//!
+//! Ports with a control channel (memif) are serviced by the worker that
+//! polls them: when their descriptor is readable, when their timer is due,
+//! and, while traffic keeps the worker from sleeping, at the latest every
+//! [`LOOK_INTERVAL`] (one `epoll_wait` that does not sleep).
 
+pub mod memif;
 mod port;
 mod snapshot;
 
@@ -26,6 +32,7 @@ use podwire_dataplane::clock::Instant;
 use podwire_dataplane::engine::Engine;
 use podwire_dataplane::graph::VECTOR_SIZE;
 use podwire_dataplane::interface::IfIndex;
+use podwire_dataplane::neighbor::{NeighborBus, NeighborTable};
 use podwire_dataplane::publish::{TablePublisher, TableReader};
 
 use crate::poll::{Poller, Waker};
@@ -52,14 +59,22 @@ impl Default for WorkerConfig {
     }
 }
 
+/// The start of the time base of [`monotonic_nanos`].
+fn epoch() -> std::time::Instant {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
 /// Nanoseconds of the monotonic clock since the first call: the time base
 /// of every worker and of the node timers.
 pub fn monotonic_nanos() -> u64 {
-    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
-    EPOCH
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_nanos() as u64
+    epoch().elapsed().as_nanos() as u64
+}
+
+/// A worker's time stamp as the standard library's instant, the time base
+/// of the ports' timers.
+fn std_instant(now: Instant) -> std::time::Instant {
+    epoch() + Duration::from_nanos(now.as_nanos())
 }
 
 /// Why the workers could not be started or asked something.
@@ -120,11 +135,14 @@ impl Workers {
         publisher: &TablePublisher,
     ) -> Result<Workers, WorkerError> {
         let tx: Arc<ArcSwap<TxTable>> = Arc::new(ArcSwap::from_pointee(Vec::new()));
+        // What one worker learns from ARP/ND, the others route with.
+        let neighbors = Arc::new(NeighborBus::default());
         let mut handles = Vec::with_capacity(count);
         for id in 0..count.max(1) {
             let (commands, inbox) = mpsc::channel();
             let waker = Arc::new(Waker::new().map_err(WorkerError::Poll)?);
-            let engine = Engine::new(config.buffers, Some(monotonic_nanos))?;
+            let mut engine = Engine::new(config.buffers, Some(monotonic_nanos))?;
+            engine.state.neighbors = NeighborTable::shared(neighbors.clone());
             let reader = publisher.reader();
             let (thread_tx, thread_waker) = (tx.clone(), waker.clone());
             // The poller is made on the worker's own thread (an epoll
@@ -155,6 +173,7 @@ impl Workers {
                         inbox,
                         poller,
                         waker: thread_waker,
+                        next_deadline: None,
                         config,
                         rx: Vec::with_capacity(VECTOR_SIZE),
                         linear: VecDeque::new(),
@@ -281,10 +300,16 @@ impl Drop for Workers {
 const WAKER_TOKEN: u64 = u64::MAX;
 /// How often a worker expires neighbors and MAC addresses.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a worker that traffic keeps awake looks at its descriptors,
+/// so that control channels (a memif handshake, a peer leaving) move on.
+pub const LOOK_INTERVAL: Duration = Duration::from_millis(1);
 
 struct AttachedPort {
     index: IfIndex,
     rx: Box<dyn RxPort>,
+    /// When the port's control work is due, as it said after its last
+    /// service.
+    deadline: Option<std::time::Instant>,
 }
 
 struct Worker {
@@ -298,6 +323,8 @@ struct Worker {
     inbox: Receiver<Command>,
     poller: Poller,
     waker: Arc<Waker>,
+    /// The earliest of the ports' deadlines.
+    next_deadline: Option<std::time::Instant>,
     config: WorkerConfig,
     rx: Vec<BufferIndex>,
     /// Chained packets copied out whole for devices that take one frame.
@@ -308,21 +335,24 @@ impl Worker {
     fn run(mut self) {
         let mut last_busy = Instant::from_nanos(monotonic_nanos());
         let mut last_housekeeping = last_busy;
+        let mut last_look = last_busy;
         let mut ready = Vec::new();
         while self.handle_commands() {
             let now = Instant::from_nanos(monotonic_nanos());
+            self.service_due(now);
             if self.poll_once(now) > 0 {
                 last_busy = now;
+                if now.saturating_since(last_look) >= LOOK_INTERVAL {
+                    self.wait(Some(Duration::ZERO), &mut ready);
+                    last_look = now;
+                }
             } else if now.saturating_since(last_busy) >= self.config.poll_window {
                 let until_housekeeping =
                     HOUSEKEEPING_INTERVAL.saturating_sub(now.saturating_since(last_housekeeping));
-                if let Err(e) = self.poller.wait(Some(until_housekeeping), &mut ready) {
-                    tracing::error!(worker = self.id, error = %e, "epoll_wait failed");
+                if self.sleep(now, until_housekeeping, &mut ready) {
+                    last_busy = now;
                 }
-                if ready.contains(&WAKER_TOKEN) {
-                    let _ = self.waker.drain();
-                }
-                ready.clear();
+                last_look = now;
             }
             if now.saturating_since(last_housekeeping) >= HOUSEKEEPING_INTERVAL {
                 let tables = self.reader.refresh();
@@ -331,6 +361,71 @@ impl Worker {
                 last_housekeeping = now;
             }
         }
+    }
+
+    /// Sleeps until a descriptor is readable, `limit` passes or a port's
+    /// timer is due. The ports are told first, and polled once more after:
+    /// frames that came before they asked their peers for signals signalled
+    /// nothing. Returns whether that last look found frames (and so the
+    /// worker did not sleep).
+    fn sleep(&mut self, now: Instant, limit: Duration, ready: &mut Vec<u64>) -> bool {
+        self.set_sleeping(true);
+        let found = self.poll_once(now) > 0;
+        if !found {
+            let until_deadline = self
+                .next_deadline
+                .map(|due| due.saturating_duration_since(std_instant(now)));
+            let timeout = until_deadline.map_or(limit, |until| until.min(limit));
+            self.wait(Some(timeout), ready);
+        }
+        self.set_sleeping(false);
+        found
+    }
+
+    fn set_sleeping(&mut self, sleeping: bool) {
+        for port in &mut self.ports {
+            port.rx.set_sleeping(sleeping);
+        }
+    }
+
+    /// Waits on the descriptors for at most `timeout`, then services the
+    /// ports reported readable.
+    fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<u64>) {
+        if let Err(e) = self.poller.wait(timeout, ready) {
+            tracing::error!(worker = self.id, error = %e, "epoll_wait failed");
+        }
+        let now = std::time::Instant::now();
+        for &token in ready.iter() {
+            if token == WAKER_TOKEN {
+                let _ = self.waker.drain();
+            } else if let Some(port) = self
+                .ports
+                .iter_mut()
+                .find(|p| u64::from(p.index.0) == token)
+            {
+                service(port, now);
+            }
+        }
+        ready.clear();
+        self.update_next_deadline();
+    }
+
+    /// Services the ports whose timer has come.
+    fn service_due(&mut self, now: Instant) {
+        let now = std_instant(now);
+        if self.next_deadline.is_none_or(|due| now < due) {
+            return;
+        }
+        for port in &mut self.ports {
+            if port.deadline.is_some_and(|due| due <= now) {
+                service(port, now);
+            }
+        }
+        self.update_next_deadline();
+    }
+
+    fn update_next_deadline(&mut self) {
+        self.next_deadline = self.ports.iter().filter_map(|p| p.deadline).min();
     }
 
     /// One round: receive from every port, run the graph, transmit.
@@ -356,6 +451,7 @@ impl Worker {
         }
         if received > 0 {
             let tables = self.reader.refresh();
+            self.engine.state.neighbors.sync();
             self.engine.run(tables, now);
             self.transmit();
         }
@@ -422,13 +518,21 @@ impl Worker {
                     if let Err(e) = self.poller.add(rx.fd(), u64::from(index.0)) {
                         tracing::error!(worker = self.id, error = %e, "cannot watch an interface");
                     }
-                    self.ports.push(AttachedPort { index, rx });
+                    let mut port = AttachedPort {
+                        index,
+                        rx,
+                        deadline: None,
+                    };
+                    service(&mut port, std::time::Instant::now());
+                    self.ports.push(port);
+                    self.update_next_deadline();
                 }
                 Command::RemovePort(index) => {
                     if let Some(pos) = self.ports.iter().position(|p| p.index == index) {
                         let port = self.ports.remove(pos);
                         let _ = self.poller.remove(port.rx.fd());
                     }
+                    self.update_next_deadline();
                 }
                 Command::TraceAdd(n) => self.engine.trace.arm(n),
                 Command::TraceClear => self.engine.trace.clear(),
@@ -439,4 +543,10 @@ impl Worker {
             }
         }
     }
+}
+
+/// Does a port's control work and notes its next timer.
+fn service(port: &mut AttachedPort, now: std::time::Instant) {
+    port.rx.service(now);
+    port.deadline = port.rx.next_deadline();
 }

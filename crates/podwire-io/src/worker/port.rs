@@ -4,12 +4,13 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
+use std::time::Instant;
 
 use podwire_dataplane::buffer::{BUFFER_HEADROOM, BUFFER_STRIDE, BufferIndex, BufferPool};
 
-use podwire_dataplane::offload::complete_l4_checksum;
+use podwire_dataplane::offload::{complete_l4_checksum, segment_tcp};
 
-use crate::af_packet::{AfPacket, AfPacketSender};
+use crate::af_packet::{AfPacket, AfPacketSender, Gso, GsoKind};
 use crate::tap::Tap;
 use crate::tx::TxStatus;
 
@@ -44,7 +45,8 @@ impl PortCounters {
 
 /// The receive side of an interface.
 pub trait RxPort: Send {
-    /// What the worker sleeps on when idle: readable when frames wait.
+    /// What the worker sleeps on when idle: readable when frames wait (or,
+    /// for a port with a control channel, when it needs [`service`](Self::service)).
     fn fd(&self) -> BorrowedFd<'_>;
     /// Receives up to `max` frames into buffers of `pool`, appending them
     /// to `out`; counts what it receives and loses.
@@ -55,6 +57,22 @@ pub trait RxPort: Send {
         out: &mut Vec<BufferIndex>,
         counters: &mut PortCounters,
     );
+    /// Does the port's control work (memif: accept, handshake, notice a
+    /// peer that left, reconnect). The worker calls it when the port is
+    /// attached, when [`fd`](Self::fd) is reported readable, and when
+    /// [`next_deadline`](Self::next_deadline) has come. Nothing by default.
+    fn service(&mut self, _now: Instant) {}
+    /// When [`service`](Self::service) is due even if the fd stays quiet
+    /// (a timer). Asked after each service call. `None` by default.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The worker is about to sleep on [`fd`](Self::fd) (`true`) or has
+    /// woken up and polls again (`false`). A port whose peer signals only
+    /// on request (memif) asks for signals while the worker sleeps. The
+    /// worker polls once more after `true` before it sleeps, for frames
+    /// that arrived before the port asked. Nothing by default.
+    fn set_sleeping(&mut self, _sleeping: bool) {}
 }
 
 /// The transmit side of an interface, shared by every worker.
@@ -146,20 +164,56 @@ impl RxPort for AfPacketRx {
                 counters.rx_drops += 1;
                 return;
             }
-            let Ok(bi) = pool.alloc_from(frame.data) else {
-                counters.rx_drops += 1;
-                return;
-            };
-            if frame.csum_not_ready && pool.meta(bi).next().is_none() {
-                // A veth peer left its checksum to an offload that never
-                // happens; finish it before any device sees the frame.
-                complete_l4_checksum(pool.data_mut(bi));
-            }
             counters.rx_packets += 1;
             counters.rx_bytes += frame.data.len() as u64;
-            out.push(bi);
+            match frame.gso {
+                None => receive_whole(pool, frame.data, frame.csum_not_ready, out, counters),
+                Some(Gso {
+                    kind: GsoKind::Tcp4 | GsoKind::Tcp6,
+                    size,
+                }) => {
+                    // A large segment from a TSO sender or GRO: cut it as
+                    // the NIC would have, so every frame the switch
+                    // handles fits the links it leaves by.
+                    let cut = segment_tcp(frame.data, usize::from(size), |segment| {
+                        receive_whole(pool, segment, false, out, counters)
+                    });
+                    if let Err(e) = cut {
+                        counters.rx_drops += 1;
+                        tracing::debug!(error = %e, "AF_PACKET frame not segmented");
+                    }
+                }
+                Some(gso) => {
+                    counters.rx_drops += 1;
+                    tracing::debug!(
+                        ?gso,
+                        "AF_PACKET frame with unsupported segmentation dropped"
+                    );
+                }
+            }
         });
     }
+}
+
+/// Copies one frame into the pool, completing its checksum if the sender
+/// left it to an offload.
+fn receive_whole(
+    pool: &mut BufferPool,
+    frame: &[u8],
+    csum_not_ready: bool,
+    out: &mut Vec<BufferIndex>,
+    counters: &mut PortCounters,
+) {
+    let Ok(bi) = pool.alloc_from(frame) else {
+        counters.rx_drops += 1;
+        return;
+    };
+    if csum_not_ready && pool.meta(bi).next().is_none() {
+        // A veth peer left its checksum to an offload that never happens;
+        // finish it before any device sees the frame.
+        complete_l4_checksum(pool.data_mut(bi));
+    }
+    out.push(bi);
 }
 
 impl TxPort for AfPacketSender {

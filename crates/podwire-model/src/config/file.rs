@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::InterfaceKind;
+use super::memif::{MemifMode, MemifRoleName};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -19,6 +20,8 @@ pub(super) struct ConfigFile {
     pub route: Vec<RouteSection>,
     #[serde(default)]
     pub pod: Vec<PodSection>,
+    #[serde(default)]
+    pub bridge_domain: Vec<BridgeDomainSection>,
 }
 
 /// `[node]`
@@ -43,6 +46,40 @@ pub(super) struct InterfaceSection {
     #[serde(default)]
     pub addresses: Vec<String>,
     pub mtu: Option<u32>,
+    /// L2: a port of this `[[bridge_domain]]`.
+    pub bridge_domain: Option<String>,
+    /// L2: cross-connected with this other `[[interface]]`.
+    pub xconnect: Option<String>,
+    // The keys of `kind = "memif"`; refused on other kinds.
+    pub socket: Option<String>,
+    pub role: Option<MemifRoleName>,
+    pub id: Option<u32>,
+    pub secret: Option<String>,
+    pub mode: Option<MemifMode>,
+    pub queues: Option<u32>,
+    pub ring_size: Option<u32>,
+    pub buffer_size: Option<u32>,
+    pub socket_owner: Option<SocketOwnerSection>,
+    pub socket_mode: Option<u32>,
+    pub allow_unsealed_regions: Option<bool>,
+}
+
+/// `socket_owner = { uid = 1000, gid = 1000 }` of a memif interface.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SocketOwnerSection {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// `[[bridge_domain]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BridgeDomainSection {
+    pub name: String,
+    pub learn: Option<bool>,
+    pub flood: Option<bool>,
+    pub mac_age_s: Option<u64>,
 }
 
 /// `[host]`

@@ -1,7 +1,9 @@
 //! The daemon's config file: TOML, parsed, then validated as a whole into a [`Config`].
 //!
 //! The interface's addresses are the switch's own: it answers ARP, ND and ping on them. A
-//! namespace is a name under `/run/netns` or an absolute path.
+//! namespace is a name under `/run/netns` or an absolute path. An interface of any kind is
+//! routed (L3, with addresses), a port of a `[[bridge_domain]]`, or cross-connected with
+//! another interface (L2, without addresses).
 //!
 //! Nothing is applied from a file that has a problem anywhere: [`Config::parse`] checks every
 //! value and reports every problem it finds, each named by its field path (indices count from
@@ -29,6 +31,35 @@
 //! addresses = ["192.168.50.1/24", "fd00:50::1/64"]  # the switch's own, with their subnets
 //! mtu = 1500                    # optional; at least 1280 when it has an IPv6 address
 //!
+//! [[interface]]                 # a memif interface for a network-function pod
+//! name = "cnf0"
+//! kind = "memif"
+//! socket = "/run/podwire/memif/cnf0/memif.sock"  # default; or "@NAME" for an abstract socket
+//! role = "server"               # default; "client" connects to the application's server
+//! id = 0                        # default: the interface id on the socket
+//! secret = "s3cret"             # optional, 1 to 24 bytes; the peer must send the same
+//! mode = "ethernet"             # default and only mode
+//! queues = 1                    # default: queues each way, 1 to 256
+//! socket_mode = 0o600           # default (server, path socket): who may connect
+//! socket_owner = { uid = 1000, gid = 1000 }  # optional (server, path socket)
+//! allow_unsealed_regions = false  # default (server): see the memif docs before changing it
+//! addresses = ["10.0.1.1/24"]   # routed, like any interface
+//!
+//! [[interface]]                 # an L2 interface: a bridge domain port (or xconnect = "NAME")
+//! name = "cnf1"
+//! kind = "memif"
+//! role = "client"               # the switch connects; then it chooses the memory layout:
+//! socket = "@cnf1"
+//! ring_size = 10                # default: log2 of the slots per ring (client only)
+//! buffer_size = 2048            # default: bytes per buffer (client only)
+//! bridge_domain = "l2net"       # no addresses in L2
+//!
+//! [[bridge_domain]]
+//! name = "l2net"
+//! learn = true                  # default: learn source MACs
+//! flood = true                  # default: flood unknown destinations
+//! mac_age_s = 300               # default: seconds a learned MAC is kept
+//!
 //! [host]                        # optional: a tap in the daemon's namespace for host processes
 //! interface = "podwire0"        # default: the tap's kernel name
 //! address4 = "10.0.255.254"     # optional: the address of the host end; address6 likewise
@@ -49,6 +80,7 @@
 //! "#;
 //! let config = Config::parse(text)?;
 //! assert_eq!(config.pods[0].addresses.len(), 2);
+//! assert_eq!(config.bridge_domains[0].name, "l2net");
 //! # Ok::<(), podwire_model::config::ConfigError>(())
 //! ```
 //!
@@ -56,16 +88,24 @@
 //! every pod's tap and cannot be given to anything else.
 
 mod file;
+mod memif;
 mod validate;
 mod values;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::cidr::Cidr;
+
+pub use memif::{
+    DEFAULT_MEMIF_BUFFER_SIZE, DEFAULT_MEMIF_QUEUES, DEFAULT_MEMIF_RING_SIZE,
+    DEFAULT_MEMIF_SOCKET_DIR, DEFAULT_MEMIF_SOCKET_FILE, DEFAULT_MEMIF_SOCKET_MODE, MemifConfig,
+    MemifRole, MemifSocket, SocketAccess,
+};
 
 /// Where the local API listens unless `node.api_socket` says otherwise.
 pub const DEFAULT_API_SOCKET: &str = "/run/podwire/podwire.sock";
@@ -86,6 +126,8 @@ pub const POD_GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 pub const POD_GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 /// Where named network namespaces live (`ip netns add` puts them there).
 pub const NETNS_DIR: &str = "/run/netns";
+/// How long a bridge domain keeps a learned MAC address unless `mac_age_s` says otherwise.
+pub const DEFAULT_MAC_AGE: Duration = Duration::from_secs(300);
 
 /// A validated config: every value parsed, defaults filled in, references resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +142,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[[pod]]`, in file order.
     pub pods: Vec<PodConfig>,
+    /// `[[bridge_domain]]`, in file order.
+    pub bridge_domains: Vec<BridgeDomainConfig>,
 }
 
 /// The daemon itself.
@@ -117,7 +161,7 @@ pub struct NodeConfig {
     pub buffers_per_worker: u32,
 }
 
-/// How the switch reaches a kernel interface.
+/// What is behind an interface, as `kind` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InterfaceKind {
@@ -125,23 +169,89 @@ pub enum InterfaceKind {
     AfPacket,
     /// Create a tap interface.
     Tap,
+    /// Serve (or connect to) a memif socket.
+    Memif,
 }
 
-/// A kernel interface the switch sends and receives on.
+impl fmt::Display for InterfaceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InterfaceKind::AfPacket => "af-packet",
+            InterfaceKind::Tap => "tap",
+            InterfaceKind::Memif => "memif",
+        })
+    }
+}
+
+/// An interface the switch sends and receives on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceConfig {
     /// podwire's name for it.
     pub name: String,
-    /// How it is attached.
-    pub kind: InterfaceKind,
-    /// The kernel interface's name (for a tap: the name to create).
-    pub host_interface: String,
-    /// The namespace the kernel interface lives in; `None`: the daemon's own.
-    pub netns: Option<Netns>,
-    /// The switch's own addresses on it, each with its subnet.
+    /// What is behind it.
+    pub device: Device,
+    /// The switch's own addresses on it, each with its subnet (routed interfaces only).
     pub addresses: Vec<Cidr>,
     /// The MTU to use, when set.
     pub mtu: Option<u32>,
+    /// Routed, bridged or cross-connected.
+    pub forwarding: Forwarding,
+}
+
+impl InterfaceConfig {
+    /// The `kind` it was given.
+    pub fn kind(&self) -> InterfaceKind {
+        match self.device {
+            Device::AfPacket(_) => InterfaceKind::AfPacket,
+            Device::Tap(_) => InterfaceKind::Tap,
+            Device::Memif(_) => InterfaceKind::Memif,
+        }
+    }
+}
+
+/// What is behind an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// An existing kernel interface, attached with an AF_PACKET socket.
+    AfPacket(KernelInterface),
+    /// A tap interface podwire creates.
+    Tap(KernelInterface),
+    /// A memif socket.
+    Memif(MemifConfig),
+}
+
+/// A kernel interface and the namespace it lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelInterface {
+    /// The kernel interface's name (for a tap: the name to create).
+    pub name: String,
+    /// The namespace the kernel interface lives in; `None`: the daemon's own.
+    pub netns: Option<Netns>,
+}
+
+/// How the switch forwards the frames an interface receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forwarding {
+    /// By IP: the interface has addresses, routes may leave through it.
+    Routed,
+    /// By MAC, as a port of the named `[[bridge_domain]]`.
+    Bridged(String),
+    /// Unchanged out of the named interface, and that interface's frames out of this one.
+    /// Always symmetric: the config names the pair on one end or on both.
+    CrossConnect(String),
+}
+
+/// A bridge domain: the interfaces whose `bridge_domain` names it switch frames by MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeDomainConfig {
+    /// Its unique name.
+    pub name: String,
+    /// Learn where source MAC addresses are.
+    pub learn: bool,
+    /// Send frames for unknown destinations to every port (broadcasts always are).
+    pub flood: bool,
+    /// How long a learned MAC address is kept without being seen again.
+    pub mac_age: Duration,
 }
 
 /// A network namespace, by name or by path.

@@ -54,6 +54,7 @@ fn minimal_file_gets_the_defaults() {
         }
     );
     assert!(config.interfaces.is_empty() && config.routes.is_empty() && config.pods.is_empty());
+    assert!(config.bridge_domains.is_empty());
     assert_eq!(config.host, None);
 }
 
@@ -93,19 +94,23 @@ mtu = 1400
         vec![
             InterfaceConfig {
                 name: "uplink0".into(),
-                kind: InterfaceKind::AfPacket,
-                host_interface: "veth-up".into(),
-                netns: None,
+                device: Device::AfPacket(KernelInterface {
+                    name: "veth-up".into(),
+                    netns: None,
+                }),
                 addresses: vec![cidr("192.168.50.1/24"), cidr("fd00:50::1/64")],
                 mtu: None,
+                forwarding: Forwarding::Routed,
             },
             InterfaceConfig {
                 name: "tap1".into(),
-                kind: InterfaceKind::Tap,
-                host_interface: "tap1".into(),
-                netns: Some(Netns::Path("/proc/1/ns/net".into())),
+                device: Device::Tap(KernelInterface {
+                    name: "tap1".into(),
+                    netns: Some(Netns::Path("/proc/1/ns/net".into())),
+                }),
                 addresses: vec![],
                 mtu: Some(9000),
+                forwarding: Forwarding::Routed,
             },
         ]
     );
@@ -358,3 +363,6 @@ fn load_names_the_file_it_cannot_read() {
         "{error}"
     );
 }
+
+mod l2;
+mod memif;

@@ -1,7 +1,10 @@
 //! From the file as written to a [`Config`]: checks every value, fills in defaults, and checks
 //! what sections say about each other (unique names and addresses, routes that name an
-//! interface and a gateway it can reach). It records every problem and goes on, so that one
-//! run reports them all.
+//! interface and a gateway it can reach, L2 interfaces that name a bridge domain or a pair).
+//! It records every problem and goes on, so that one run reports them all.
+
+mod l2;
+mod memif;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -15,8 +18,9 @@ use super::file::{
 };
 use super::{
     Config, DEFAULT_API_SOCKET, DEFAULT_BUFFERS_PER_WORKER, DEFAULT_HOST_INTERFACE,
-    DEFAULT_METRICS_LISTEN, DEFAULT_POD_INTERFACE, DEFAULT_WORKERS, FieldError, HostConfig,
-    InterfaceConfig, InterfaceKind, Netns, NodeConfig, PodConfig, RouteConfig, values,
+    DEFAULT_METRICS_LISTEN, DEFAULT_POD_INTERFACE, DEFAULT_WORKERS, Device, FieldError, HostConfig,
+    InterfaceConfig, InterfaceKind, KernelInterface, MemifSocket, Netns, NodeConfig, PodConfig,
+    RouteConfig, values,
 };
 use crate::cidr::Cidr;
 
@@ -27,11 +31,18 @@ const MIN_BUFFERS_PER_WORKER: u32 = 256;
 pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
     let mut v = Validator::default();
     let node = v.node(&file.node);
-    let interfaces: Vec<_> = file
+    let mut interfaces: Vec<_> = file
         .interface
         .iter()
         .enumerate()
-        .filter_map(|(i, raw)| v.interface(&format!("interface[{i}]"), raw))
+        .filter_map(|(i, raw)| v.interface(&format!("interface[{i}]"), raw, file))
+        .collect();
+    l2::pair_cross_connects(&mut interfaces);
+    let bridge_domains: Vec<_> = file
+        .bridge_domain
+        .iter()
+        .enumerate()
+        .filter_map(|(i, raw)| v.bridge_domain(&format!("bridge_domain[{i}]"), raw))
         .collect();
     let host = match &file.host {
         None => Some(None),
@@ -56,6 +67,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
             host,
             routes,
             pods,
+            bridge_domains,
         }),
         _ => Err(v.problems),
     }
@@ -76,6 +88,14 @@ struct Validator {
     kernel_interfaces: HashMap<(Option<PathBuf>, String), String>,
     /// Route prefix → the field that routes it.
     route_prefixes: HashMap<Cidr, String>,
+    /// Bridge domain name → the field that named it.
+    bridge_domain_names: HashMap<String, String>,
+    /// An interface in a cross-connected pair → its partner and the field that paired them.
+    cross_connects: HashMap<String, (String, String)>,
+    /// A memif server's socket → the field that gave it: one interface per server socket.
+    memif_servers: HashMap<MemifSocket, String>,
+    /// A memif client's socket and id → the field that gave them.
+    memif_clients: HashMap<(MemifSocket, u32), String>,
 }
 
 impl Validator {
@@ -183,7 +203,12 @@ impl Validator {
         })
     }
 
-    fn interface(&mut self, at: &str, raw: &InterfaceSection) -> Option<InterfaceConfig> {
+    fn interface(
+        &mut self,
+        at: &str,
+        raw: &InterfaceSection,
+        file: &ConfigFile,
+    ) -> Option<InterfaceConfig> {
         let name_field = format!("{at}.name");
         let name = self.check(&name_field, values::interface_name(&raw.name));
         if let Some(name) = &name {
@@ -195,23 +220,16 @@ impl Validator {
             );
         }
 
-        let host_field = format!("{at}.host_interface");
-        let host_interface = match (&raw.host_interface, raw.kind) {
-            (Some(text), _) => self.check(&host_field, values::interface_name(text)),
-            (None, InterfaceKind::Tap) => name.clone(),
-            (None, InterfaceKind::AfPacket) => {
-                self.problem(
-                    &host_field,
-                    "missing: kind \"af-packet\" attaches an existing kernel interface; name it here"
-                        .to_owned(),
-                );
-                None
+        let device = match raw.kind {
+            InterfaceKind::AfPacket => {
+                let kernel = self.kernel_interface(at, raw, name.as_deref());
+                kernel.map(Device::AfPacket)
             }
+            InterfaceKind::Tap => self
+                .kernel_interface(at, raw, name.as_deref())
+                .map(Device::Tap),
+            InterfaceKind::Memif => self.memif(at, raw, name.as_deref()).map(Device::Memif),
         };
-        let netns = self.check_optional(format!("{at}.netns"), raw.netns.as_deref(), values::netns);
-        if let (Some(host_interface), Some(netns)) = (&host_interface, &netns) {
-            self.claim_kernel_interface(&host_field, netns.as_ref(), host_interface);
-        }
 
         let mut addresses = Vec::with_capacity(raw.addresses.len());
         for (j, text) in raw.addresses.iter().enumerate() {
@@ -228,6 +246,7 @@ impl Validator {
         let carries_ipv6 = addresses.iter().any(|cidr| cidr.addr().is_ipv6());
         let mtu = raw.mtu.map(|mtu| values::mtu(mtu, carries_ipv6));
         let mtu = self.check(format!("{at}.mtu"), mtu.transpose());
+        let forwarding = self.forwarding(at, raw, file);
 
         if addresses.len() != raw.addresses.len() {
             // Leave the interface out so that routes are not checked against part of its subnets.
@@ -235,11 +254,43 @@ impl Validator {
         }
         Some(InterfaceConfig {
             name: name?,
-            kind: raw.kind,
-            host_interface: host_interface?,
-            netns: netns?,
+            device: device?,
             addresses,
             mtu: mtu?,
+            forwarding: forwarding?,
+        })
+    }
+
+    /// The kernel interface of an `af-packet` or `tap` interface (`name` is podwire's name for
+    /// it, when valid), which has no memif keys.
+    fn kernel_interface(
+        &mut self,
+        at: &str,
+        raw: &InterfaceSection,
+        name: Option<&str>,
+    ) -> Option<KernelInterface> {
+        self.refuse_memif_keys(at, raw);
+        let host_field = format!("{at}.host_interface");
+        let host_interface = match (&raw.host_interface, raw.kind) {
+            (Some(text), _) => self.check(&host_field, values::interface_name(text)),
+            (None, InterfaceKind::AfPacket) => {
+                self.problem(
+                    &host_field,
+                    "missing: kind \"af-packet\" attaches an existing kernel interface; name it here"
+                        .to_owned(),
+                );
+                None
+            }
+            // A tap is created under podwire's name for it.
+            (None, _) => name.map(str::to_owned),
+        };
+        let netns = self.check_optional(format!("{at}.netns"), raw.netns.as_deref(), values::netns);
+        if let (Some(host_interface), Some(netns)) = (&host_interface, &netns) {
+            self.claim_kernel_interface(&host_field, netns.as_ref(), host_interface);
+        }
+        Some(KernelInterface {
+            name: host_interface?,
+            netns: netns?,
         })
     }
 
@@ -372,6 +423,14 @@ impl Validator {
             self.problem(
                 &interface_field,
                 format!("there is no interface named {:?}; {choices}", raw.interface),
+            );
+        } else if let Some(l2) = l2::layer2_reason(file, &raw.interface) {
+            self.problem(
+                &interface_field,
+                format!(
+                    "interface {:?} forwards by MAC ({l2}); a route leaves through a routed interface, one with addresses",
+                    raw.interface
+                ),
             );
         }
 

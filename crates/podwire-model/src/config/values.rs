@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::{NETNS_DIR, Netns, POD_GATEWAY_V4, POD_GATEWAY_V6};
+use super::{MemifSocket, NETNS_DIR, Netns, POD_GATEWAY_V4, POD_GATEWAY_V6};
 use crate::cidr::Cidr;
 
 /// The longest interface name Linux accepts (IFNAMSIZ less the terminating NUL).
@@ -18,6 +18,10 @@ const MTU_MIN_V4: u32 = 68;
 const MTU_MIN_V6: u32 = 1280;
 /// The largest MTU an interface can have.
 const MTU_MAX: u32 = 65535;
+/// The longest bridge domain name.
+const BRIDGE_DOMAIN_NAME_MAX: usize = 63;
+/// The longest unix socket address, path or abstract name (`sun_path` less one NUL).
+const SOCKET_ADDR_MAX: usize = 107;
 
 /// A kernel (or podwire) interface name: 1 to 15 bytes of `[a-zA-Z0-9_.-]`.
 pub(super) fn interface_name(text: &str) -> Result<String, String> {
@@ -35,6 +39,58 @@ pub(super) fn interface_name(text: &str) -> Result<String, String> {
         Err(format!("{text:?} is not a usable interface name"))
     } else {
         Ok(text.to_owned())
+    }
+}
+
+/// A bridge domain's name: 1 to 63 bytes of `[a-zA-Z0-9_.-]`.
+pub(super) fn bridge_domain_name(text: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if text.is_empty() || text.len() > BRIDGE_DOMAIN_NAME_MAX {
+        Err(format!(
+            "{text:?} is {} bytes long; a bridge domain name has 1 to {BRIDGE_DOMAIN_NAME_MAX}",
+            text.len()
+        ))
+    } else if let Some(bad) = text.chars().find(|&c| !allowed(c)) {
+        Err(format!(
+            "{text:?} contains {bad:?}; a bridge domain name uses only letters, digits, '_', '.' and '-'"
+        ))
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+/// A memif socket: an absolute path, or an abstract name written `@NAME` (or VPP's
+/// `abstract:NAME`); either fits a unix socket address.
+pub(super) fn memif_socket(text: &str) -> Result<MemifSocket, String> {
+    let socket = match text
+        .strip_prefix('@')
+        .or_else(|| text.strip_prefix("abstract:"))
+    {
+        Some("") => {
+            return Err(format!(
+                "{text:?} names no abstract socket; write @NAME, or give an absolute path"
+            ));
+        }
+        Some(name) => MemifSocket::Abstract(name.to_owned()),
+        None if text.starts_with('/') => MemifSocket::Path(PathBuf::from(text)),
+        None => {
+            return Err(format!(
+                "{text:?} is neither an absolute path nor an abstract name (@NAME); the daemon's working directory is not fixed, so give the full path"
+            ));
+        }
+    };
+    let len = match &socket {
+        MemifSocket::Path(_) => text.len(),
+        MemifSocket::Abstract(name) => name.len(),
+    };
+    if text.contains('\0') {
+        Err(format!("{text:?} contains a NUL byte; remove it"))
+    } else if len > SOCKET_ADDR_MAX {
+        Err(format!(
+            "{text:?} is {len} bytes long; a unix socket address holds at most {SOCKET_ADDR_MAX}: choose a shorter path or name"
+        ))
+    } else {
+        Ok(socket)
     }
 }
 
@@ -325,6 +381,48 @@ mod tests {
         assert!(check("10.0.0.0/31").is_ok());
         assert!(check("10.0.0.7/32").is_ok());
         assert!(check("fd00:50::/64").is_ok());
+    }
+
+    #[test]
+    fn memif_sockets_are_absolute_paths_or_abstract_names_that_fit() {
+        assert_eq!(
+            memif_socket("/run/x/memif.sock"),
+            Ok(MemifSocket::Path("/run/x/memif.sock".into()))
+        );
+        assert_eq!(
+            memif_socket("@cnf"),
+            Ok(MemifSocket::Abstract("cnf".into()))
+        );
+        assert_eq!(
+            memif_socket("abstract:/run/memif.sock"),
+            Ok(MemifSocket::Abstract("/run/memif.sock".into()))
+        );
+        assert!(
+            memif_socket("memif.sock")
+                .unwrap_err()
+                .contains("absolute path")
+        );
+        assert!(
+            memif_socket("@")
+                .unwrap_err()
+                .contains("names no abstract socket")
+        );
+        assert!(memif_socket("/a\0b").unwrap_err().contains("NUL"));
+        let long = format!("/{}", "a".repeat(107));
+        assert!(memif_socket(&long).unwrap_err().contains("108 bytes long"));
+        assert!(memif_socket(&format!("@{}", "a".repeat(107))).is_ok());
+    }
+
+    #[test]
+    fn bridge_domain_names_are_short_words() {
+        assert_eq!(bridge_domain_name("cnf-net.1").as_deref(), Ok("cnf-net.1"));
+        assert!(bridge_domain_name("").is_err());
+        assert!(bridge_domain_name("a b").unwrap_err().contains("' '"));
+        assert!(
+            bridge_domain_name(&"b".repeat(64))
+                .unwrap_err()
+                .contains("64 bytes")
+        );
     }
 
     #[test]

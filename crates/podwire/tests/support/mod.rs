@@ -184,11 +184,16 @@ impl Daemon {
     /// Writes `config` (a TOML body without the [node] table) and starts
     /// the daemon on it; waits until its API answers.
     pub fn start(body: &str) -> Daemon {
+        Daemon::start_with_workers(1, body)
+    }
+
+    /// Like [`Daemon::start`], with `workers` data-plane workers.
+    pub fn start_with_workers(workers: u32, body: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("api.sock");
         let metrics = format!("127.0.0.1:{}", free_port());
         let config = format!(
-            "[node]\nname = \"{}\"\napi_socket = \"{}\"\nmetrics_listen = \"{metrics}\"\nbuffers_per_worker = 4096\n\n{body}",
+            "[node]\nname = \"{}\"\napi_socket = \"{}\"\nmetrics_listen = \"{metrics}\"\nbuffers_per_worker = 4096\nworkers = {workers}\n\n{body}",
             unique("n"),
             socket.display()
         );
