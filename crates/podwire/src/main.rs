@@ -5,6 +5,7 @@ mod bench;
 mod ctl;
 mod daemon;
 mod demo;
+mod memif_tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,10 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// memif tools: traffic generator, sink, reflector and responder, to
+    /// test a memif interface without DPDK.
+    #[command(subcommand)]
+    Memif(memif_tools::MemifCommand),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         Command::Daemon { config } => daemon::run(&config),
         Command::Demo { check } => demo::run(check),
         Command::Bench(command) => bench::run(command),
+        Command::Memif(command) => memif_tools::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
