@@ -16,5 +16,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
+# The fuzz targets are a crate of their own (cargo-fuzz); keep them building.
+cargo check --manifest-path fuzz/Cargo.toml --locked
 cargo build --release --locked -p podwire
 ./target/release/podwire demo --check
