@@ -93,6 +93,9 @@ pub struct PacketMeta {
     pub offload: OffloadInfo,
     /// The trace record this packet is followed by, if it is traced.
     pub trace: Option<u32>,
+    /// The switch made this packet (an echo reply, an ICMP error): it is
+    /// routed out without its TTL counted down, as a host sends its own.
+    pub originated: bool,
 }
 
 const NO_NEXT: u32 = u32::MAX;
@@ -118,6 +121,7 @@ impl PacketMeta {
             hdr_len: 0,
         },
         trace: None,
+        originated: false,
     };
 
     /// The next buffer of the chain.

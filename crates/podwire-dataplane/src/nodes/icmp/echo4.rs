@@ -88,6 +88,7 @@ fn reply_in_place(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
     icmp.set_msg_type(icmpv4::Message::ECHO_REPLY);
     icmp.set_checksum(checksum::update_u16(icmp.checksum(), old_word, new_word));
     let (ident, seq) = (icmp.echo_ident(), icmp.echo_seq_no());
+    cx.pool.meta_mut(bi).originated = true;
     cx.note(bi, || {
         format!("echo reply to {requester} id {ident} seq {seq}")
     });

@@ -106,6 +106,7 @@ fn reply_in_place(cx: &mut Context<'_>, bi: BufferIndex) -> Result<Next, Drop> {
     icmp.set_msg_type(icmpv6::Message::ECHO_REPLY);
     icmp.set_checksum(checksum::update_u16(icmp.checksum(), old_word, new_word));
     let (ident, seq) = (icmp.echo_ident(), icmp.echo_seq_no());
+    cx.pool.meta_mut(bi).originated = true;
     cx.note(bi, || {
         format!("echo reply to {requester} id {ident} seq {seq}")
     });

@@ -155,5 +155,6 @@ fn build_error(
     let meta = pool.meta_mut(error);
     meta.rx_if = from.rx_if;
     meta.trace = from.trace;
+    meta.originated = true;
     Some(error)
 }

@@ -78,7 +78,8 @@ impl Node for Ip4Rewrite {
                 out.send(Next::IcmpError, bi);
                 continue;
             }
-            if !ip.decrement_ttl() {
+            // The switch's own packets leave with the TTL it gave them.
+            if !meta.originated && !ip.decrement_ttl() {
                 meta.next_index = IcmpError::TimeExceeded.encode();
                 out.send(Next::IcmpError, bi);
                 continue;

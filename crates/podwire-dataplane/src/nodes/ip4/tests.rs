@@ -414,6 +414,11 @@ fn the_switch_answers_pings_to_its_addresses() {
         assert_eq!(eth.destination(), macs.0.0);
         assert_eq!(eth.source(), macs.1.0);
         assert_eq!((ip.source_addr(), ip.destination_addr()), (dst, src));
+        assert_eq!(
+            ip.ttl(),
+            64,
+            "the switch's own packets are not counted down"
+        );
         let icmp = icmp(payload);
         let Icmpv4Type::EchoReply(echo) = icmp.icmp_type() else {
             panic!("an echo reply, not {:?}", icmp.icmp_type());

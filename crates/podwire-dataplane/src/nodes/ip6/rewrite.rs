@@ -81,7 +81,8 @@ impl Node for Ip6Rewrite {
                 continue;
             }
             // `header` found a whole header: the unchecked view stays in bounds.
-            if !ipv6::Packet::new_unchecked(data).decrement_hop_limit() {
+            // The switch's own packets leave with the hop limit it gave them.
+            if !meta.originated && !ipv6::Packet::new_unchecked(data).decrement_hop_limit() {
                 meta.next_index = IcmpError::TimeExceeded.encode();
                 out.send(Next::IcmpError, bi);
                 continue;

@@ -326,6 +326,11 @@ fn the_switch_answers_pings_to_its_addresses_link_local_too() {
             "{src} → {dst}"
         );
         assert_eq!((ip.source_addr(), ip.destination_addr()), (dst, src));
+        assert_eq!(
+            ip.hop_limit(),
+            64,
+            "the switch's own packets are not counted down"
+        );
         let icmp = icmp(&ip, payload);
         let Icmpv6Type::EchoReply(echo) = icmp.icmp_type() else {
             panic!("an echo reply, not {:?}", icmp.icmp_type());
