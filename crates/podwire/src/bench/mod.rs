@@ -3,7 +3,9 @@
 //! test: nothing here asserts a time.
 
 mod inmem;
+mod memif;
 mod pods;
+mod process;
 mod report;
 
 use std::path::PathBuf;
@@ -17,6 +19,10 @@ pub enum BenchCommand {
     /// Forwarding: in memory through the graph (IPv4/IPv6, 1k and 1M
     /// routes), and pod to pod over tap against the kernel's bridge path.
     Forwarding(ForwardingArgs),
+    /// memif: our library app to app and to and from DPDK testpmd, and pod
+    /// to pod through the switch over memif, against testpmd to testpmd
+    /// and against a kernel veth pair. Needs root and dpdk-testpmd.
+    Memif(MemifArgs),
 }
 
 /// Options of `podwire bench forwarding`.
@@ -33,22 +39,48 @@ pub struct ForwardingArgs {
     pub in_memory_only: bool,
 }
 
+/// Options of `podwire bench memif`.
+#[derive(Debug, clap::Args)]
+pub struct MemifArgs {
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Seconds each measurement runs (rounded up to whole seconds).
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+}
+
 /// Runs a benchmark.
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Forwarding(args) => forwarding(&args),
+        BenchCommand::Memif(args) => {
+            let figures = memif::figures(duration(args.seconds)?)?;
+            report_figures(&figures, args.json.as_deref())
+        }
     }
 }
 
 fn forwarding(args: &ForwardingArgs) -> anyhow::Result<()> {
-    let duration = Duration::from_secs_f64(args.seconds.max(0.1));
+    let duration = duration(args.seconds)?;
     let mut figures: Vec<Figure> = inmem::figures(duration)?;
     if !args.in_memory_only {
         figures.extend(pods::figures(duration)?);
     }
-    report::print(&figures);
-    if let Some(path) = &args.json {
-        report::write_json(&figures, path)?;
+    report_figures(&figures, args.json.as_deref())
+}
+
+/// `--seconds`, at least a tenth of a second.
+fn duration(seconds: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(seconds.max(0.1))
+        .map_err(|_| anyhow::anyhow!("--seconds {seconds} is not a number of seconds"))
+}
+
+/// Prints the figures, and writes them to `json` when given.
+fn report_figures(figures: &[Figure], json: Option<&std::path::Path>) -> anyhow::Result<()> {
+    report::print(figures);
+    if let Some(path) = json {
+        report::write_json(figures, path)?;
         println!("\nwrote {}", path.display());
     }
     Ok(())

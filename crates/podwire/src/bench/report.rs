@@ -61,7 +61,7 @@ impl Figure {
 /// Prints the figures as a table.
 pub fn print(figures: &[Figure]) {
     println!(
-        "\n{:<24} {:>12} {:>12} {:>8}  {:<8} anchor",
+        "\n{:<26} {:>12} {:>12} {:>8}  {:<8} anchor",
         "figure", "podwire", "anchor", "ratio", "unit"
     );
     for f in figures {
@@ -70,7 +70,7 @@ pub fn print(figures: &[Figure]) {
             .map_or("-".to_string(), |v| format!("{v:.3}"));
         let ratio = f.ratio.map_or("-".to_string(), |r| format!("{r:.2}x"));
         println!(
-            "{:<24} {:>12.3} {:>12} {:>8}  {:<8} {} ({} is better)",
+            "{:<26} {:>12.3} {:>12} {:>8}  {:<8} {} ({} is better)",
             f.name,
             f.podwire,
             anchor,

@@ -26,10 +26,10 @@ mod rate;
 mod receive;
 mod reflect;
 mod report;
-mod responder;
+pub(crate) mod responder;
 mod sink;
 mod stop;
-mod stream;
+pub(crate) mod stream;
 
 use generator::{Gen, GenArgs};
 use reflect::{Reflect, ReflectArgs};

@@ -12,8 +12,8 @@ use anyhow::{Context, bail};
 use podwire_io::netns::NetNs;
 use serde::Deserialize;
 
-use super::process;
 use super::traffic::PodPair;
+use crate::bench::process;
 
 /// Where Debian's `containernetworking-plugins` puts the plugins.
 pub const CNI_PATH: &str = "/usr/lib/cni";

@@ -5,14 +5,14 @@
 
 mod kernel_bridge;
 mod podwire_tap;
-mod process;
-mod traffic;
+pub(super) mod traffic;
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::bail;
 
+use super::process;
 use super::report::{Better, Figure};
 use kernel_bridge::BridgePods;
 use podwire_tap::PodwirePods;
@@ -73,7 +73,7 @@ fn preflight() -> anyhow::Result<()> {
         ("iperf3", "iperf3"),
         ("sockperf", "sockperf"),
     ] {
-        if !on_path(tool) {
+        if !process::on_path(tool) {
             bail!("{tool} not found: install {package} (scripts/install-deps.sh)");
         }
     }
@@ -86,11 +86,6 @@ fn preflight() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::process::{self, Server, Transport, in_netns};
+use crate::bench::process::{self, Server, Transport, in_netns};
 
 /// iperf3's port.
 const IPERF3_PORT: u16 = 5201;
@@ -144,7 +144,9 @@ fn iperf3_received_gbps(json: &str) -> anyhow::Result<f64> {
     Ok(bps / 1e9)
 }
 
-fn udp64_kpps(pods: &PodPair, seconds: u32) -> anyhow::Result<f64> {
+/// UDP 64-byte messages delivered to the receiving pod per second, in
+/// thousands: sockperf throughput for `seconds`, counted at its `eth0`.
+pub fn udp64_kpps(pods: &PodPair, seconds: u32) -> anyhow::Result<f64> {
     let ip = pods.receiver_ip.to_string();
     println!(
         "  [{}] UDP: sockperf throughput, {MESSAGE_BYTES}-byte messages to {ip}:{SOCKPERF_PORT} for {seconds} s; \
@@ -282,7 +284,9 @@ impl UdpCounters {
     }
 }
 
-fn rtt_us(pods: &PodPair, seconds: u32) -> anyhow::Result<(f64, f64)> {
+/// Round-trip time of 64-byte UDP messages between the pods, p50 and p99
+/// in µs: sockperf ping-pong for `seconds`, full round trips.
+pub fn rtt_us(pods: &PodPair, seconds: u32) -> anyhow::Result<(f64, f64)> {
     let ip = pods.receiver_ip.to_string();
     println!(
         "  [{}] latency: sockperf ping-pong, {MESSAGE_BYTES}-byte messages to {ip}:{SOCKPERF_PORT} for {seconds} s, full round trips",

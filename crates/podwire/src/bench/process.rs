@@ -1,6 +1,7 @@
 //! The benchmark's child processes, each bounded in time: commands that run
-//! to completion (a traffic client, a CNI plugin, a counter read) and
-//! servers that run until dropped. Commands run inside a pod with
+//! to completion (a traffic client, a CNI plugin, a counter read), commands
+//! that run in the background until they end or are interrupted (a memif
+//! tool), and servers that run until dropped. Commands run inside a pod with
 //! `ip netns exec`, which enters the namespace and then execs the command,
 //! so a server's pid is the tool's own.
 
@@ -15,6 +16,12 @@ use anyhow::{Context, bail};
 /// How often a waiting loop looks again.
 const POLL: Duration = Duration::from_millis(10);
 
+/// Whether `tool` is a file in one of `$PATH`'s directories.
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
 /// A command that runs `args` inside the named network namespace.
 pub fn in_netns(netns: &str, args: &[&str]) -> Command {
     let mut command = Command::new("ip");
@@ -25,42 +32,97 @@ pub fn in_netns(netns: &str, args: &[&str]) -> Command {
 /// Runs `command` to completion, feeding it `stdin`, and returns its
 /// standard output. It is killed when it runs longer than `limit`; that,
 /// and an exit other than success, are errors that quote its output.
-pub fn run(mut command: Command, stdin: &[u8], limit: Duration) -> anyhow::Result<String> {
-    let what = describe(&command);
-    // Files, not pipes: a child that writes much cannot block on a pipe
-    // nobody reads while this thread waits for it.
-    let mut stdout = tempfile::tempfile().context("cannot create a temporary file")?;
-    let mut stderr = tempfile::tempfile().context("cannot create a temporary file")?;
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(stdout.try_clone()?)
-        .stderr(stderr.try_clone()?)
-        .spawn()
-        .with_context(|| format!("cannot start `{what}`"))?;
-    // Dropping the handle closes the child's stdin: it reads to the end.
-    let fed = child
-        .stdin
-        .take()
-        .map_or(Ok(()), |mut input| input.write_all(stdin));
-    let status = wait_bounded(&mut child, limit);
-    let out = read_back(&mut stdout)?;
-    let err = read_back(&mut stderr)?;
-    match status? {
-        Some(status) if status.success() => {
-            fed.with_context(|| format!("cannot write the input of `{what}`"))?;
-            Ok(out)
+pub fn run(command: Command, stdin: &[u8], limit: Duration) -> anyhow::Result<String> {
+    Running::start(command, stdin)?.finish(limit)
+}
+
+/// A command running in the background while the benchmark does other
+/// things, its output kept; killed when dropped unfinished.
+pub struct Running {
+    child: Child,
+    what: String,
+    stdout: File,
+    stderr: File,
+    /// Whether its input could be written.
+    fed: std::io::Result<()>,
+    finished: bool,
+}
+
+impl Running {
+    /// Starts `command`, feeding it `stdin` (then closing it).
+    pub fn start(mut command: Command, stdin: &[u8]) -> anyhow::Result<Running> {
+        let what = describe(&command);
+        // Files, not pipes: a child that writes much cannot block on a pipe
+        // nobody reads while this thread waits for it.
+        let stdout = tempfile::tempfile().context("cannot create a temporary file")?;
+        let stderr = tempfile::tempfile().context("cannot create a temporary file")?;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(stdout.try_clone()?)
+            .stderr(stderr.try_clone()?)
+            .spawn()
+            .with_context(|| format!("cannot start `{what}`"))?;
+        // Dropping the handle closes the child's stdin: it reads to the end.
+        let fed = child
+            .stdin
+            .take()
+            .map_or(Ok(()), |mut input| input.write_all(stdin));
+        Ok(Running {
+            child,
+            what,
+            stdout,
+            stderr,
+            fed,
+            finished: false,
+        })
+    }
+
+    /// Asks it to end as on Ctrl-C (SIGINT): a tool then prints its summary.
+    pub fn interrupt(&self) -> anyhow::Result<()> {
+        let pid = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .with_context(|| format!("`{}` has no valid pid", self.what))?;
+        rustix::process::kill_process(pid, rustix::process::Signal::INT)
+            .with_context(|| format!("cannot interrupt `{}`", self.what))
+    }
+
+    /// Waits up to `limit` for it to end and returns its standard output.
+    /// It is killed when it runs longer; that, and an exit other than
+    /// success, are errors that quote its output.
+    pub fn finish(mut self, limit: Duration) -> anyhow::Result<String> {
+        let status = wait_bounded(&mut self.child, limit);
+        self.finished = true;
+        let out = read_back(&mut self.stdout)?;
+        let err = read_back(&mut self.stderr)?;
+        let what = &self.what;
+        match status? {
+            Some(status) if status.success() => {
+                std::mem::replace(&mut self.fed, Ok(()))
+                    .with_context(|| format!("cannot write the input of `{what}`"))?;
+                Ok(out)
+            }
+            Some(status) => bail!(
+                "`{what}` failed ({status}):\n{}{}",
+                out.trim_end(),
+                err.trim_end()
+            ),
+            None => bail!(
+                "`{what}` did not finish within {} s and was killed:\n{}{}",
+                limit.as_secs(),
+                out.trim_end(),
+                err.trim_end()
+            ),
         }
-        Some(status) => bail!(
-            "`{what}` failed ({status}):\n{}{}",
-            out.trim_end(),
-            err.trim_end()
-        ),
-        None => bail!(
-            "`{what}` did not finish within {} s and was killed:\n{}{}",
-            limit.as_secs(),
-            out.trim_end(),
-            err.trim_end()
-        ),
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -214,6 +276,20 @@ mod tests {
         assert!(!has_socket(UDP, 5201, UNCONNECTED));
         // The header line is no socket, nor is an empty table.
         assert!(!has_socket("", 5201, LISTEN));
+    }
+
+    #[test]
+    fn an_interrupted_command_ends_by_the_signal_not_the_time_limit() {
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let running = Running::start(command, b"").unwrap();
+        running.interrupt().unwrap();
+        let err = running.finish(Duration::from_secs(20)).unwrap_err();
+        let err = format!("{err}");
+        assert!(
+            err.contains("SIGINT") && !err.contains("was killed"),
+            "{err}"
+        );
     }
 
     #[test]
