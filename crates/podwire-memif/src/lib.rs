@@ -75,11 +75,14 @@
 //! - [`sys`]: the control sockets (paths and abstract names), message and
 //!   descriptor passing, eventfds: the only I/O of the control path.
 //! - [`connection`]: the roles over real sockets, and the API above.
+//! - [`fuzzing`]: a hostile peer against both roles, for fuzz targets and
+//!   tests.
 //!
 //! A peer may be malicious: nothing it sends makes this crate read or
 //! write outside its own mappings, or panic.
 
 pub mod connection;
+pub mod fuzzing;
 pub mod handshake;
 pub mod msg;
 pub mod queue;

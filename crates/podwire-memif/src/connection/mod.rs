@@ -32,6 +32,8 @@ pub use config::{ConfigError, InterfaceConfig};
 pub use interface::{Interface, InterfaceError};
 pub use server::{Server, ServerError};
 pub use setup::SetupError;
+// For `crate::fuzzing`, which plays a peer against the very setup code.
+pub(crate) use setup::{ClientMemory, server_interface};
 pub use wait::wait_readable;
 
 use crate::sys::PeerCredentials;
