@@ -9,7 +9,7 @@
 //! | S2C | client | [`RxQueue::client`]: reads, then posts its buffers again, writes `head` |
 //!
 //! A queue does not own the memory: each burst is given the connection's
-//! [`Regions`](crate::shm::Regions), re-places its ring in them (a few
+//! [`crate::shm::Regions`], re-places its ring in them (a few
 //! comparisons) and reads every descriptor once into a plain value before
 //! validating it. Whatever the peer writes, a bad descriptor costs one
 //! packet and one counter, never a panic or an access outside the regions.

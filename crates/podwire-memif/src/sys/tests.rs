@@ -463,8 +463,10 @@ fn a_server_in_another_pid_namespace_receives_and_sees_no_pid() {
     let dir = tempdir();
     let path = dir.path().join("memif.sock");
     let exe = std::env::current_exe().unwrap();
-    let child = Command::new("unshare")
-        .args(["--pid", "--fork", "--kill-child", "--"])
+    // Bounded: if the namespace cannot be made or the receiver gets stuck,
+    // the test fails instead of waiting for ever on its output.
+    let child = Command::new("timeout")
+        .args(["30", "unshare", "--pid", "--fork", "--kill-child", "--"])
         .arg(exe)
         .args([
             "--exact",
