@@ -44,6 +44,47 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Zero copy, as libmemif's `memif_buffer_alloc`/`memif_tx_burst` and
+//! `memif_rx_burst`/`memif_refill_queue`: [`Interface::tx_reserve`] hands
+//! out free buffers in shared memory ([`SharedBufMut`], written through
+//! volatile, bounds-checked copies), [`TxReservation::commit`] sends the
+//! frames written there (one buffer each); dropping the reservation sends
+//! nothing. [`Interface::rx_peek`] hands each received packet as a
+//! [`SharedBuf`] read in place at any offset (a chained packet is one
+//! handle over its segments), then releases its slots. A client whose
+//! buffers lie in a region of their own
+//! ([`shm::BufferPlacement::OwnRegion`]) is the usual partner.
+//!
+//! ```
+//! # use std::time::Instant;
+//! # use podwire_memif::{Client, InterfaceConfig, Server};
+//! # let addr: podwire_memif::sys::SocketAddr =
+//! #     format!("@podwire-doc-zc-{}", std::process::id()).parse()?;
+//! # let mut server = Server::bind(&addr, None)?;
+//! # server.add_interface(InterfaceConfig::new(0))?;
+//! # let mut client = Client::new(addr, InterfaceConfig::new(0))?;
+//! # while !client.is_connected() {
+//! #     server.poll(Instant::now());
+//! #     client.poll(Instant::now());
+//! # }
+//! # server.poll(Instant::now());
+//! let tx = client.interface_mut().unwrap();
+//! let reservation = tx.tx_reserve(0, 2)?;
+//! assert_eq!(reservation.len(), 2);
+//! let frame = reservation.buffer(0).unwrap();
+//! frame.write(0, b"in place")?; // straight into shared memory
+//! frame.fill(8, 4, b'!')?;
+//! assert_eq!(reservation.commit(&[12]), 1); // buffer 1 stays unsent
+//!
+//! let rx = server.interface_mut(0).unwrap();
+//! rx.rx_peek(0, 32, |packet| {
+//!     let mut tail = [0; 4];
+//!     packet.read(8, &mut tail).unwrap(); // only the bytes wanted
+//!     assert_eq!((packet.len(), &tail), (12, b"!!!!"));
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Waiting: in interrupt mode (the default) each receive queue's
 //! [`Interface::rx_interrupt_fd`] becomes readable when the peer sends;
 //! sleep on it (poll(2), epoll), then
@@ -94,4 +135,4 @@ pub use connection::{
     Client, ConnectError, DisconnectReason, Event, Interface, InterfaceConfig, InterfaceError,
     PeerInfo, Server, ServerError,
 };
-pub use queue::{Packet, QueueStats};
+pub use queue::{BufferError, Packet, QueueStats, SharedBuf, SharedBufMut, TxReservation};

@@ -6,7 +6,7 @@
 use std::os::fd::BorrowedFd;
 
 use super::{InterfaceConfig, PeerInfo};
-use crate::queue::{Packet, QueueError, QueueStats, RxQueue, TxQueue};
+use crate::queue::{Packet, QueueError, QueueStats, RxQueue, SharedBuf, TxQueue, TxReservation};
 use crate::shm::Regions;
 use crate::types::{Mode, Role};
 
@@ -114,6 +114,36 @@ impl Interface {
     pub fn tx_burst(&mut self, queue: u16, frames: &[&[u8]]) -> Result<usize, InterfaceError> {
         let (tx, regions) = self.tx_parts(queue)?;
         Ok(tx.tx_burst(regions, frames))
+    }
+
+    /// Zero-copy receive: hands up to `max` received packets of receive
+    /// queue `queue` to `f` as handles that read in place in shared memory
+    /// ([`SharedBuf::read`] at any offset), validated and counted exactly as
+    /// by [`rx_burst`](Self::rx_burst); their slots are released (a client
+    /// posts its buffers again) after `f` returns. Returns how many.
+    pub fn rx_peek(
+        &mut self,
+        queue: u16,
+        max: usize,
+        f: impl FnMut(SharedBuf<'_>),
+    ) -> Result<usize, InterfaceError> {
+        let (rx, regions) = self.rx_parts(queue)?;
+        Ok(rx.rx_peek(regions, max, f))
+    }
+
+    /// Zero-copy transmit: reserves up to `n` free buffers of transmit
+    /// queue `queue` (as many as the ring has room for; on the server, those
+    /// the client posted) to write frames into in place, then
+    /// [`TxReservation::commit`] sends them. Dropping the reservation sends
+    /// nothing. Frames from `tx_burst` and reservations go out in the order
+    /// they were made.
+    pub fn tx_reserve(
+        &mut self,
+        queue: u16,
+        n: usize,
+    ) -> Result<TxReservation<'_>, InterfaceError> {
+        let (tx, regions) = self.tx_parts(queue)?;
+        Ok(tx.tx_reserve(regions, n))
     }
 
     /// Puts receive queue `queue` in polling mode (the peer stops signalling

@@ -8,6 +8,10 @@
 //! | S2C | server | [`TxQueue::server`]: fills the buffers the client posted (only `length`/`flags`), writes `tail` |
 //! | S2C | client | [`RxQueue::client`]: reads, then posts its buffers again, writes `head` |
 //!
+//! Besides copying bursts, both ends offer zero-copy ones
+//! ([`TxQueue::tx_reserve`], [`RxQueue::rx_peek`]): packet bytes written
+//! and read in place in shared memory.
+//!
 //! A queue does not own the memory: each burst is given the connection's
 //! [`crate::shm::Regions`], re-places its ring in them (a few
 //! comparisons) and reads every descriptor once into a plain value before
@@ -22,6 +26,7 @@
 mod interrupt;
 mod rx;
 mod tx;
+mod zero_copy;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +34,7 @@ mod tests;
 use interrupt::Interrupt;
 pub use rx::{Packet, RxQueue};
 pub use tx::TxQueue;
+pub use zero_copy::{BufferError, SharedBuf, SharedBufMut, TxReservation};
 
 use rustix::io::Errno;
 

@@ -12,9 +12,9 @@ use crate::types::{Direction, RING_COOKIE, RING_FLAG_MASK_INT, RingSpec};
 /// validated, its bytes are still in shared memory until copied out.
 #[derive(Debug)]
 pub struct Packet<'a> {
-    regions: &'a Regions,
-    segments: &'a [Segment],
-    len: usize,
+    pub(super) regions: &'a Regions,
+    pub(super) segments: &'a [Segment],
+    pub(super) len: usize,
 }
 
 impl Packet<'_> {

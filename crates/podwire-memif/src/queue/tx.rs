@@ -21,19 +21,20 @@ enum Refusal {
 /// The transmitting end of a ring.
 #[derive(Debug)]
 pub struct TxQueue {
-    ring: RingSpec,
+    pub(super) ring: RingSpec,
     /// The client's fixed slot buffers; `None` for the server, which writes
     /// into the buffers the client posted.
-    buffers: Option<SlotBuffers>,
+    pub(super) buffers: Option<SlotBuffers>,
     /// Our index: `head` for the client, `tail` for the server.
-    next: u16,
-    max_frame: usize,
+    pub(super) next: u16,
+    pub(super) max_frame: usize,
     interrupt: Interrupt,
     /// Server: the posted buffers a frame will take, read and checked
     /// before anything is written (so a frame that does not fit leaves the
-    /// posted capacities untouched). Never reallocated.
-    posted: Vec<Segment>,
-    stats: QueueStats,
+    /// posted capacities untouched). Both roles: the buffers of a
+    /// zero-copy reservation, one per slot. Never reallocated.
+    pub(super) posted: Vec<Segment>,
+    pub(super) stats: QueueStats,
 }
 
 impl TxQueue {
@@ -158,7 +159,7 @@ impl TxQueue {
     }
 
     /// Free slots now, or `None` if the peer's index is impossible.
-    fn room(&self, ring: &Ring<'_>) -> Option<u16> {
+    pub(super) fn room(&self, ring: &Ring<'_>) -> Option<u16> {
         match self.buffers {
             // Client: slots not yet released by the server are in use.
             Some(_) => {
@@ -173,7 +174,7 @@ impl TxQueue {
         }
     }
 
-    fn publish(&mut self, ring: &Ring<'_>, pos: u16) {
+    pub(super) fn publish(&mut self, ring: &Ring<'_>, pos: u16) {
         let index = match self.buffers {
             Some(_) => ring.head(),
             None => ring.tail(),

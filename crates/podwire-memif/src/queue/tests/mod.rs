@@ -4,6 +4,7 @@
 
 mod hostile;
 mod props;
+mod zero_copy;
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering::Relaxed;
