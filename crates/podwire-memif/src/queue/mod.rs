@@ -36,10 +36,10 @@ pub use rx::{Packet, RxQueue};
 pub use tx::TxQueue;
 pub use zero_copy::{BufferError, SharedBuf, SharedBufMut, TxReservation};
 
-use rustix::io::Errno;
-
-use crate::shm::{Regions, RingError};
+use crate::shm::{Regions, Ring, RingError};
+use crate::sys::EventFdError;
 use crate::types::Direction;
+use crate::types::{RING_COOKIE, RingSpec};
 
 /// The largest packet a queue accepts by default: VPP's
 /// `ETHERNET_MAX_PACKET_BYTES`, room for 9000-byte jumbo frames.
@@ -89,8 +89,39 @@ pub enum QueueError {
         found: String,
     },
     /// The interrupt fd cannot be inspected or made non-blocking.
-    #[error("cannot check or configure the ring's interrupt fd: {0} (is /proc mounted?)")]
-    InterruptFd(Errno),
+    #[error("cannot check or configure the ring's interrupt fd: {0}")]
+    InterruptFd(#[source] EventFdError),
+}
+
+impl From<EventFdError> for QueueError {
+    fn from(e: EventFdError) -> Self {
+        match e {
+            EventFdError::NotAnEventFd { kind } => QueueError::NotAnEventfd { found: kind },
+            other => QueueError::InterruptFd(other),
+        }
+    }
+}
+
+/// The ring behind a server's queue: announced for `expected`, and
+/// initialised by the client (its cookie written).
+fn server_ring<'a>(
+    regions: &'a Regions,
+    ring: &RingSpec,
+    expected: Direction,
+) -> Result<Ring<'a>, QueueError> {
+    if ring.direction != expected {
+        return Err(QueueError::WrongDirection {
+            expected,
+            got: ring.direction,
+        });
+    }
+    let view = Ring::from_spec(regions, ring)?;
+    if view.cookie() != RING_COOKIE {
+        return Err(QueueError::WrongCookie {
+            found: view.cookie(),
+        });
+    }
+    Ok(view)
 }
 
 /// Counters of one queue. Receive queues count what they delivered and the

@@ -4,9 +4,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::fence;
 
-use super::{DropReason, Interrupt, QueueError, QueueStats, Segment, check_buffer};
+use super::{DropReason, Interrupt, QueueError, QueueStats, Segment, check_buffer, server_ring};
 use crate::shm::{Desc, Layout, Regions, Ring, SlotBuffers};
-use crate::types::{Direction, RING_COOKIE, RING_FLAG_MASK_INT, RingSpec};
+use crate::types::{Direction, RING_FLAG_MASK_INT, RingSpec};
 
 /// One received packet, valid during the sink call: its segments were
 /// validated, its bytes are still in shared memory until copied out.
@@ -83,18 +83,7 @@ impl RxQueue {
         interrupt: OwnedFd,
         max_frame: usize,
     ) -> Result<RxQueue, QueueError> {
-        if ring.direction != Direction::C2S {
-            return Err(QueueError::WrongDirection {
-                expected: Direction::C2S,
-                got: ring.direction,
-            });
-        }
-        let view = Ring::from_spec(regions, &ring)?;
-        if view.cookie() != RING_COOKIE {
-            return Err(QueueError::WrongCookie {
-                found: view.cookie(),
-            });
-        }
+        let view = server_ring(regions, &ring, Direction::C2S)?;
         let last = view.tail().load(Relaxed);
         RxQueue::new(ring, None, last, last, interrupt, max_frame)
     }

@@ -4,9 +4,9 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::fence;
 
-use super::{DropReason, Interrupt, QueueError, QueueStats, Segment, check_buffer};
+use super::{DropReason, Interrupt, QueueError, QueueStats, Segment, check_buffer, server_ring};
 use crate::shm::{Desc, Layout, Regions, Ring, SlotBuffers};
-use crate::types::{DESC_FLAG_NEXT, Direction, RING_COOKIE, RING_FLAG_MASK_INT, RingSpec};
+use crate::types::{DESC_FLAG_NEXT, Direction, RING_FLAG_MASK_INT, RingSpec};
 
 /// Why a frame was not written.
 enum Refusal {
@@ -47,18 +47,7 @@ impl TxQueue {
         interrupt: OwnedFd,
         max_frame: usize,
     ) -> Result<TxQueue, QueueError> {
-        if ring.direction != Direction::S2C {
-            return Err(QueueError::WrongDirection {
-                expected: Direction::S2C,
-                got: ring.direction,
-            });
-        }
-        let view = Ring::from_spec(regions, &ring)?;
-        if view.cookie() != RING_COOKIE {
-            return Err(QueueError::WrongCookie {
-                found: view.cookie(),
-            });
-        }
+        let view = server_ring(regions, &ring, Direction::S2C)?;
         let next = view.tail().load(Relaxed);
         TxQueue::new(ring, None, next, interrupt, max_frame)
     }
