@@ -26,6 +26,20 @@ pub enum Step {
     Blocked,
 }
 
+impl Step {
+    /// The step of a round that `moved` packets or not, and left frames
+    /// waiting for a full ring (`blocked`) or not: moving wins.
+    pub fn of(moved: bool, blocked: bool) -> Step {
+        if moved {
+            Step::Busy
+        } else if blocked {
+            Step::Blocked
+        } else {
+            Step::Idle
+        }
+    }
+}
+
 /// A tool: what it does with a connected interface, and what it counts.
 pub trait Tool {
     /// Its counters, in the JSON summary.

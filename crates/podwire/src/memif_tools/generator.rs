@@ -270,13 +270,7 @@ impl Tool for Gen {
                 blocked = true;
             }
         }
-        Ok(if moved {
-            Step::Busy
-        } else if blocked {
-            Step::Blocked
-        } else {
-            Step::Idle
-        })
+        Ok(Step::of(moved, blocked))
     }
 
     fn finished(&self) -> bool {

@@ -136,13 +136,7 @@ impl Tool for Responder {
             moved |= sent > 0;
             blocked |= !batch.is_empty();
         }
-        Ok(if moved {
-            Step::Busy
-        } else if blocked {
-            Step::Blocked
-        } else {
-            Step::Idle
-        })
+        Ok(Step::of(moved, blocked))
     }
 
     fn finished(&self) -> bool {
