@@ -223,6 +223,9 @@ pub struct Health {
 pub struct ApiError {
     /// What went wrong, for people.
     pub error: String,
+    /// What kind of failure an attachment request met (attachment requests only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::attach::FailureKind>,
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //!
 //! - [`config`]: the daemon's TOML config file, parsed and validated into a [`config::Config`].
 //! - [`api`]: the views the agent's API serves and the CLI and metrics read.
+//! - [`attach`]: pod attachments, between the CNI plugin and the agent.
 //! - [`cidr`]: an IP address with a prefix length, used by both.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod attach;
 pub mod cidr;
 pub mod config;
 

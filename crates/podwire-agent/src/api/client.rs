@@ -6,13 +6,18 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use podwire_model::api::{
     ApiError, ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
 };
+use podwire_model::attach::{
+    AddRequest, Attachment, CheckRequest, DelReport, DelRequest, FailureKind, GcReport, GcRequest,
+    NetworkStatus,
+};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
@@ -68,6 +73,8 @@ pub enum ClientError {
         status: StatusCode,
         /// The agent's explanation.
         message: String,
+        /// What kind of failure it was, for attachment requests.
+        kind: Option<FailureKind>,
     },
     /// The answer is not the JSON this client expects.
     #[error(
@@ -166,17 +173,67 @@ impl Client {
         self.get(paths::HEALTH).await
     }
 
+    /// `GET /v1/attachments`
+    pub async fn attachments(&self) -> Result<Vec<Attachment>, ClientError> {
+        self.get(paths::ATTACHMENTS).await
+    }
+
+    /// `GET /v1/networks`
+    pub async fn networks(&self) -> Result<Vec<NetworkStatus>, ClientError> {
+        self.get(paths::NETWORKS).await
+    }
+
+    /// `POST /v1/attachments/add`: wire a pod interface.
+    pub async fn attach_add(&self, request: &AddRequest) -> Result<Attachment, ClientError> {
+        self.post(paths::ATTACH_ADD, request).await
+    }
+
+    /// `POST /v1/attachments/del`: unwire a pod interface (a success when already gone).
+    pub async fn attach_del(&self, request: &DelRequest) -> Result<DelReport, ClientError> {
+        self.post(paths::ATTACH_DEL, request).await
+    }
+
+    /// `POST /v1/attachments/check`: the attachment, if it is as ADD left it.
+    pub async fn attach_check(&self, request: &CheckRequest) -> Result<Attachment, ClientError> {
+        self.post(paths::ATTACH_CHECK, request).await
+    }
+
+    /// `POST /v1/attachments/gc`: remove a network's attachments the runtime no longer has.
+    pub async fn attach_gc(&self, request: &GcRequest) -> Result<GcReport, ClientError> {
+        self.post(paths::ATTACH_GC, request).await
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.call(Method::GET, path).await?;
-        serde_json::from_slice(&body).map_err(|source| ClientError::Decode {
-            path: path.to_owned(),
-            source,
-        })
+        decode(path, &body)
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        let json = serde_json::to_vec(request)
+            .expect("the API's request types serialize to JSON without fail");
+        let body = self
+            .call_with(Method::POST, path, Bytes::from(json))
+            .await?;
+        decode(path, &body)
     }
 
     /// Makes one request on a new connection; the body of a 2xx answer, or the agent's error.
     async fn call(&self, method: Method, path: &str) -> Result<Bytes, ClientError> {
-        tokio::time::timeout(self.timeout, self.exchange(method, path))
+        self.call_with(method, path, Bytes::new()).await
+    }
+
+    /// [`Client::call`] with a JSON request body (empty: none).
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Bytes, ClientError> {
+        tokio::time::timeout(self.timeout, self.exchange(method, path, body))
             .await
             .map_err(|_| ClientError::Timeout {
                 socket: self.socket.clone(),
@@ -184,7 +241,12 @@ impl Client {
             })?
     }
 
-    async fn exchange(&self, method: Method, path: &str) -> Result<Bytes, ClientError> {
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Bytes, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -202,14 +264,16 @@ impl Client {
         // The connection is driven by its own task; it ends when `sender` is dropped.
         tokio::spawn(connection);
 
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method.clone())
             .uri(path)
-            .header(header::HOST, "localhost")
-            .body(Empty::<Bytes>::new())
-            .expect(
-                "a method, an ASCII path from `paths` and a constant header make a valid request",
-            );
+            .header(header::HOST, "localhost");
+        if !body.is_empty() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = request.body(Full::new(body)).expect(
+            "a method, an ASCII path from `paths` and constant headers make a valid request",
+        );
         let response = sender.send_request(request).await.map_err(broken)?;
         let status = response.status();
         let body = response
@@ -221,14 +285,23 @@ impl Client {
         if status.is_success() {
             return Ok(body);
         }
-        let message = serde_json::from_slice::<ApiError>(&body)
-            .map(|answer| answer.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        let (message, kind) = match serde_json::from_slice::<ApiError>(&body) {
+            Ok(answer) => (answer.error, answer.kind),
+            Err(_) => (String::from_utf8_lossy(&body).into_owned(), None),
+        };
         Err(ClientError::Refused {
             method,
             path: path.to_owned(),
             status,
             message,
+            kind,
         })
     }
+}
+
+fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|source| ClientError::Decode {
+        path: path.to_owned(),
+        source,
+    })
 }

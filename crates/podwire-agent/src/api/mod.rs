@@ -77,6 +77,18 @@ pub mod paths {
     pub const TRACE_CLEAR: &str = "/v1/trace/clear";
     /// `GET`: [`Health`](podwire_model::api::Health).
     pub const HEALTH: &str = "/v1/health";
+    /// `GET`: [`Attachment`](podwire_model::attach::Attachment)s, every pod interface.
+    pub const ATTACHMENTS: &str = "/v1/attachments";
+    /// `GET`: [`NetworkStatus`](podwire_model::attach::NetworkStatus)es.
+    pub const NETWORKS: &str = "/v1/networks";
+    /// `POST` an [`AddRequest`](podwire_model::attach::AddRequest): an `Attachment`.
+    pub const ATTACH_ADD: &str = "/v1/attachments/add";
+    /// `POST` a [`DelRequest`](podwire_model::attach::DelRequest): a `DelReport`.
+    pub const ATTACH_DEL: &str = "/v1/attachments/del";
+    /// `POST` a [`CheckRequest`](podwire_model::attach::CheckRequest): the `Attachment`.
+    pub const ATTACH_CHECK: &str = "/v1/attachments/check";
+    /// `POST` a [`GcRequest`](podwire_model::attach::GcRequest): a `GcReport`.
+    pub const ATTACH_GC: &str = "/v1/attachments/gc";
     /// On the metrics listener: Prometheus text format.
     pub const METRICS: &str = "/metrics";
     /// On the metrics listener: 200 when healthy, 503 otherwise, with a `Health` body.

@@ -46,6 +46,7 @@ impl IntoResponse for RequestError {
         };
         let body = ApiError {
             error: self.to_string(),
+            kind: None,
         };
         (status, Json(body)).into_response()
     }

@@ -144,6 +144,8 @@ pub struct Config {
     pub pods: Vec<PodConfig>,
     /// `[[bridge_domain]]`, in file order.
     pub bridge_domains: Vec<BridgeDomainConfig>,
+    /// `[[network]]`, in file order: the networks pods attach to through the CNI plugin.
+    pub networks: Vec<NetworkConfig>,
 }
 
 /// The daemon itself.
@@ -159,6 +161,43 @@ pub struct NodeConfig {
     pub workers: u32,
     /// Packet buffers in each worker's pool.
     pub buffers_per_worker: u32,
+    /// Where the agent keeps what must outlive it (pod attachments and their addresses).
+    pub state_dir: PathBuf,
+}
+
+/// Where the agent keeps its state unless `node.state_dir` says otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/podwire";
+/// A network's pod MTU unless `network.mtu` says otherwise.
+pub const DEFAULT_NETWORK_MTU: u32 = 1500;
+
+/// A network pods attach to through the CNI plugin (`[[network]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// Its name, as the CNI config's `network` key gives it ([`crate::attach::DEFAULT_NETWORK`]
+    /// when the CNI config names none).
+    pub name: String,
+    /// This node's pod CIDRs on it: at most one per family, host bits zero.
+    pub pod_cidrs: Vec<Cidr>,
+    /// How pods are attached.
+    pub interface: crate::attach::AttachmentKind,
+    /// Routed (L3) or bridged (L2).
+    pub forwarding: NetworkForwarding,
+    /// The pods' MTU.
+    pub mtu: u32,
+    /// The routes a pod gets through this network's interface, via the switch's link-local
+    /// gateway (routed networks only; by default a default route for each family it has).
+    pub pod_routes: Vec<Cidr>,
+}
+
+/// How a network forwards between its pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkForwarding {
+    /// By IP: each pod gets a /32 and a /128 and routes via the switch's link-local gateway.
+    Routed,
+    /// By MAC: the network's pods share one L2 segment (a bridge domain named after the
+    /// network) and get addresses with the subnet's prefix length; no gateway.
+    Bridged,
 }
 
 /// What is behind an interface, as `kind` names it.

@@ -68,6 +68,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
             routes,
             pods,
             bridge_domains,
+            networks: Vec::new(),
         }),
         _ => Err(v.problems),
     }
@@ -200,6 +201,7 @@ impl Validator {
             metrics_listen: metrics_listen?,
             workers,
             buffers_per_worker,
+            state_dir: PathBuf::from(super::DEFAULT_STATE_DIR),
         })
     }
 
