@@ -111,8 +111,9 @@ impl Tables {
     }
 }
 
-/// Builds a [`Tables`]: interfaces, routes, neighbors, bridge domains.
-#[derive(Debug, Default)]
+/// Builds a [`Tables`]: interfaces, routes, neighbors, bridge domains. Cloning one is how a
+/// control plane keeps a fixed part and renders the rest on top, again and again.
+#[derive(Debug, Default, Clone)]
 pub struct TablesBuilder {
     tables: Tables,
     adjacency_ids: HashMap<Adjacency, u32>,
@@ -151,6 +152,11 @@ impl TablesBuilder {
         let attached = self.adjacency_id(Adjacency::Attached { interface: index });
         self.tables.attached.push(attached);
         Ok(index)
+    }
+
+    /// How many interfaces it has so far: the index the next one gets.
+    pub fn interface_count(&self) -> usize {
+        self.tables.interfaces.len()
     }
 
     /// Routes an IPv4 prefix.

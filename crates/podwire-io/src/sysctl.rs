@@ -47,6 +47,14 @@ pub fn disable_ipv6_dad(ns: &NetNs, ifname: &str) -> Result<()> {
     write(ns, &format!("ipv6/conf/{ifname}/accept_dad"), "0")
 }
 
+/// Turns IPv6 off on interface `ifname` in `ns` (`net.ipv6.conf.IFNAME.disable_ipv6 = 1`):
+/// for an interface the switch attaches to with AF_PACKET, whose kernel end must stay silent
+/// (no link-local address, no router solicitations into the switch).
+pub fn disable_ipv6(ns: &NetNs, ifname: &str) -> Result<()> {
+    ifname::validate(ifname)?;
+    write(ns, &format!("ipv6/conf/{ifname}/disable_ipv6"), "1")
+}
+
 /// Writes `value` to `/proc/sys/net/KEY` as seen from network namespace `ns`. `key` is built by
 /// this module from validated parts, never taken from outside.
 fn write(ns: &NetNs, key: &str, value: &str) -> Result<()> {

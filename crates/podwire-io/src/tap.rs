@@ -2,9 +2,12 @@
 //!
 //! The kernel end is a netdev named as asked, created in the calling thread's network namespace;
 //! the caller moves it where it belongs (a pod's namespace, as `eth0`) with
-//! [`Netlink::move_to_netns`](crate::netlink::Netlink::move_to_netns). The file descriptor
-//! keeps working wherever the netdev goes. The device is not persistent: dropping the [`Tap`]
-//! closes the descriptor and the kernel removes the netdev.
+//! [`Netlink::move_to_netns`](crate::netlink::Netlink::move_to_netns), or creates it there from
+//! a thread in that namespace. The file descriptor keeps working wherever the netdev goes. By
+//! default the device is not persistent: dropping the [`Tap`] closes the descriptor and the
+//! kernel removes the netdev. A persistent tap ([`TapOptions::persist`]) outlives its
+//! descriptor (a pod keeps its interface while the agent restarts); it is removed by deleting
+//! the link, and a later [`Tap::create_with`] of the same name attaches to it again.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -47,18 +50,29 @@ pub enum Error {
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How to create a tap. Today every tap is a plain Ethernet tap without packet information
+/// How to create a tap: always a plain Ethernet tap without packet information
 /// (`IFF_TAP | IFF_NO_PI`); offloads (`IFF_VNET_HDR`) and multiple queues (`IFF_MULTI_QUEUE`)
 /// will be options here, so callers that use [`TapOptions::default`] keep compiling.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
-pub struct TapOptions {}
+pub struct TapOptions {
+    /// Keep the netdev when the descriptor closes (`TUNSETPERSIST`).
+    pub persist: bool,
+    /// Fail if an interface of that name exists, instead of attaching to a persistent tap
+    /// (`IFF_TUN_EXCL`): a new pod interface must never take over an old one.
+    pub exclusive: bool,
+}
 
 impl TapOptions {
     /// The `ifr_flags` for `TUNSETIFF`.
     fn ifr_flags(&self) -> libc::c_short {
-        // Both flags fit in c_short (0x0002 | 0x1000); the kernel field is a short.
-        (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short
+        let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+        if self.exclusive {
+            flags |= libc::IFF_TUN_EXCL;
+        }
+        // Every flag fits in c_short (at most 0x0002 | 0x1000 | 0x8000, and the kernel field
+        // is a short: 0x8000 is its sign bit, as in C).
+        flags as libc::c_short
     }
 }
 
@@ -89,6 +103,12 @@ impl Tap {
             name: name.to_owned(),
             source,
         })?;
+        if options.persist {
+            tun_set_persist(fd.as_fd(), true).map_err(|source| Error::Create {
+                name: name.to_owned(),
+                source,
+            })?;
+        }
         Ok(Self {
             fd,
             name: name.to_owned(),
@@ -147,6 +167,23 @@ fn tun_set_iff(fd: BorrowedFd<'_>, name: &str, flags: libc::c_short) -> io::Resu
     Ok(())
 }
 
+/// `ioctl(TUNSETPERSIST)`: whether the netdev outlives the descriptors attached to it.
+fn tun_set_persist(fd: BorrowedFd<'_>, persist: bool) -> io::Result<()> {
+    // SAFETY: TUNSETPERSIST takes its argument by value (an int flag), reads no memory; `fd`
+    // is an open tun descriptor attached to a device by TUNSETIFF.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETPERSIST,
+            libc::c_ulong::from(persist),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +199,10 @@ mod tests {
     fn default_taps_are_plain_ethernet_without_packet_info() {
         let flags = TapOptions::default().ifr_flags();
         assert_eq!(flags, 0x1002);
+        let exclusive = TapOptions {
+            exclusive: true,
+            ..TapOptions::default()
+        };
+        assert_eq!(exclusive.ifr_flags() as u16, 0x9002);
     }
 }

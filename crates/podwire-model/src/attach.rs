@@ -65,6 +65,11 @@ pub struct AddRequest {
     /// Who the pod is.
     #[serde(default)]
     pub pod: PodIdentity,
+    /// The runtime's name for the network config that asked (the conflist's `name`): GC from
+    /// that config only considers its own attachments, even when several configs attach pods
+    /// to one podwire network.
+    #[serde(default)]
+    pub cni_network: String,
     /// Where to write the Network Plumbing WG device-info of a memif attachment (the
     /// `CNIDeviceInfoFile` runtime config), if the runtime asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +117,9 @@ pub struct ValidAttachment {
 pub struct GcRequest {
     /// The network to clean.
     pub network: String,
+    /// Only the attachments the network config of this name made (its conflist `name`).
+    #[serde(default)]
+    pub cni_network: String,
     /// The attachments the runtime still has.
     pub valid: Vec<ValidAttachment>,
 }
@@ -168,6 +176,9 @@ pub struct Attachment {
     /// Who the pod is.
     #[serde(default)]
     pub pod: PodIdentity,
+    /// The network config that made it (the conflist's `name`).
+    #[serde(default)]
+    pub cni_network: String,
     /// How it is attached.
     pub kind: AttachmentKind,
     /// podwire's name for the switch's end (as in `podwire ctl show interfaces`).
@@ -229,8 +240,10 @@ pub struct PoolStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
-    /// The request names something that does not exist (a network, a namespace).
+    /// The request names a network this node does not have, or is malformed.
     Invalid,
+    /// The pod's network namespace does not exist.
+    UnknownContainer,
     /// The attachment exists already (a second ADD without DEL).
     AlreadyExists,
     /// The attachment is not as ADD left it (CHECK), or does not exist.

@@ -5,6 +5,8 @@
 
 use std::net::IpAddr;
 
+use futures::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::route::{RouteMessage, RouteScope};
 use rtnetlink::RouteMessageBuilder;
 
@@ -49,15 +51,49 @@ impl Netlink {
     /// Adds `addr/prefix_len` to interface `name` (or replaces it).
     pub async fn add_address(&self, name: &str, addr: IpAddr, prefix_len: u8) -> Result<()> {
         let index = self.index(name).await?;
-        self.handle
+        let mut request = self.handle.address().add(index, addr, prefix_len).replace();
+        if addr.is_ipv6() {
+            // Usable at once: without IFA_F_NODAD the kernel marks the address tentative until
+            // its DAD work runs, even with accept_dad = 0, and a route that names it as its
+            // source is refused (EINVAL) in that window. podwire's addresses are unique.
+            let message = request.message_mut();
+            message.header.flags |= AddressHeaderFlags::Nodad;
+            message
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        request.execute().await.map_err(request_failed(format!(
+            "adding address {addr}/{prefix_len} to interface {name}"
+        )))
+    }
+
+    /// The addresses of interface `name`, with their prefix lengths (IPv6 link-local ones
+    /// included).
+    pub async fn addresses(&self, name: &str) -> Result<Vec<(IpAddr, u8)>> {
+        let index = self.index(name).await?;
+        let messages: Vec<_> = self
+            .handle
             .address()
-            .add(index, addr, prefix_len)
-            .replace()
+            .get()
+            .set_link_index_filter(index)
             .execute()
+            .try_collect()
             .await
             .map_err(request_failed(format!(
-                "adding address {addr}/{prefix_len} to interface {name}"
-            )))
+                "listing the addresses of interface {name}"
+            )))?;
+        Ok(messages
+            .into_iter()
+            // The filter is a hint the kernel may ignore; the header says for sure.
+            .filter(|m| m.header.index == index)
+            .filter_map(|m| {
+                let len = m.header.prefix_len;
+                m.attributes.into_iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip) => Some((ip, len)),
+                    _ => None,
+                })
+            })
+            .collect())
     }
 
     /// Adds `route` to the main table (or replaces the route to the same destination).

@@ -5,8 +5,9 @@
 
 use serde::Deserialize;
 
-use super::InterfaceKind;
 use super::memif::{MemifMode, MemifRoleName};
+use super::{InterfaceKind, NetworkForwarding};
+use crate::attach::AttachmentKind;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -22,6 +23,8 @@ pub(super) struct ConfigFile {
     pub pod: Vec<PodSection>,
     #[serde(default)]
     pub bridge_domain: Vec<BridgeDomainSection>,
+    #[serde(default)]
+    pub network: Vec<NetworkSection>,
 }
 
 /// `[node]`
@@ -33,6 +36,7 @@ pub(super) struct NodeSection {
     pub metrics_listen: Option<String>,
     pub workers: Option<u32>,
     pub buffers_per_worker: Option<u32>,
+    pub state_dir: Option<String>,
 }
 
 /// `[[interface]]`
@@ -112,4 +116,18 @@ pub(super) struct PodSection {
     #[serde(default)]
     pub addresses: Vec<String>,
     pub mtu: Option<u32>,
+}
+
+/// `[[network]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NetworkSection {
+    pub name: String,
+    /// `None` when the key is missing, which is reported with the other problems.
+    pub pod_cidrs: Option<Vec<String>>,
+    pub interface: Option<AttachmentKind>,
+    pub forwarding: Option<NetworkForwarding>,
+    pub mtu: Option<u32>,
+    /// `None`: the default routes; `Some(empty)`: none at all.
+    pub pod_routes: Option<Vec<String>>,
 }

@@ -51,7 +51,7 @@ fn minimal_file_gets_the_defaults() {
             metrics_listen: "127.0.0.1:9464".parse().unwrap(),
             workers: 1,
             buffers_per_worker: 16384,
-            state_dir: PathBuf::from("/var/lib/podwire"),
+            state_dir: PathBuf::from("/run/podwire/state"),
         }
     );
     assert!(config.interfaces.is_empty() && config.routes.is_empty() && config.pods.is_empty());
@@ -367,3 +367,4 @@ fn load_names_the_file_it_cannot_read() {
 
 mod l2;
 mod memif;
+mod network;

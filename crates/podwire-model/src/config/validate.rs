@@ -1,10 +1,12 @@
 //! From the file as written to a [`Config`]: checks every value, fills in defaults, and checks
 //! what sections say about each other (unique names and addresses, routes that name an
-//! interface and a gateway it can reach, L2 interfaces that name a bridge domain or a pair).
+//! interface and a gateway it can reach, L2 interfaces that name a bridge domain or a pair,
+//! networks whose pod CIDRs nothing else uses).
 //! It records every problem and goes on, so that one run reports them all.
 
 mod l2;
 mod memif;
+mod network;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -18,9 +20,9 @@ use super::file::{
 };
 use super::{
     Config, DEFAULT_API_SOCKET, DEFAULT_BUFFERS_PER_WORKER, DEFAULT_HOST_INTERFACE,
-    DEFAULT_METRICS_LISTEN, DEFAULT_POD_INTERFACE, DEFAULT_WORKERS, Device, FieldError, HostConfig,
-    InterfaceConfig, InterfaceKind, KernelInterface, MemifSocket, Netns, NodeConfig, PodConfig,
-    RouteConfig, values,
+    DEFAULT_METRICS_LISTEN, DEFAULT_POD_INTERFACE, DEFAULT_STATE_DIR, DEFAULT_WORKERS, Device,
+    FieldError, HostConfig, InterfaceConfig, InterfaceKind, KernelInterface, MemifSocket, Netns,
+    NodeConfig, PodConfig, RouteConfig, values,
 };
 use crate::cidr::Cidr;
 
@@ -60,6 +62,12 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
         .enumerate()
         .filter_map(|(i, raw)| v.route(&format!("route[{i}]"), raw, file, &interfaces))
         .collect();
+    let networks: Vec<_> = file
+        .network
+        .iter()
+        .enumerate()
+        .filter_map(|(i, raw)| v.network(&format!("network[{i}]"), raw, file))
+        .collect();
     match (node, host) {
         (Some(node), Some(host)) if v.problems.is_empty() => Ok(Config {
             node,
@@ -68,7 +76,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
             routes,
             pods,
             bridge_domains,
-            networks: Vec::new(),
+            networks,
         }),
         _ => Err(v.problems),
     }
@@ -97,6 +105,11 @@ struct Validator {
     memif_servers: HashMap<MemifSocket, String>,
     /// A memif client's socket and id → the field that gave them.
     memif_clients: HashMap<(MemifSocket, u32), String>,
+    /// Network name → the field that named it.
+    network_names: HashMap<String, String>,
+    /// The pod CIDRs of the networks so far, each with the field that gave it, in file order:
+    /// no two networks may hand out the same addresses.
+    pod_cidrs: Vec<(Cidr, String)>,
 }
 
 impl Validator {
@@ -179,6 +192,10 @@ impl Validator {
             Some(text) => self.check("node.metrics_listen", values::socket_addr(text)),
             None => Some(DEFAULT_METRICS_LISTEN),
         };
+        let state_dir = match &raw.state_dir {
+            Some(text) => self.check("node.state_dir", values::absolute_path(text)),
+            None => Some(PathBuf::from(DEFAULT_STATE_DIR)),
+        };
         let workers = raw.workers.unwrap_or(DEFAULT_WORKERS);
         if workers == 0 {
             self.problem(
@@ -201,7 +218,7 @@ impl Validator {
             metrics_listen: metrics_listen?,
             workers,
             buffers_per_worker,
-            state_dir: PathBuf::from(super::DEFAULT_STATE_DIR),
+            state_dir: state_dir?,
         })
     }
 
