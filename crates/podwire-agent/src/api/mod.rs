@@ -15,6 +15,12 @@
 //! | `POST /v1/trace?add=N` | 204: trace the next N packets |
 //! | `POST /v1/trace/clear` | 204: empty the trace buffer |
 //! | `GET /v1/health` | `Health` |
+//! | `GET /v1/attachments` | `[Attachment]`: every pod interface the CNI plugin asked for |
+//! | `GET /v1/networks` | `[NetworkStatus]` |
+//! | `POST /v1/attachments/add` with an `AddRequest` | the `Attachment` |
+//! | `POST /v1/attachments/del` with a `DelRequest` | `DelReport` |
+//! | `POST /v1/attachments/check` with a `CheckRequest` | the `Attachment` |
+//! | `POST /v1/attachments/gc` with a `GcRequest` | `GcReport` |
 //!
 //! Failures answer with a 4xx or 5xx status and an [`ApiError`](podwire_model::api::ApiError)
 //! body.
@@ -27,8 +33,16 @@ mod socket;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use podwire_model::api::{
     ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
+};
+use podwire_model::attach::{
+    AddRequest, Attachment, CheckRequest, DelReport, DelRequest, FailureKind, GcReport, GcRequest,
+    NetworkStatus,
 };
 
 pub use server::{ServeError, Server, serve};
@@ -57,6 +71,62 @@ pub trait NodeControl: Send + Sync + 'static {
     fn trace_clear(&self);
     /// Whether the data plane is running.
     fn health(&self) -> Health;
+
+    /// Every pod attachment.
+    fn attachments(&self) -> Vec<Attachment> {
+        Vec::new()
+    }
+    /// The pod networks and whether each can take another pod.
+    fn networks(&self) -> Vec<NetworkStatus> {
+        Vec::new()
+    }
+    /// Wires a pod interface (CNI ADD).
+    fn attach_add(self: Arc<Self>, request: AddRequest) -> Reply<Attachment> {
+        no_pod_networks(request)
+    }
+    /// Unwires a pod interface (CNI DEL).
+    fn attach_del(self: Arc<Self>, request: DelRequest) -> Reply<DelReport> {
+        no_pod_networks(request)
+    }
+    /// Checks a pod interface (CNI CHECK).
+    fn attach_check(self: Arc<Self>, request: CheckRequest) -> Reply<Attachment> {
+        no_pod_networks(request)
+    }
+    /// Removes a network's attachments the runtime no longer has (CNI GC).
+    fn attach_gc(self: Arc<Self>, request: GcRequest) -> Reply<GcReport> {
+        no_pod_networks(request)
+    }
+}
+
+/// What an attachment call resolves to.
+pub type Reply<T> = Pin<Box<dyn Future<Output = Result<T, AttachError>> + Send>>;
+
+/// Why an attachment request failed, with the kind the CNI plugin turns into an error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AttachError {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// What went wrong and what to do, for people.
+    pub message: String,
+}
+
+impl AttachError {
+    /// A failure of `kind`.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        AttachError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The answer of an agent that serves no pod networks.
+fn no_pod_networks<T: Send + 'static>(_request: impl Send) -> Reply<T> {
+    Box::pin(std::future::ready(Err(AttachError::new(
+        FailureKind::Invalid,
+        "this agent serves no pod networks: add a [[network]] to its config",
+    ))))
 }
 
 /// The API's paths, shared by the server and the client so that they cannot drift apart.

@@ -4,17 +4,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use podwire_model::api::{ApiError, HealthStatus};
+use podwire_model::attach::FailureKind;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinError;
 
-use super::{NodeControl, exposition, paths};
+use super::{AttachError, NodeControl, Reply, exposition, paths};
 
 type Control = Arc<dyn NodeControl>;
 
@@ -72,6 +74,12 @@ pub(super) fn api_router(control: Control) -> Router {
         .route(paths::TRACE, view(|c| c.trace_show()).post(trace_add))
         .route(paths::TRACE_CLEAR, post(trace_clear))
         .route(paths::HEALTH, view(|c| c.health()))
+        .route(paths::ATTACHMENTS, view(|c| c.attachments()))
+        .route(paths::NETWORKS, view(|c| c.networks()))
+        .route(paths::ATTACH_ADD, post(attach(|c, r| c.attach_add(r))))
+        .route(paths::ATTACH_DEL, post(attach(|c, r| c.attach_del(r))))
+        .route(paths::ATTACH_CHECK, post(attach(|c, r| c.attach_check(r))))
+        .route(paths::ATTACH_GC, post(attach(|c, r| c.attach_gc(r))))
         .fallback(not_found)
         .with_state(control)
 }
@@ -79,6 +87,54 @@ pub(super) fn api_router(control: Control) -> Router {
 /// A `GET` route that answers with what `call` returns, as JSON.
 fn view<T: Serialize + Send + 'static>(call: fn(&dyn NodeControl) -> T) -> MethodRouter<Control> {
     get(move |State(control): State<Control>| async move { ask(&control, call).await.map(Json) })
+}
+
+/// A `POST` handler that decodes the JSON request, hands it to `call` and answers with what it
+/// resolves to, or with the failure and its kind.
+fn attach<Req, T>(
+    call: fn(Control, Req) -> Reply<T>,
+) -> impl Fn(State<Control>, Result<Json<Req>, JsonRejection>) -> AttachFuture + Clone + Send + 'static
+where
+    Req: DeserializeOwned + Send + 'static,
+    T: Serialize + Send + 'static,
+{
+    move |State(control): State<Control>, request: Result<Json<Req>, JsonRejection>| {
+        Box::pin(async move {
+            let Json(request) = match request {
+                Ok(request) => request,
+                Err(rejection) => {
+                    return attach_failure(AttachError::new(
+                        FailureKind::Invalid,
+                        format!(
+                            "the request is not what the API expects: {}",
+                            rejection.body_text()
+                        ),
+                    ));
+                }
+            };
+            match call(control, request).await {
+                Ok(answer) => Json(answer).into_response(),
+                Err(error) => attach_failure(error),
+            }
+        })
+    }
+}
+
+type AttachFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+fn attach_failure(error: AttachError) -> Response {
+    let status = match error.kind {
+        FailureKind::Invalid => StatusCode::BAD_REQUEST,
+        FailureKind::UnknownContainer => StatusCode::NOT_FOUND,
+        FailureKind::AlreadyExists | FailureKind::NotAsAdded => StatusCode::CONFLICT,
+        FailureKind::Exhausted => StatusCode::SERVICE_UNAVAILABLE,
+        FailureKind::Kernel | FailureKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = ApiError {
+        error: error.message,
+        kind: Some(error.kind),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// The query of `POST /v1/trace`.

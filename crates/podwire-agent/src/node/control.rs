@@ -13,7 +13,7 @@ use podwire_model::api::{
 
 use crate::api::NodeControl;
 
-use super::Node;
+use super::{Node, Peer};
 
 impl Node {
     fn snapshots(&self) -> Vec<WorkerSnapshot> {
@@ -55,16 +55,65 @@ fn route_view(tables: &Tables, prefix: IpAddr, len: u8, adj: Option<Adjacency>) 
 }
 
 impl NodeControl for Node {
+    fn attachments(&self) -> Vec<podwire_model::attach::Attachment> {
+        self.list_attachments()
+    }
+
+    fn networks(&self) -> Vec<podwire_model::attach::NetworkStatus> {
+        self.network_status()
+    }
+
+    fn attach_add(
+        self: std::sync::Arc<Self>,
+        request: podwire_model::attach::AddRequest,
+    ) -> crate::api::Reply<podwire_model::attach::Attachment> {
+        Box::pin(async move { self.add_attachment(request).await })
+    }
+
+    fn attach_del(
+        self: std::sync::Arc<Self>,
+        request: podwire_model::attach::DelRequest,
+    ) -> crate::api::Reply<podwire_model::attach::DelReport> {
+        Box::pin(async move { self.del_attachment(request).await })
+    }
+
+    fn attach_check(
+        self: std::sync::Arc<Self>,
+        request: podwire_model::attach::CheckRequest,
+    ) -> crate::api::Reply<podwire_model::attach::Attachment> {
+        Box::pin(async move { self.check_attachment(request).await })
+    }
+
+    fn attach_gc(
+        self: std::sync::Arc<Self>,
+        request: podwire_model::attach::GcRequest,
+    ) -> crate::api::Reply<podwire_model::attach::GcReport> {
+        Box::pin(async move { self.gc_attachments(request).await })
+    }
+
     fn interfaces(&self) -> Vec<InterfaceView> {
         let tables = self.publisher.current();
         let snapshots = self.snapshots();
-        self.attachments
+        // The config's interfaces, then the pods' attachments.
+        let ports: Vec<(IfIndex, &'static str, Peer)> = self
+            .attachments
             .iter()
-            .filter_map(|a| {
-                let config = tables.interface(a.index)?;
+            .map(|a| (a.index, a.kind, a.peer.clone()))
+            .chain(
+                self.dynamic
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .ports()
+                    .map(|(index, pod)| (index, pod.kind, pod.peer.clone())),
+            )
+            .collect();
+        ports
+            .into_iter()
+            .filter_map(|(index, kind, peer)| {
+                let config = tables.interface(index)?;
                 let mut c = PortCounters::default();
                 for s in &snapshots {
-                    if let Some(p) = s.ports.get(a.index.as_usize()) {
+                    if let Some(p) = s.ports.get(index.as_usize()) {
                         c.add(p);
                     }
                 }
@@ -74,11 +123,11 @@ impl NodeControl for Node {
                     .map(|(ip, len)| format!("{ip}/{len}"))
                     .chain(config.ip6.iter().map(|(ip, len)| format!("{ip}/{len}")))
                     .collect();
-                let (up, peer) = a.peer.describe();
+                let (up, peer) = peer.describe();
                 Some(InterfaceView {
-                    index: u32::from(a.index.0),
+                    index: u32::from(index.0),
                     name: config.name.clone(),
-                    kind: a.kind.to_string(),
+                    kind: kind.to_string(),
                     mac: config.mac.to_string(),
                     mtu: u32::from(config.mtu),
                     up,

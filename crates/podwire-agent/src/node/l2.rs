@@ -8,6 +8,7 @@ use podwire_model::config::{Config, Forwarding};
 use super::NodeError;
 
 /// The mode each L2 interface gets, once the tables are built.
+#[derive(Debug, Default)]
 pub(super) struct L2Modes(Vec<(IfIndex, InterfaceMode)>);
 
 /// Adds the config's bridge domains, with their ports, to `tables`; `index` says where an
@@ -52,8 +53,8 @@ pub(super) fn add_bridge_domains(
 
 impl L2Modes {
     /// Gives the L2 interfaces of `tables` their modes.
-    pub(super) fn apply(self, tables: &mut Tables) {
-        for (index, mode) in self.0 {
+    pub(super) fn apply(&self, tables: &mut Tables) {
+        for (index, mode) in self.0.iter().cloned() {
             if let Some(interface) = tables.interfaces.get_mut(index.as_usize()) {
                 interface.mode = mode;
             }

@@ -5,6 +5,7 @@
 //! owned by values that remove them when dropped (a tap disappears when its
 //! descriptor closes), so a failure half-way unwinds what was done.
 
+mod attach;
 mod control;
 mod l2;
 mod mac;
@@ -31,7 +32,7 @@ use podwire_model::config::{
 };
 use podwire_wire::ethernet::EthernetAddress;
 
-pub use mac::derived_mac;
+pub use mac::{derived_mac, stable_hash};
 pub use memif::MemifLink;
 
 /// Why a node could not be started.
@@ -105,6 +106,9 @@ pub enum NodeError {
     /// The workers could not be started.
     #[error(transparent)]
     Workers(#[from] WorkerError),
+    /// The pod attachments of an earlier run could not be loaded.
+    #[error("cannot load the pod attachments: {0}")]
+    Attachments(Box<crate::attachments::RegistryError>),
 }
 
 fn netlink_err(what: impl Into<String>) -> impl FnOnce(netlink::Error) -> NodeError {
@@ -119,7 +123,7 @@ fn route_err(what: impl Into<String>) -> impl FnOnce(FibError) -> NodeError {
 
 /// What an interface of the switch is attached to, for `show interfaces`.
 #[derive(Clone, Debug)]
-pub struct Attachment {
+pub struct SwitchPort {
     /// podwire's name for it.
     pub name: String,
     /// Its index in the tables.
@@ -154,7 +158,12 @@ pub struct Node {
     name: String,
     publisher: TablePublisher,
     workers: Workers,
-    attachments: Vec<Attachment>,
+    /// The interfaces the config file wires.
+    attachments: Vec<SwitchPort>,
+    /// The tables, rendered from the static part and the pod attachments present.
+    dynamic: std::sync::Mutex<attach::DynamicTables>,
+    /// The pod networks, when the config has any.
+    pods: Option<attach::PodNetworks>,
     started: std::time::Instant,
 }
 
@@ -195,11 +204,27 @@ impl Node {
             },
             &publisher,
         )?;
+        // Opened first: a registry that cannot be read must stop the node before it touches
+        // anything (it would hand out addresses twice).
+        let pods = match config.networks.is_empty() {
+            true => None,
+            false => Some(
+                attach::PodNetworks::open(config.networks.clone(), &config.node.state_dir)
+                    .map_err(|e| NodeError::Attachments(Box::new(e)))?,
+            ),
+        };
         let mut node = Node {
             name: config.node.name.clone(),
             publisher,
             workers,
             attachments: Vec::new(),
+            dynamic: std::sync::Mutex::new(attach::DynamicTables::new(
+                TablesBuilder::new(),
+                l2::L2Modes::default(),
+                0,
+                Vec::new(),
+            )),
+            pods,
             started: std::time::Instant::now(),
         };
         let mut build = Build::default();
@@ -233,15 +258,21 @@ impl Node {
             )
             .map_err(route_err(what))?;
         }
+        if let Some(pods) = &node.pods {
+            pod_cidrs_unreachable(&mut build.tables, pods.networks())?;
+        }
         let l2 = l2::add_bridge_domains(&mut build.tables, config, |name| node.index(name))?;
-        let mut tables = build.tables.build(1);
-        l2.apply(&mut tables);
-        node.publisher.publish(tables);
+        let first = u16::try_from(build.tables.interface_count()).unwrap_or(u16::MAX);
+        let bridged = node.pods.as_ref().map(|p| p.bridged()).unwrap_or_default();
+        let mut dynamic = attach::DynamicTables::new(build.tables, l2, first, bridged);
+        node.publisher.publish(dynamic.render());
+        *node.dynamic.get_mut().unwrap_or_else(|e| e.into_inner()) = dynamic;
         // Receive only once the tables know every interface: a frame
         // that came earlier would be dropped as from an unknown one.
         for PendingPort { index, rx, tx } in build.ports {
             node.workers.attach(index, rx, tx);
         }
+        node.restore_attachments().await;
         Ok(node)
     }
 
@@ -280,7 +311,7 @@ impl Node {
             rx: attached.rx,
             tx: attached.tx,
         });
-        self.attachments.push(Attachment {
+        self.attachments.push(SwitchPort {
             name: config.name.clone(),
             index,
             kind: kind_name(config.kind()),
@@ -464,7 +495,7 @@ impl Node {
             rx: Box::new(TapPort(tap.clone())),
             tx: tap,
         });
-        self.attachments.push(Attachment {
+        self.attachments.push(SwitchPort {
             name: host.interface.clone(),
             index,
             kind: "host",
@@ -506,7 +537,7 @@ impl Node {
             rx: Box::new(TapPort(tap.clone())),
             tx: tap,
         });
-        self.attachments.push(Attachment {
+        self.attachments.push(SwitchPort {
             name: pod.name.clone(),
             index,
             kind: "tap",
@@ -542,6 +573,33 @@ fn push_address(switch: &mut SwitchInterface, addr: IpAddr, len: u8) {
         IpAddr::V4(a) => switch.ip4.push((a, len)),
         IpAddr::V6(a) => switch.ip6.push((a, len)),
     }
+}
+
+/// Routes each routed network's pod CIDRs to "unreachable": an address no pod has gets an
+/// ICMP error instead of following a default route out of the node. Each pod's own /32 and
+/// /128 are more specific.
+fn pod_cidrs_unreachable(
+    tables: &mut TablesBuilder,
+    networks: &[podwire_model::config::NetworkConfig],
+) -> Result<(), NodeError> {
+    let routed = networks
+        .iter()
+        .filter(|n| n.forwarding == podwire_model::config::NetworkForwarding::Routed);
+    for network in routed {
+        for cidr in &network.pod_cidrs {
+            add_route(
+                tables,
+                cidr.addr(),
+                cidr.prefix_len(),
+                Adjacency::Unreachable,
+            )
+            .map_err(route_err(format!(
+                "network {} pod CIDR {cidr}",
+                network.name
+            )))?;
+        }
+    }
+    Ok(())
 }
 
 fn add_route(

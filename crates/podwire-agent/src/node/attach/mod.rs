@@ -1,0 +1,402 @@
+//! Pod attachments on a running node: what the CNI plugin's ADD, DEL, CHECK and GC do.
+//!
+//! An ADD plans the attachment and reserves its addresses in the [`Registry`] (persisted
+//! before anything is touched, so a crash leaks nothing the runtime's DEL would not free),
+//! then makes the kernel side ([`kernel`]) and plugs the switch's end in ([`switch`]). A DEL
+//! undoes it in the reverse order and forgets the attachment last, so that a DEL that fails
+//! half-way can be repeated. At start, the node picks up the attachments a previous agent made.
+
+mod kernel;
+mod memif;
+mod plan;
+mod switch;
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use podwire_dataplane::interface::{InterfaceConfig as SwitchInterface, InterfaceMode};
+use podwire_io::netns::NetNs;
+use podwire_io::worker::{RxPort, TxPort};
+use podwire_model::attach::{
+    AddRequest, Attachment, AttachmentKey, AttachmentKind, CheckRequest, DelReport, DelRequest,
+    FailureKind, GcReport, GcRequest, NetworkStatus,
+};
+use podwire_model::config::{NetworkConfig, NetworkForwarding, POD_GATEWAY_V4, POD_GATEWAY_V6};
+use podwire_wire::ethernet::EthernetAddress;
+
+use super::{Node, Peer};
+use crate::api::AttachError;
+use crate::attachments::{AddError, Registry, RegistryError};
+
+pub(super) use switch::{DynamicTables, PodInterface};
+
+/// The pod networks of a node and the attachments on them.
+pub(super) struct PodNetworks {
+    networks: Vec<NetworkConfig>,
+    registry: Mutex<Registry>,
+    memif_dir: PathBuf,
+}
+
+impl PodNetworks {
+    /// Opens the registry in `state_dir`.
+    pub(super) fn open(
+        networks: Vec<NetworkConfig>,
+        state_dir: &std::path::Path,
+    ) -> Result<PodNetworks, RegistryError> {
+        let registry = Registry::open(state_dir, &networks)?;
+        for warning in registry.load_warnings() {
+            tracing::warn!("{warning}");
+        }
+        Ok(PodNetworks {
+            networks,
+            registry: Mutex::new(registry),
+            memif_dir: plan::default_memif_dir(),
+        })
+    }
+
+    /// The names of the bridged networks, each of which gets a bridge domain.
+    pub(super) fn bridged(&self) -> Vec<String> {
+        self.networks
+            .iter()
+            .filter(|n| n.forwarding == NetworkForwarding::Bridged)
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// The networks.
+    pub(super) fn networks(&self) -> &[NetworkConfig] {
+        &self.networks
+    }
+
+    fn network(&self, name: &str) -> Result<&NetworkConfig, AttachError> {
+        self.networks.iter().find(|n| n.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.networks.iter().map(|n| n.name.as_str()).collect();
+            AttachError::new(
+                FailureKind::Invalid,
+                format!(
+                    "this node has no pod network {name:?} (it has {}); set the CNI config's \"network\" to one of them or add a [[network]] to the agent's config",
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                ),
+            )
+        })
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl From<RegistryError> for AttachError {
+    fn from(error: RegistryError) -> Self {
+        AttachError::new(error.failure_kind(), error.to_string())
+    }
+}
+
+fn kernel_failure(key: &AttachmentKey, error: impl std::fmt::Display) -> AttachError {
+    AttachError::new(FailureKind::Kernel, format!("{key}: {error}"))
+}
+
+impl Node {
+    fn pod_networks(&self) -> Result<&PodNetworks, AttachError> {
+        self.pods.as_ref().ok_or_else(|| {
+            AttachError::new(
+                FailureKind::Invalid,
+                "this agent serves no pod networks: add a [[network]] to its config",
+            )
+        })
+    }
+
+    fn dynamic(&self) -> MutexGuard<'_, DynamicTables> {
+        self.dynamic.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// CNI ADD.
+    pub(super) async fn add_attachment(
+        &self,
+        request: AddRequest,
+    ) -> Result<Attachment, AttachError> {
+        let pods = self.pod_networks()?;
+        let network = pods.network(&request.key.network)?;
+        let ns = NetNs::open(&request.netns).map_err(|e| {
+            AttachError::new(
+                FailureKind::UnknownContainer,
+                format!(
+                    "{}: the pod's network namespace {} cannot be opened: {e}",
+                    request.key,
+                    request.netns.display()
+                ),
+            )
+        })?;
+        let attachment = pods
+            .registry()
+            .add(&request.key, |addresses| {
+                Ok::<_, Infallible>(plan::plan(
+                    &self.name,
+                    network,
+                    &request,
+                    addresses,
+                    &pods.memif_dir,
+                ))
+            })
+            .map_err(|e: AddError<Infallible>| {
+                AttachError::new(
+                    e.failure_kind().unwrap_or(FailureKind::Internal),
+                    e.to_string(),
+                )
+            })?
+            .clone();
+        match self.connect(network, Some(&ns), &attachment, true).await {
+            Ok(()) => {
+                tracing::info!(attachment = %attachment.key, addresses = ?attachment.addresses, "pod attached");
+                Ok(attachment)
+            }
+            Err(error) => {
+                if let Err(e) = pods.registry().remove(&attachment.key) {
+                    tracing::error!(
+                        "{}: releasing the addresses of a failed ADD: {e}",
+                        attachment.key
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// CNI DEL: a success when there is nothing to delete.
+    pub(super) async fn del_attachment(
+        &self,
+        request: DelRequest,
+    ) -> Result<DelReport, AttachError> {
+        let pods = self.pod_networks()?;
+        let Some(attachment) = pods.registry().get(&request.key).cloned() else {
+            return Ok(DelReport { existed: false });
+        };
+        self.unplug(&attachment.key);
+        match attachment.kind {
+            AttachmentKind::Memif => memif::remove(&attachment),
+            AttachmentKind::Tap | AttachmentKind::Veth => {
+                // A namespace that is gone took the pod's interface with it.
+                let ns = NetNs::open(&attachment.netns).ok();
+                kernel::unwire(ns.as_ref(), &attachment)
+                    .await
+                    .map_err(|e| kernel_failure(&attachment.key, e))?;
+            }
+        }
+        pods.registry().remove(&attachment.key)?;
+        tracing::info!(attachment = %attachment.key, "pod detached");
+        Ok(DelReport { existed: true })
+    }
+
+    /// CNI CHECK: the attachment, if it is as ADD left it.
+    pub(super) async fn check_attachment(
+        &self,
+        request: CheckRequest,
+    ) -> Result<Attachment, AttachError> {
+        let pods = self.pod_networks()?;
+        let not_as_added = |what: String| AttachError::new(FailureKind::NotAsAdded, what);
+        let attachment = pods.registry().get(&request.key).cloned().ok_or_else(|| {
+            not_as_added(format!(
+                "{}: there is no such attachment (was it ADDed?)",
+                request.key
+            ))
+        })?;
+        if !self.dynamic().ports().any(|(_, p)| p.key == attachment.key) {
+            return Err(not_as_added(format!(
+                "{}: the switch has no port for it (see the agent's log from its start)",
+                attachment.key
+            )));
+        }
+        match attachment.kind {
+            AttachmentKind::Memif => memif::check(&attachment).map_err(not_as_added)?,
+            AttachmentKind::Tap | AttachmentKind::Veth => {
+                let ns = NetNs::open(&attachment.netns).map_err(|e| {
+                    AttachError::new(
+                        FailureKind::UnknownContainer,
+                        format!(
+                            "{}: network namespace {}: {e}",
+                            attachment.key,
+                            attachment.netns.display()
+                        ),
+                    )
+                })?;
+                kernel::check(&ns, &attachment).await.map_err(|e| match e {
+                    kernel::KernelError::Missing(what) => {
+                        not_as_added(format!("{}: {what}", attachment.key))
+                    }
+                    other => kernel_failure(&attachment.key, other),
+                })?;
+            }
+        }
+        Ok(attachment)
+    }
+
+    /// CNI GC: DEL for each attachment of the network the runtime no longer has.
+    pub(super) async fn gc_attachments(&self, request: GcRequest) -> Result<GcReport, AttachError> {
+        let pods = self.pod_networks()?;
+        pods.network(&request.network)?;
+        let stale = pods
+            .registry()
+            .stale(&request.network, &request.cni_network, &request.valid);
+        let mut report = GcReport::default();
+        for key in stale {
+            let del = DelRequest {
+                key: key.clone(),
+                netns: None,
+            };
+            match self.del_attachment(del).await {
+                Ok(_) => report.removed.push(key),
+                Err(e) => report.errors.push(e.message),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every attachment.
+    pub(super) fn list_attachments(&self) -> Vec<Attachment> {
+        self.pods
+            .as_ref()
+            .map(|pods| pods.registry().iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The networks' status.
+    pub(super) fn network_status(&self) -> Vec<NetworkStatus> {
+        self.pods
+            .as_ref()
+            .map(|pods| pods.registry().status())
+            .unwrap_or_default()
+    }
+
+    /// Picks up the attachments a previous agent made: reopens their taps, veths and memif
+    /// sockets, or wires them again when their interface is gone but their pod is not.
+    /// Attachments whose pod is gone stay registered until the runtime's DEL or GC.
+    pub(super) async fn restore_attachments(&self) {
+        let Some(pods) = &self.pods else { return };
+        let attachments: Vec<Attachment> = pods.registry().iter().cloned().collect();
+        for attachment in attachments {
+            let Ok(network) = pods.network(&attachment.key.network) else {
+                continue; // the registry warned about it
+            };
+            let ns = match NetNs::open(&attachment.netns) {
+                Ok(ns) => Some(ns),
+                Err(e) if attachment.kind != AttachmentKind::Memif => {
+                    tracing::warn!(
+                        "{}: its network namespace {} is gone ({e}); it stays registered until the runtime DELs it",
+                        attachment.key,
+                        attachment.netns.display()
+                    );
+                    continue;
+                }
+                Err(_) => None,
+            };
+            match self.connect(network, ns.as_ref(), &attachment, false).await {
+                Ok(()) => tracing::info!(attachment = %attachment.key, "pod attachment picked up"),
+                Err(e) => tracing::error!("{}: cannot pick it up: {e}", attachment.key),
+            }
+        }
+    }
+
+    /// Makes (`fresh`) or reopens the kernel or memif side of `attachment` and plugs it into
+    /// the switch.
+    async fn connect(
+        &self,
+        network: &NetworkConfig,
+        ns: Option<&NetNs>,
+        attachment: &Attachment,
+        fresh: bool,
+    ) -> Result<(), AttachError> {
+        let failed = |e: kernel::KernelError| kernel_failure(&attachment.key, e);
+        let (rx, tx, peer): (Box<dyn RxPort>, Arc<dyn TxPort>, Peer) = match attachment.kind {
+            AttachmentKind::Memif => {
+                let memif =
+                    memif::open(attachment).map_err(|e| kernel_failure(&attachment.key, e))?;
+                (memif.rx, memif.tx, Peer::Memif(memif.link))
+            }
+            AttachmentKind::Tap | AttachmentKind::Veth => {
+                let ns = ns.ok_or_else(|| kernel_failure(&attachment.key, "no namespace"))?;
+                let port = if fresh {
+                    kernel::wire(ns, attachment).await.map_err(failed)?
+                } else {
+                    match kernel::reopen(ns, attachment).await.map_err(failed)? {
+                        Some(port) => port,
+                        None => kernel::wire(ns, attachment).await.map_err(failed)?,
+                    }
+                };
+                let peer = Peer::Kernel(format!(
+                    "{}/{}",
+                    attachment.netns.display(),
+                    attachment.key.ifname
+                ));
+                (port.rx, port.tx, peer)
+            }
+        };
+        let pod = self.pod_interface(network, attachment, peer);
+        let mut dynamic = self.dynamic();
+        if dynamic.next_index().is_none() {
+            drop(dynamic);
+            return Err(AttachError::new(
+                FailureKind::Exhausted,
+                "the switch has no free interface index (65 535 in use)",
+            ));
+        }
+        let index = dynamic.insert(pod);
+        // Attached before the tables that route to it are published, as Workers asks.
+        self.workers.attach(index, rx, tx);
+        self.publisher.publish(dynamic.render());
+        Ok(())
+    }
+
+    /// Takes `key`'s port out of the switch: tables first, so no worker sends to it, then the
+    /// workers let go of it.
+    fn unplug(&self, key: &AttachmentKey) {
+        let mut dynamic = self.dynamic();
+        if let Some(index) = dynamic.remove(key) {
+            self.publisher.publish(dynamic.render());
+            self.workers.detach(index);
+        }
+    }
+
+    /// The switch's interface for `attachment`.
+    fn pod_interface(
+        &self,
+        network: &NetworkConfig,
+        attachment: &Attachment,
+        peer: Peer,
+    ) -> PodInterface {
+        let mut interface = SwitchInterface::l3(
+            attachment.switch_interface.clone(),
+            plan::switch_mac(&self.name, attachment),
+        );
+        interface.mtu = attachment.mtu.min(u32::from(u16::MAX)) as u16;
+        let routed = network.forwarding == NetworkForwarding::Routed;
+        if routed {
+            interface.ip4.push((POD_GATEWAY_V4, 32));
+            interface.ip6.push((POD_GATEWAY_V6, 64));
+            interface.source_check = true;
+        } else {
+            // Given its bridge domain when the tables are rendered.
+            interface.mode = InterfaceMode::L3;
+        }
+        PodInterface {
+            key: attachment.key.clone(),
+            interface,
+            routes: if routed {
+                attachment.addresses.iter().map(|a| a.addr()).collect()
+            } else {
+                Vec::new()
+            },
+            pod_mac: attachment
+                .mac
+                .as_deref()
+                .and_then(|m| m.parse::<EthernetAddress>().ok()),
+            bridge: (!routed).then(|| network.name.clone()),
+            kind: match attachment.kind {
+                AttachmentKind::Tap => "tap",
+                AttachmentKind::Veth => "veth",
+                AttachmentKind::Memif => "memif",
+            },
+            peer,
+        }
+    }
+}
