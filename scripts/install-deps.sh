@@ -12,6 +12,9 @@ packages=(
     iperf3 sockperf containernetworking-plugins
     # DPDK's testpmd: the third-party memif peer (and an AF_PACKET baseline)
     dpdk-dev
+    # a real container runtime calling the CNI plugin (podman with runc, a busybox root
+    # filesystem for its containers) and what the chained portmap plugin drives
+    podman runc catatonit busybox-static iptables
 )
 
 missing=()

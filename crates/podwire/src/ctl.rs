@@ -8,6 +8,7 @@ use podwire_agent::api::client::Client;
 use podwire_model::api::{
     ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
 };
+use podwire_model::attach::{Attachment, NetworkStatus};
 use podwire_model::config::DEFAULT_API_SOCKET;
 use serde::Serialize;
 
@@ -53,6 +54,10 @@ pub enum ShowCommand {
     Trace,
     /// Whether the agent is healthy.
     Health,
+    /// The pods' interfaces (CNI attachments): network, pod, addresses, how attached.
+    Attachments,
+    /// The pod networks: their address pools and whether they can take another pod.
+    Networks,
 }
 
 /// What `podwire ctl trace` does.
@@ -109,6 +114,10 @@ async fn show(client: &Client, what: ShowCommand, json: bool) -> anyhow::Result<
         ShowCommand::Neighbors => present(client.neighbors().await?, json, |v| neighbors_table(v)),
         ShowCommand::Trace => present(client.trace().await?, json, trace_text),
         ShowCommand::Health => present(client.health().await?, json, health_text),
+        ShowCommand::Attachments => {
+            present(client.attachments().await?, json, |v| attachments_table(v))
+        }
+        ShowCommand::Networks => present(client.networks().await?, json, |v| networks_table(v)),
     }
 }
 
@@ -230,6 +239,70 @@ fn interfaces_table(interfaces: &[InterfaceView]) -> String {
                 i.tx_packets.to_string(),
                 i.tx_bytes.to_string(),
                 i.drops.to_string(),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn attachments_table(attachments: &[Attachment]) -> String {
+    let columns = [
+        text("Network"),
+        text("Pod"),
+        text("Interface"),
+        text("Kind"),
+        text("Addresses"),
+        text("Switch port"),
+        text("Container"),
+    ];
+    let rows: Vec<Vec<String>> = attachments
+        .iter()
+        .map(|a| {
+            let pod = match (&a.pod.namespace, &a.pod.name) {
+                (Some(namespace), Some(name)) => format!("{namespace}/{name}"),
+                _ => "-".to_owned(),
+            };
+            let addresses: Vec<String> = a.addresses.iter().map(ToString::to_string).collect();
+            vec![
+                a.key.network.clone(),
+                pod,
+                a.key.ifname.clone(),
+                a.kind.to_string(),
+                if addresses.is_empty() {
+                    "-".to_owned()
+                } else {
+                    addresses.join(",")
+                },
+                a.switch_interface.clone(),
+                a.key.container_id.chars().take(12).collect(),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn networks_table(networks: &[NetworkStatus]) -> String {
+    let columns = [
+        text("Network"),
+        text("Ready"),
+        number("Pods"),
+        text("Pools (used/capacity)"),
+        text("Reason"),
+    ];
+    let rows: Vec<Vec<String>> = networks
+        .iter()
+        .map(|n| {
+            let pools: Vec<String> = n
+                .pools
+                .iter()
+                .map(|p| format!("{} {}/{}", p.cidr, p.used, p.capacity))
+                .collect();
+            vec![
+                n.name.clone(),
+                (if n.ready { "yes" } else { "no" }).to_owned(),
+                n.attachments.to_string(),
+                pools.join(", "),
+                or_dash(n.reason.as_ref()),
             ]
         })
         .collect();

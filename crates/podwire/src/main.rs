@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod cni;
 mod ctl;
 mod daemon;
 mod demo;
+mod install_cni;
 mod memif_tools;
 
 use std::path::PathBuf;
@@ -45,9 +47,17 @@ enum Command {
     /// test a memif interface without DPDK.
     #[command(subcommand)]
     Memif(memif_tools::MemifCommand),
+    /// Install the CNI plugin (this binary) and a network config list that
+    /// makes the container runtime use it.
+    InstallCni(install_cni::InstallCniArgs),
 }
 
 fn main() -> ExitCode {
+    // A container runtime runs the binary as a CNI plugin: no arguments, the verb in the
+    // environment.
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        return cni::main();
+    }
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Ctl(_)) {
         tracing_subscriber::fmt()
@@ -64,6 +74,7 @@ fn main() -> ExitCode {
         Command::Demo { check } => demo::run(check),
         Command::Bench(command) => bench::run(command),
         Command::Memif(command) => memif_tools::run(command),
+        Command::InstallCni(args) => install_cni::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! measured in the same run, and write them as JSON. A benchmark is not a
 //! test: nothing here asserts a time.
 
+mod cni;
 mod inmem;
 mod memif;
 mod pods;
@@ -23,6 +24,10 @@ pub enum BenchCommand {
     /// to pod through the switch over memif, against testpmd to testpmd
     /// and against a kernel veth pair. Needs root and dpdk-testpmd.
     Memif(MemifArgs),
+    /// CNI: how long a runtime waits for podwire's plugin (ADD, DEL, 10
+    /// at a time, 110 pods) against Debian's bridge + host-local. Needs
+    /// root and containernetworking-plugins.
+    Cni(CniArgs),
 }
 
 /// Options of `podwire bench forwarding`.
@@ -50,12 +55,28 @@ pub struct MemifArgs {
     pub seconds: f64,
 }
 
+/// Options of `podwire bench cni`.
+#[derive(Debug, clap::Args)]
+pub struct CniArgs {
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Pods wired one at a time (ADD then DEL) on each side; as many go
+    /// 10 at a time.
+    #[arg(long, default_value_t = 100)]
+    pub iterations: usize,
+}
+
 /// Runs a benchmark.
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Forwarding(args) => forwarding(&args),
         BenchCommand::Memif(args) => {
             let figures = memif::figures(duration(args.seconds)?)?;
+            report_figures(&figures, args.json.as_deref())
+        }
+        BenchCommand::Cni(args) => {
+            let figures = cni::figures(args.iterations)?;
             report_figures(&figures, args.json.as_deref())
         }
     }
