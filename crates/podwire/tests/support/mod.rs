@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod cni;
+
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
