@@ -91,6 +91,35 @@ pub fn write_json(figures: &[Figure], path: &Path) -> anyhow::Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// One line per target: `NAME <= 0.25x its anchor: met (0.20x)` (or `>=` where higher is
+/// better), `NOT met`, or `no anchor value`. Targets name a figure and the ratio to reach.
+pub fn target_lines(figures: &[Figure], targets: &[(&str, f64)]) -> Vec<String> {
+    targets
+        .iter()
+        .filter_map(|&(name, target)| {
+            let figure = figures.iter().find(|f| f.name == name)?;
+            let (sign, met) = match figure.better {
+                Better::Higher => (">=", figure.ratio.map(|r| r >= target)),
+                Better::Lower => ("<=", figure.ratio.map(|r| r <= target)),
+            };
+            let verdict = match (figure.ratio, met) {
+                (Some(r), Some(true)) => format!("met ({r:.2}x)"),
+                (Some(r), _) => format!("NOT met ({r:.2}x)"),
+                (None, _) => "no anchor value".to_owned(),
+            };
+            Some(format!("{name} {sign} {target}x its anchor: {verdict}"))
+        })
+        .collect()
+}
+
+/// Prints [`target_lines`] under a `targets:` heading.
+pub fn print_targets(figures: &[Figure], targets: &[(&str, f64)]) {
+    println!("targets:");
+    for line in target_lines(figures, targets) {
+        println!("  {line}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use super::process;
-use super::report::{Better, Figure};
+use super::report::{self, Better, Figure};
 use agent::Agent;
 use measure::{Concurrent, OneByOne};
 use pods::Pods;
@@ -102,7 +102,7 @@ pub fn figures(iterations: usize) -> anyhow::Result<Vec<Figure>> {
         iterations,
     )?;
     let figures = compare(&podwire_figures, &reference_figures);
-    print_targets(&figures);
+    report::print_targets(&figures, &TARGETS);
     println!("removing the bridge and stopping the daemon");
     Ok(figures)
 }
@@ -193,29 +193,6 @@ fn compare(podwire: &SideFigures, reference: &SideFigures) -> Vec<Figure> {
         .collect()
 }
 
-/// Whether each figure with a target met it, one line each.
-fn target_lines(figures: &[Figure]) -> Vec<String> {
-    TARGETS
-        .iter()
-        .filter_map(|&(name, target)| {
-            let ratio = figures.iter().find(|f| f.name == name)?.ratio;
-            let verdict = match ratio {
-                Some(r) if r <= target => format!("met ({r:.2}x)"),
-                Some(r) => format!("NOT met ({r:.2}x)"),
-                None => "no anchor value".to_owned(),
-            };
-            Some(format!("{name} <= {target}x its anchor: {verdict}"))
-        })
-        .collect()
-}
-
-fn print_targets(figures: &[Figure]) {
-    println!("targets:");
-    for line in target_lines(figures) {
-        println!("  {line}");
-    }
-}
-
 /// Fails early, saying what to do, when the benchmark cannot run here.
 fn preflight() -> anyhow::Result<()> {
     if !rustix::process::geteuid().is_root() {
@@ -281,9 +258,9 @@ mod tests {
 
     #[test]
     fn the_add_target_is_a_quarter_of_the_reference() {
-        let met = target_lines(&compare(&side(0.2), &side(1.0)));
+        let met = report::target_lines(&compare(&side(0.2), &side(1.0)), &TARGETS);
         assert_eq!(met, ["cni_add_p50_ms <= 0.25x its anchor: met (0.20x)"]);
-        let not_met = target_lines(&compare(&side(0.5), &side(1.0)));
+        let not_met = report::target_lines(&compare(&side(0.5), &side(1.0)), &TARGETS);
         assert_eq!(
             not_met,
             ["cni_add_p50_ms <= 0.25x its anchor: NOT met (0.50x)"]

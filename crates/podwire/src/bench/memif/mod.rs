@@ -29,7 +29,7 @@ use anyhow::{Context, bail};
 
 use super::pods::traffic;
 use super::process;
-use super::report::{Better, Figure};
+use super::report::{self, Better, Figure};
 use library::{End, OneWay};
 use pingpong::RoundTrips;
 use switch::Switch;
@@ -154,7 +154,7 @@ pub fn figures(duration: Duration) -> anyhow::Result<Vec<Figure>> {
         veth_mpps,
         veth_rtt_us,
     }))
-    .inspect(|figures| print_targets(figures))
+    .inspect(|figures| report::print_targets(figures, &TARGETS))
 }
 
 /// What each side counted.
@@ -214,29 +214,6 @@ fn compare(m: &Measured) -> Vec<Figure> {
             Better::Lower,
         ),
     ]
-}
-
-/// Whether each figure with a target met it, one line each.
-fn target_lines(figures: &[Figure]) -> Vec<String> {
-    TARGETS
-        .iter()
-        .filter_map(|&(name, target)| {
-            let ratio = figures.iter().find(|f| f.name == name)?.ratio;
-            let verdict = match ratio {
-                Some(r) if r >= target => format!("met ({r:.2}x)"),
-                Some(r) => format!("NOT met ({r:.2}x)"),
-                None => "no anchor value".to_owned(),
-            };
-            Some(format!("{name} >= {target}x its anchor: {verdict}"))
-        })
-        .collect()
-}
-
-fn print_targets(figures: &[Figure]) {
-    println!("\ntargets:");
-    for line in target_lines(figures) {
-        println!("  {line}");
-    }
 }
 
 /// Fails early, saying what to do, when the benchmark cannot run here.
@@ -341,7 +318,7 @@ mod tests {
 
     #[test]
     fn targets_are_judged_by_ratio() {
-        let lines = target_lines(&compare(&measured()));
+        let lines = report::target_lines(&compare(&measured()), &TARGETS);
         assert_eq!(
             lines,
             [
