@@ -808,6 +808,10 @@ fn memif_network_returns_the_socket_and_writes_the_device_info() {
         r0["interfaces"][0].get("socketPath").is_none(),
         "1.0.0 results have no socketPath: {r0:#}"
     );
+    let del0 = lab
+        .plugin()
+        .invoke("DEL", &env0, &lab.conf("mnet", "1.0.0"));
+    assert!(del0.success(), "DEL of the 1.0.0 memif pod: {del0:?}");
 
     pod.del()
         .unwrap_or_else(|f| panic!("DEL on a memif network: {f}"));
