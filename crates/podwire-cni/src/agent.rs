@@ -117,17 +117,7 @@ mod tests {
     #[test]
     fn refusals_map_to_the_contracts_codes() {
         let socket = Path::new("/run/p.sock");
-        let cases = [
-            (Some(FailureKind::Invalid), 7),
-            (Some(FailureKind::UnknownContainer), 3),
-            (Some(FailureKind::AlreadyExists), 100),
-            (Some(FailureKind::NotAsAdded), 101),
-            (Some(FailureKind::Exhausted), 102),
-            (Some(FailureKind::Kernel), 103),
-            (Some(FailureKind::Internal), 999),
-            (None, 999),
-        ];
-        for (kind, code) in cases {
+        for (kind, code) in crate::test_support::REFUSAL_CODES {
             let error = refused(kind).into_cni_error(socket);
             assert_eq!(error.code.number(), code, "{kind:?}");
             assert_eq!(error.msg, "the agent's words");

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use podwire_model::Cidr;
-use podwire_model::attach::{Attachment, AttachmentKey, AttachmentKind, PodIdentity, PodRoute};
+use podwire_model::attach::{
+    Attachment, AttachmentKey, AttachmentKind, FailureKind, PodIdentity, PodRoute,
+};
 
 pub const NETNS: &str = "/run/netns/pod1";
 
@@ -71,3 +73,15 @@ pub fn memif() -> Attachment {
         ..tap
     }
 }
+
+/// The contract's CNI code for each kind of refusal the agent sends (none: 999).
+pub const REFUSAL_CODES: [(Option<FailureKind>, u32); 8] = [
+    (Some(FailureKind::Invalid), 7),
+    (Some(FailureKind::UnknownContainer), 3),
+    (Some(FailureKind::AlreadyExists), 100),
+    (Some(FailureKind::NotAsAdded), 101),
+    (Some(FailureKind::Exhausted), 102),
+    (Some(FailureKind::Kernel), 103),
+    (Some(FailureKind::Internal), 999),
+    (None, 999),
+];

@@ -146,13 +146,20 @@ pub enum AttachmentKind {
     Memif,
 }
 
-impl fmt::Display for AttachmentKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl AttachmentKind {
+    /// Its name, as the config and the API write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             AttachmentKind::Tap => "tap",
             AttachmentKind::Veth => "veth",
             AttachmentKind::Memif => "memif",
-        })
+        }
+    }
+}
+
+impl fmt::Display for AttachmentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

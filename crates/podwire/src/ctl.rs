@@ -197,6 +197,15 @@ fn ratio(numerator: u64, denominator: u64) -> String {
     }
 }
 
+/// The items joined by commas, `-` when there are none.
+fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
 /// An optional value, `-` when absent.
 fn or_dash(value: Option<impl ToString>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
@@ -228,11 +237,7 @@ fn interfaces_table(interfaces: &[InterfaceView]) -> String {
                 (if i.up { "up" } else { "down" }).to_owned(),
                 i.mtu.to_string(),
                 i.mac.clone(),
-                if i.addresses.is_empty() {
-                    "-".to_owned()
-                } else {
-                    i.addresses.join(",")
-                },
+                list_or_dash(&i.addresses),
                 i.peer.clone(),
                 i.rx_packets.to_string(),
                 i.rx_bytes.to_string(),
@@ -268,11 +273,7 @@ fn attachments_table(attachments: &[Attachment]) -> String {
                 pod,
                 a.key.ifname.clone(),
                 a.kind.to_string(),
-                if addresses.is_empty() {
-                    "-".to_owned()
-                } else {
-                    addresses.join(",")
-                },
+                list_or_dash(&addresses),
                 a.switch_interface.clone(),
                 a.key.container_id.chars().take(12).collect(),
             ]

@@ -119,14 +119,19 @@ impl AttachError {
             message: message.into(),
         }
     }
+
+    /// The answer of an agent whose config has no `[[network]]`.
+    pub fn no_pod_networks() -> Self {
+        AttachError::new(
+            FailureKind::Invalid,
+            "this agent serves no pod networks: add a [[network]] to its config",
+        )
+    }
 }
 
 /// The answer of an agent that serves no pod networks.
 fn no_pod_networks<T: Send + 'static>(_request: impl Send) -> Reply<T> {
-    Box::pin(std::future::ready(Err(AttachError::new(
-        FailureKind::Invalid,
-        "this agent serves no pod networks: add a [[network]] to its config",
-    ))))
+    Box::pin(std::future::ready(Err(AttachError::no_pod_networks())))
 }
 
 /// The API's paths, shared by the server and the client so that they cannot drift apart.

@@ -273,17 +273,7 @@ fn add_chains_onto_a_prev_result() {
 
 #[test]
 fn add_failures_map_to_the_contracts_codes() {
-    let cases = [
-        (Some(FailureKind::Invalid), 7),
-        (Some(FailureKind::UnknownContainer), 3),
-        (Some(FailureKind::AlreadyExists), 100),
-        (Some(FailureKind::NotAsAdded), 101),
-        (Some(FailureKind::Exhausted), 102),
-        (Some(FailureKind::Kernel), 103),
-        (Some(FailureKind::Internal), 999),
-        (None, 999),
-    ];
-    for (kind, code) in cases {
+    for (kind, code) in crate::test_support::REFUSAL_CODES {
         let mut agent = FakeAgent::failing(AgentFailure::Refused {
             kind,
             message: format!("refused as {kind:?}"),

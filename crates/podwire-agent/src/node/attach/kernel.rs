@@ -199,10 +199,7 @@ async fn configure(
     attachment: &Attachment,
 ) -> Result<(), KernelError> {
     let ifname = attachment.key.ifname.as_str();
-    if let Some(mac) = &attachment.mac {
-        let mac: podwire_wire::ethernet::EthernetAddress = mac
-            .parse()
-            .map_err(|_| KernelError::Missing(format!("the planned MAC {mac} does not parse")))?;
+    if let Some(mac) = super::plan::pod_mac(attachment) {
         inside.set_mac(ifname, mac.0).await?;
     }
     inside.set_mtu(ifname, attachment.mtu).await?;

@@ -12,10 +12,10 @@ mod plan;
 mod switch;
 
 use std::convert::Infallible;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use podwire_dataplane::interface::{InterfaceConfig as SwitchInterface, InterfaceMode};
+use podwire_dataplane::interface::InterfaceConfig as SwitchInterface;
 use podwire_io::netns::NetNs;
 use podwire_io::worker::{RxPort, TxPort};
 use podwire_model::attach::{
@@ -23,7 +23,6 @@ use podwire_model::attach::{
     FailureKind, GcReport, GcRequest, NetworkStatus,
 };
 use podwire_model::config::{NetworkConfig, NetworkForwarding, POD_GATEWAY_V4, POD_GATEWAY_V6};
-use podwire_wire::ethernet::EthernetAddress;
 
 use super::{Node, Peer};
 use crate::api::AttachError;
@@ -35,7 +34,6 @@ pub(super) use switch::{DynamicTables, PodInterface};
 pub(super) struct PodNetworks {
     networks: Vec<NetworkConfig>,
     registry: Mutex<Registry>,
-    memif_dir: PathBuf,
 }
 
 impl PodNetworks {
@@ -51,7 +49,6 @@ impl PodNetworks {
         Ok(PodNetworks {
             networks,
             registry: Mutex::new(registry),
-            memif_dir: plan::default_memif_dir(),
         })
     }
 
@@ -99,12 +96,7 @@ fn kernel_failure(key: &AttachmentKey, error: impl std::fmt::Display) -> AttachE
 
 impl Node {
     fn pod_networks(&self) -> Result<&PodNetworks, AttachError> {
-        self.pods.as_ref().ok_or_else(|| {
-            AttachError::new(
-                FailureKind::Invalid,
-                "this agent serves no pod networks: add a [[network]] to its config",
-            )
-        })
+        self.pods.as_ref().ok_or_else(AttachError::no_pod_networks)
     }
 
     fn dynamic(&self) -> MutexGuard<'_, DynamicTables> {
@@ -136,7 +128,7 @@ impl Node {
                     network,
                     &request,
                     addresses,
-                    &pods.memif_dir,
+                    Path::new(plan::POD_MEMIF_DIR),
                 ))
             })
             .map_err(|e: AddError<Infallible>| {
@@ -374,9 +366,6 @@ impl Node {
             interface.ip4.push((POD_GATEWAY_V4, 32));
             interface.ip6.push((POD_GATEWAY_V6, 64));
             interface.source_check = true;
-        } else {
-            // Given its bridge domain when the tables are rendered.
-            interface.mode = InterfaceMode::L3;
         }
         PodInterface {
             key: attachment.key.clone(),
@@ -386,16 +375,9 @@ impl Node {
             } else {
                 Vec::new()
             },
-            pod_mac: attachment
-                .mac
-                .as_deref()
-                .and_then(|m| m.parse::<EthernetAddress>().ok()),
+            pod_mac: plan::pod_mac(attachment),
             bridge: (!routed).then(|| network.name.clone()),
-            kind: match attachment.kind {
-                AttachmentKind::Tap => "tap",
-                AttachmentKind::Veth => "veth",
-                AttachmentKind::Memif => "memif",
-            },
+            kind: attachment.kind.as_str(),
             peer,
         }
     }

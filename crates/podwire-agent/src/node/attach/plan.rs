@@ -3,7 +3,7 @@
 //! names again and finds what it made.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use podwire_model::attach::{AddRequest, Attachment, AttachmentKind, PodRoute};
 use podwire_model::cidr::Cidr;
@@ -69,10 +69,10 @@ pub fn plan(
         Vec::new()
     };
     let (host_interface, mac, socket_path) = match network.interface {
-        AttachmentKind::Tap => (None, Some(pod_mac(&id)), None),
+        AttachmentKind::Tap => (None, Some(planned_pod_mac(&id)), None),
         AttachmentKind::Veth => (
             Some(format!("pw{:010x}", hash >> 24)),
-            Some(pod_mac(&id)),
+            Some(planned_pod_mac(&id)),
             None,
         ),
         AttachmentKind::Memif => {
@@ -107,7 +107,12 @@ pub fn switch_mac(node: &str, attachment: &Attachment) -> podwire_wire::ethernet
     derived_mac(&[node, &key.network, &key.container_id, &key.ifname, "switch"])
 }
 
-fn pod_mac(id: &[&str]) -> String {
+/// The pod interface's MAC the plan gave it (tap and veth).
+pub fn pod_mac(attachment: &Attachment) -> Option<podwire_wire::ethernet::EthernetAddress> {
+    attachment.mac.as_deref()?.parse().ok()
+}
+
+fn planned_pod_mac(id: &[&str]) -> String {
     let mut parts = id.to_vec();
     parts.push("pod");
     derived_mac(&parts).to_string()
@@ -147,11 +152,6 @@ fn families(addresses: &[Cidr]) -> impl Iterator<Item = bool> + '_ {
     [v4.then_some(true), v6.then_some(false)]
         .into_iter()
         .flatten()
-}
-
-/// The default directory of memif attachments.
-pub fn default_memif_dir() -> PathBuf {
-    PathBuf::from(POD_MEMIF_DIR)
 }
 
 #[cfg(test)]
