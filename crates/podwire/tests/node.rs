@@ -213,7 +213,8 @@ fn the_host_reaches_a_pod() {
     }
     let a = Netns::new("pa");
     // A subnet of its own so parallel tests do not share host routes.
-    let n = std::process::id() % 200 + 20;
+    // Clear of the default Service CIDR 10.96.0.0/12 (10.96-10.111), which a pod may not use.
+    let n = std::process::id() % 76 + 20;
     let pod_addr = format!("10.{n}.7.2");
     let host_if = unique("pwh");
     let cfg = format!(

@@ -25,6 +25,9 @@ pub(super) struct ConfigFile {
     pub bridge_domain: Vec<BridgeDomainSection>,
     #[serde(default)]
     pub network: Vec<NetworkSection>,
+    /// Absent: every default.
+    #[serde(default)]
+    pub services: ServicesSection,
 }
 
 /// `[node]`
@@ -130,4 +133,20 @@ pub(super) struct NetworkSection {
     pub mtu: Option<u32>,
     /// `None`: the default routes; `Some(empty)`: none at all.
     pub pod_routes: Option<Vec<String>>,
+}
+
+/// `[services]`: `None` takes the default, which for the lists is computed from the rest of
+/// the file; `Some(empty)` is an empty list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServicesSection {
+    pub cidrs: Option<Vec<String>>,
+    pub cluster_cidrs: Option<Vec<String>>,
+    pub node_addresses: Option<Vec<String>>,
+    pub masquerade_interfaces: Option<Vec<String>>,
+    pub sessions_per_worker: Option<u32>,
+    pub tcp_established_timeout_s: Option<u64>,
+    pub tcp_close_wait_timeout_s: Option<u64>,
+    pub udp_timeout_s: Option<u64>,
+    pub udp_stream_timeout_s: Option<u64>,
 }

@@ -86,11 +86,30 @@
 //! forwarding = "routed"         # default: /32 and /128, via 169.254.1.1 and fe80::1; or "bridged"
 //! mtu = 1500                    # default; 576 to 65535, at least 1280 with an IPv6 pod CIDR
 //! pod_routes = ["0.0.0.0/0", "::/0"]  # routed only; default: a default route per family
+//!
+//! [services]                    # Kubernetes Services: ClusterIP, NodePort, LoadBalancer
+//! cidrs = ["10.96.0.0/12"]      # default: the service CIDRs, at most one per family
+//! cluster_cidrs = [             # default: the pod CIDRs, then the [[pod]] addresses
+//!     "10.0.2.0/24", "fd10::2:0/112", "10.0.0.2/32", "fd10::2/128",
+//! ]
+//! node_addresses = [            # default: the routed interfaces' addresses, in file order
+//!     "192.168.50.1", "fd00:50::1", "10.0.1.1",
+//! ]
+//! masquerade_interfaces = ["uplink0"]  # default: the routed af-packet interfaces
+//! sessions_per_worker = 131072  # default: 1024 to 16777216
+//! tcp_established_timeout_s = 86400  # default: idle timeouts in seconds, each at least 1
+//! tcp_close_wait_timeout_s = 3600    # default
+//! udp_timeout_s = 30            # default: UDP with packets one way only
+//! udp_stream_timeout_s = 120    # default: UDP with packets both ways
 //! "#;
 //! let config = Config::parse(text)?;
 //! assert_eq!(config.pods[0].addresses.len(), 2);
 //! assert_eq!(config.bridge_domains[0].name, "l2net");
 //! assert_eq!(config.networks[0].pod_routes.len(), 2);
+//! assert_eq!(config.services.masquerade_interfaces, ["uplink0"]);
+//! // Every [services] value above is its default.
+//! let (without_services, _) = text.split_once("[services]").expect("the example has one");
+//! assert_eq!(Config::parse(without_services)?.services, config.services);
 //! # Ok::<(), podwire_model::config::ConfigError>(())
 //! ```
 //!
@@ -156,7 +175,40 @@ pub struct Config {
     pub bridge_domains: Vec<BridgeDomainConfig>,
     /// `[[network]]`, in file order: the networks pods attach to through the CNI plugin.
     pub networks: Vec<NetworkConfig>,
+    /// `[services]`, with its defaults when absent: Services are always on.
+    pub services: ServicesConfig,
 }
+
+/// How the node implements Kubernetes Services (`[services]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicesConfig {
+    /// Service CIDRs (default [`DEFAULT_SERVICE_CIDR`]): ClusterIPs come from them, an address
+    /// in them that no Service has is dropped, and the host routes them into the switch.
+    pub cidrs: Vec<Cidr>,
+    /// Where pods' addresses come from: traffic to a ClusterIP from elsewhere is masqueraded.
+    /// Default: every `[[network]]` pod CIDR and every `[[pod]]` address.
+    pub cluster_cidrs: Vec<Cidr>,
+    /// The node's addresses: NodePorts answer on them, and the first of each family is what
+    /// masqueraded Service traffic gets as its source. Default: the addresses of every routed
+    /// `[[interface]]`, in file order.
+    pub node_addresses: Vec<IpAddr>,
+    /// The `[[interface]]`s where pod traffic leaving the cluster is masqueraded to the
+    /// interface's own address. Default: every routed `[[interface]]` of kind af-packet.
+    pub masquerade_interfaces: Vec<String>,
+    /// Sessions each worker tracks at most (default 131072, kube-proxy's conntrack minimum).
+    pub sessions_per_worker: u32,
+    /// How long an established TCP connection lives idle (default 24 h, as kube-proxy).
+    pub tcp_established_timeout: Duration,
+    /// How long a TCP connection in close-wait lives (default 1 h, as kube-proxy).
+    pub tcp_close_wait_timeout: Duration,
+    /// How long a UDP flow with packets one way only lives (default 30 s, as Linux).
+    pub udp_timeout: Duration,
+    /// How long a UDP flow with packets both ways lives (default 120 s, as Linux).
+    pub udp_stream_timeout: Duration,
+}
+
+/// The Service CIDR unless `services.cidrs` says otherwise (kubeadm's default).
+pub const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
 
 /// The daemon itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

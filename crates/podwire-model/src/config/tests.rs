@@ -368,3 +368,4 @@ fn load_names_the_file_it_cannot_read() {
 mod l2;
 mod memif;
 mod network;
+mod services;

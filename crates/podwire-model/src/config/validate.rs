@@ -1,12 +1,13 @@
 //! From the file as written to a [`Config`]: checks every value, fills in defaults, and checks
 //! what sections say about each other (unique names and addresses, routes that name an
 //! interface and a gateway it can reach, L2 interfaces that name a bridge domain or a pair,
-//! networks whose pod CIDRs nothing else uses).
+//! networks whose pod CIDRs nothing else uses, service CIDRs apart from everything else).
 //! It records every problem and goes on, so that one run reports them all.
 
 mod l2;
 mod memif;
 mod network;
+mod services;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -68,8 +69,14 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
         .enumerate()
         .filter_map(|(i, raw)| v.network(&format!("network[{i}]"), raw, file))
         .collect();
-    match (node, host) {
-        (Some(node), Some(host)) if v.problems.is_empty() => Ok(Config {
+    let validated = services::Validated {
+        interfaces: &interfaces,
+        pods: &pods,
+        networks: &networks,
+    };
+    let services = v.services(&file.services, file, &validated);
+    match (node, host, services) {
+        (Some(node), Some(host), Some(services)) if v.problems.is_empty() => Ok(Config {
             node,
             interfaces,
             host,
@@ -77,6 +84,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
             pods,
             bridge_domains,
             networks,
+            services,
         }),
         _ => Err(v.problems),
     }
@@ -108,7 +116,7 @@ struct Validator {
     /// Network name → the field that named it.
     network_names: HashMap<String, String>,
     /// The pod CIDRs of the networks so far, each with the field that gave it, in file order:
-    /// no two networks may hand out the same addresses.
+    /// no two networks may hand out the same addresses, nor a service CIDR any of them.
     pod_cidrs: Vec<(Cidr, String)>,
 }
 
@@ -466,6 +474,16 @@ impl Validator {
             interface: raw.interface.clone(),
         })
     }
+}
+
+/// Whether two prefixes share an address: one holds the other's first address.
+fn overlap(a: Cidr, b: Cidr) -> bool {
+    a.contains(b.network().addr()) || b.contains(a.network().addr())
+}
+
+/// "IPv4" or "IPv6".
+fn family(addr: IpAddr) -> &'static str {
+    if addr.is_ipv4() { "IPv4" } else { "IPv6" }
 }
 
 /// A route's gateway must be of the prefix's family and, when the route's interface is known

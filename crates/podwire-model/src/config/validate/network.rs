@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::super::NetworkConfig;
 use super::super::file::{ConfigFile, NetworkSection};
 use super::super::{DEFAULT_NETWORK_MTU, NetworkForwarding};
-use super::{Validator, values};
+use super::{Validator, family, overlap, values};
 use crate::attach::AttachmentKind;
 use crate::cidr::Cidr;
 
@@ -379,11 +379,6 @@ fn unusable_ranges() -> impl Iterator<Item = (Cidr, &'static str)> {
         .filter_map(|(range, what)| Some((range.parse().ok()?, *what)))
 }
 
-/// Whether two prefixes share an address: one holds the other's first address.
-fn overlap(a: Cidr, b: Cidr) -> bool {
-    a.contains(b.network().addr()) || b.contains(a.network().addr())
-}
-
 /// The default route of `addr`'s family (always `Some`: a length of 0 fits either family).
 fn default_route(addr: IpAddr) -> Option<Cidr> {
     let any = match addr {
@@ -391,11 +386,6 @@ fn default_route(addr: IpAddr) -> Option<Cidr> {
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
     Cidr::new(any, 0).ok()
-}
-
-/// "IPv4" or "IPv6".
-fn family(addr: IpAddr) -> &'static str {
-    if addr.is_ipv4() { "IPv4" } else { "IPv6" }
 }
 
 #[cfg(test)]
