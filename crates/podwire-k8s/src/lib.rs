@@ -1,0 +1,25 @@
+//! Kubernetes semantics, as pure functions: Kubernetes objects (k8s-openapi types) in,
+//! podwire's model out. The local store (`podwire ctl apply`), and later a live cluster or
+//! etcd, feed the same functions, so what a Service means is decided in one place.
+//!
+//! - [`object`]: the kinds podwire keeps ([`object::Object`]) and their keys.
+//! - [`manifest`]: YAML or JSON text (one or more documents) into checked objects.
+//! - [`validate`]: each object's fields, and conflicts between objects (ClusterIPs,
+//!   NodePorts), with the field path and the reason.
+//! - [`endpoints`]: EndpointSlice semantics: which endpoints traffic may use
+//!   (kube-proxy's `CategorizeEndpoints`), and slices derived from Pods for Services with a
+//!   selector when no controller makes them (one machine).
+//! - [`services`]: a Service and its slices into the frontends the data plane implements.
+//! - [`views`]: what `podwire ctl get` shows.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod endpoints;
+pub mod manifest;
+pub mod object;
+pub mod services;
+pub mod validate;
+pub mod views;
+
+#[cfg(test)]
+mod test_support;
