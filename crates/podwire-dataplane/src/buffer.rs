@@ -96,6 +96,9 @@ pub struct PacketMeta {
     /// The switch made this packet (an echo reply, an ICMP error): it is
     /// routed out without its TTL counted down, as a host sends its own.
     pub originated: bool,
+    /// A session translated this packet (or found it needs none): later NAT nodes leave it
+    /// alone.
+    pub tracked: bool,
 }
 
 const NO_NEXT: u32 = u32::MAX;
@@ -122,6 +125,7 @@ impl PacketMeta {
         },
         trace: None,
         originated: false,
+        tracked: false,
     };
 
     /// The next buffer of the chain.

@@ -50,6 +50,12 @@ impl Engine {
         })
     }
 
+    /// Sizes the worker's session table and sets its timeouts; the sessions it held are
+    /// forgotten (call it before traffic flows).
+    pub fn set_session_config(&mut self, config: crate::nat::session::SessionConfig) {
+        self.state.sessions = crate::nat::session::SessionTable::new(config);
+    }
+
     /// Hands frames received on `rx_if` to the graph; they are processed
     /// by the next [`Engine::run`].
     pub fn receive(&mut self, rx_if: IfIndex, frames: &[BufferIndex], now: Instant) {

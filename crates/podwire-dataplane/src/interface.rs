@@ -58,6 +58,9 @@ pub struct InterfaceConfig {
     /// uplinks, which carry traffic from anywhere. Unspecified and
     /// link-local IPv6 sources pass (neighbor discovery needs them).
     pub source_check: bool,
+    /// Pod traffic leaving the cluster by this interface (from a cluster CIDR to an address
+    /// outside them) is masqueraded to the interface's own address: an uplink.
+    pub masquerade: bool,
 }
 
 impl InterfaceConfig {
@@ -71,6 +74,7 @@ impl InterfaceConfig {
             ip4: Vec::new(),
             ip6: Vec::new(),
             source_check: false,
+            masquerade: false,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod graph;
 pub mod icmp_error;
 pub mod interface;
+pub mod nat;
 pub mod neighbor;
 pub mod nodes;
 pub mod offload;

@@ -14,4 +14,8 @@ pub struct WorkerState {
     pub bridges: MacTables,
     /// The budget of ICMP errors this worker may send.
     pub icmp_error_limit: crate::nodes::icmp::IcmpErrorLimit,
+    /// Connection tracking and NAT sessions.
+    pub sessions: crate::nat::session::SessionTable,
+    /// `ClientIP` affinity entries.
+    pub affinity: crate::nat::affinity::AffinityTable,
 }

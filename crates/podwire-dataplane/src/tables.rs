@@ -74,6 +74,10 @@ pub struct Tables {
     /// node sends a packet back out of the link it came from (replies to
     /// link-local addresses, which no route covers).
     pub attached: Vec<u32>,
+    /// The Services: frontends, endpoints, the node's NAT facts. Shared between versions
+    /// of the tables: a change of pods does not copy it, a change of Services copies one
+    /// shard of it.
+    pub services: std::sync::Arc<crate::nat::service::ServiceTable>,
 }
 
 impl Tables {
@@ -190,6 +194,11 @@ impl TablesBuilder {
     pub fn add_bridge_domain(&mut self, config: BridgeDomainConfig) -> BridgeDomainId {
         self.tables.bridge_domains.push(config);
         BridgeDomainId(self.tables.bridge_domains.len() as u16 - 1)
+    }
+
+    /// Sets the Services.
+    pub fn set_services(&mut self, services: std::sync::Arc<crate::nat::service::ServiceTable>) {
+        self.tables.services = services;
     }
 
     /// The tables, stamped with `generation`.

@@ -109,6 +109,22 @@ pub fn update_bytes(checksum: u16, old: &[u8], new: &[u8]) -> u16 {
     !fold(acc)
 }
 
+/// How the sum of some covered bytes changes when they change from `old` to `new`: one
+/// difference serves every checksum that covers them (a NAT's address change is in the IPv4
+/// header checksum and in the TCP/UDP pseudo-header), and differences add up with
+/// [`combine`]. Apply it with [`adjust`]; the same rules as [`update_bytes`] hold.
+#[inline]
+pub fn difference(old: &[u8], new: &[u8]) -> u16 {
+    fold(u64::from(!data(old)) + u64::from(data(new)))
+}
+
+/// The checksum field after the bytes it covers changed by `difference` (see
+/// [`difference`]); never `0xffff`, as [`update_u16`].
+#[inline]
+pub const fn adjust(checksum: u16, difference: u16) -> u16 {
+    !fold((!checksum) as u64 + difference as u64)
+}
+
 /// Folds a sum of 16-bit (or 32-bit) words to 16 bits with end-around carries
 /// (2^32 and 2^16 are both 1 modulo 0xffff).
 #[inline(always)]
@@ -224,6 +240,8 @@ mod tests {
             let expected = finish(data(&bytes(&words)));
             prop_assert_eq!(update_u32(checksum, old32, new32), expected);
             prop_assert_eq!(update_bytes(checksum, &old_bytes, &new32.to_be_bytes()), expected);
+            let change = difference(&old_bytes, &new32.to_be_bytes());
+            prop_assert_eq!(adjust(checksum, change), expected);
         }
     }
 }

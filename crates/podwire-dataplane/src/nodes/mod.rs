@@ -14,6 +14,7 @@ pub mod ip4;
 pub mod ip6;
 pub(crate) mod ip_common;
 pub mod l2;
+pub mod nat;
 pub mod ndp;
 
 use crate::graph::Node;
@@ -27,17 +28,21 @@ pub fn standard_nodes() -> Vec<Box<dyn Node>> {
         Box::new(l2::xconnect::L2Xconnect),
         Box::new(arp::ArpInput),
         Box::new(ip4::input::Ip4Input),
+        Box::new(nat::Ip4NatIn::default()),
         Box::new(ip4::lookup::Ip4Lookup),
         Box::new(ip4::local::Ip4Local),
         Box::new(icmp::echo4::Ip4IcmpEcho),
         Box::new(icmp::error4::Ip4IcmpError),
+        Box::new(nat::Ip4NatOut::default()),
         Box::new(ip4::rewrite::Ip4Rewrite),
         Box::new(arp::Ip4Glean::default()),
         Box::new(ip6::input::Ip6Input),
+        Box::new(nat::Ip6NatIn::default()),
         Box::new(ip6::lookup::Ip6Lookup),
         Box::new(ip6::local::Ip6Local),
         Box::new(icmp::echo6::Ip6IcmpEcho),
         Box::new(icmp::error6::Ip6IcmpError),
+        Box::new(nat::Ip6NatOut::default()),
         Box::new(ip6::rewrite::Ip6Rewrite),
         Box::new(ndp::Ip6Ndp),
         Box::new(ndp::Ip6Glean::default()),

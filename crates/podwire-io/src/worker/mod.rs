@@ -32,6 +32,7 @@ use podwire_dataplane::clock::Instant;
 use podwire_dataplane::engine::Engine;
 use podwire_dataplane::graph::VECTOR_SIZE;
 use podwire_dataplane::interface::IfIndex;
+use podwire_dataplane::nat::housekeeping::NatHousekeeping;
 use podwire_dataplane::neighbor::{NeighborBus, NeighborTable};
 use podwire_dataplane::publish::{TablePublisher, TableReader};
 
@@ -48,6 +49,8 @@ pub struct WorkerConfig {
     /// How long a worker keeps polling after its last packet before it
     /// sleeps. Zero: sleep as soon as a round finds nothing.
     pub poll_window: Duration,
+    /// Each worker's session table: size and timeouts.
+    pub sessions: podwire_dataplane::nat::session::SessionConfig,
 }
 
 impl Default for WorkerConfig {
@@ -55,6 +58,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             buffers: 16_384,
             poll_window: Duration::from_micros(100),
+            sessions: Default::default(),
         }
     }
 }
@@ -142,6 +146,7 @@ impl Workers {
             let (commands, inbox) = mpsc::channel();
             let waker = Arc::new(Waker::new().map_err(WorkerError::Poll)?);
             let mut engine = Engine::new(config.buffers, Some(monotonic_nanos))?;
+            engine.set_session_config(config.sessions);
             engine.state.neighbors = NeighborTable::shared(neighbors.clone());
             let reader = publisher.reader();
             let (thread_tx, thread_waker) = (tx.clone(), waker.clone());
@@ -177,6 +182,7 @@ impl Workers {
                         config,
                         rx: Vec::with_capacity(VECTOR_SIZE),
                         linear: VecDeque::new(),
+                        nat: NatHousekeeping::new(),
                     }
                     .run()
                 })
@@ -298,7 +304,7 @@ impl Drop for Workers {
 }
 
 const WAKER_TOKEN: u64 = u64::MAX;
-/// How often a worker expires neighbors and MAC addresses.
+/// How often a worker expires neighbors, MAC addresses, sessions and affinity entries.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a worker that traffic keeps awake looks at its descriptors,
 /// so that control channels (a memif handshake, a peer leaving) move on.
@@ -329,6 +335,8 @@ struct Worker {
     rx: Vec<BufferIndex>,
     /// Chained packets copied out whole for devices that take one frame.
     linear: VecDeque<Vec<u8>>,
+    /// Session and affinity expiry, stale UDP sessions.
+    nat: NatHousekeeping,
 }
 
 impl Worker {
@@ -358,6 +366,14 @@ impl Worker {
                 let tables = self.reader.refresh();
                 self.engine.state.neighbors.expire(now);
                 self.engine.state.bridges.age(now, tables);
+                let nat = self.nat.run(&mut self.engine.state, tables, now);
+                if nat.stale_udp_cleared > 0 {
+                    tracing::debug!(
+                        worker = self.id,
+                        cleared = nat.stale_udp_cleared,
+                        "UDP sessions to endpoints that no longer serve cleared"
+                    );
+                }
                 last_housekeeping = now;
             }
         }

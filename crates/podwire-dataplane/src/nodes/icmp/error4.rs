@@ -1,5 +1,5 @@
 //! `ip4-icmp-error`: tells the sender of a packet that died why, with an
-//! ICMP error built in a new buffer and routed by `ip4-lookup`, and drops
+//! ICMP error built in a new buffer and routed by `ip4-lookup` (after `ip4-nat-in`), and drops
 //! the packet with the reason of its death.
 //!
 //! As RFC 1812 §4.3.2.7 asks, no error is sent about an ICMP error, a
@@ -28,7 +28,9 @@ use super::error::{ErrorDrop, ErrorFamily, answer};
 
 crate::next_nodes! {
     pub enum Next {
-        Lookup => "ip4-lookup",
+        // Through NAT first: an error about a packet a session translated is translated
+        // back, so that the sender recognises its own packet in the quote.
+        Lookup => "ip4-nat-in",
     }
 }
 

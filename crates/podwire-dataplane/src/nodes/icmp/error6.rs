@@ -30,7 +30,9 @@ use super::{ReplyRoute, reply_route6};
 
 crate::next_nodes! {
     pub enum Next {
-        Lookup => "ip6-lookup",
+        // Through NAT first: an error about a packet a session translated is translated
+        // back, so that the sender recognises its own packet in the quote.
+        Lookup => "ip6-nat-in",
         Rewrite => "ip6-rewrite",
     }
 }

@@ -2,7 +2,8 @@
 //! §5.2.2: length, version, IHL, total length, checksum), refuses sources
 //! no host may send from, applies the strict reverse-path check on
 //! interfaces that ask for it (a pod may send only from its own addresses),
-//! cuts the Ethernet padding, and hands the packet to `ip4-lookup`.
+//! cuts the Ethernet padding, and hands the packet to `ip4-nat-in` (Services and sessions,
+//! then `ip4-lookup`).
 //! IP options are allowed and left alone.
 
 use podwire_wire::{checksum, ipv4};
@@ -13,7 +14,7 @@ use crate::nodes::ip_common::{routes_back, trim_to};
 
 crate::next_nodes! {
     pub enum Next {
-        Lookup => "ip4-lookup",
+        NatIn => "ip4-nat-in",
     }
 }
 
@@ -52,7 +53,7 @@ impl Node for Ip4Input {
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
         for &bi in packets {
             match validate(cx, bi) {
-                Ok(()) => out.send(Next::Lookup, bi),
+                Ok(()) => out.send(Next::NatIn, bi),
                 Err(reason) => out.drop(bi, reason),
             }
         }

@@ -1,5 +1,6 @@
 //! `ip4-lookup`: the route for the destination decides. The adjacency
-//! index goes into `meta.next_index` for `ip4-rewrite`; the switch's own
+//! index goes into `meta.next_index` for `ip4-nat-out` (egress
+//! masquerade) and `ip4-rewrite` after it; the switch's own
 //! addresses go to `ip4-local`; no route, or an unreachable route, is
 //! answered with an ICMP error. Broadcasts are not forwarded (RFC 1812
 //! §5.3.5: directed broadcasts are off by default).
@@ -17,7 +18,7 @@ use super::fixed_header;
 crate::next_nodes! {
     pub enum Next {
         Local => "ip4-local",
-        Rewrite => "ip4-rewrite",
+        NatOut => "ip4-nat-out",
         IcmpError => "ip4-icmp-error",
     }
 }
@@ -88,7 +89,7 @@ fn route_vector(cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatc
         });
         match apply_route(cx.pool.meta_mut(bi), route) {
             Routed::Local => out.send(Next::Local, bi),
-            Routed::Rewrite => out.send(Next::Rewrite, bi),
+            Routed::Rewrite => out.send(Next::NatOut, bi),
             Routed::IcmpError => out.send(Next::IcmpError, bi),
             Routed::Blackhole => out.drop(bi, Drop::Blackhole),
         }

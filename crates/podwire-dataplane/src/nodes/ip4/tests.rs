@@ -492,8 +492,15 @@ fn an_unknown_next_hop_goes_to_glean() {
     let id = h.receive(POD_IF, &udp4(from_pod(), POD_IP4, UNKNOWN_HOST4, 64, 8));
     h.run();
     assert_eq!(
-        h.path(id)[..4],
-        ["ip4-input", "ip4-lookup", "ip4-rewrite", "ip4-glean"],
+        h.path(id)[..6],
+        [
+            "ip4-input",
+            "ip4-nat-in",
+            "ip4-lookup",
+            "ip4-nat-out",
+            "ip4-rewrite",
+            "ip4-glean"
+        ],
         "{:?}",
         h.steps(id)
     );

@@ -4,8 +4,8 @@
 //! link-local sources that neighbor discovery uses pass), cuts the Ethernet
 //! padding, then sorts: neighbor discovery to `ip6-ndp`, link-local
 //! destinations of the switch to `ip6-local`, everything else to
-//! `ip6-lookup`. Multicast is not routed, link-local is never forwarded
-//! (RFC 4291 §2.5.6).
+//! `ip6-nat-in` (Services and sessions, then `ip6-lookup`). Multicast is not
+//! routed, link-local is never forwarded (RFC 4291 §2.5.6).
 
 use podwire_wire::ip::IpProtocol;
 use podwire_wire::ipv6;
@@ -17,7 +17,7 @@ use crate::nodes::ip_common::{routes_back, trim_to};
 
 crate::next_nodes! {
     pub enum Next {
-        Lookup => "ip6-lookup",
+        NatIn => "ip6-nat-in",
         Local => "ip6-local",
         Ndp => "ip6-ndp",
     }
@@ -118,5 +118,5 @@ fn classify(cx: &mut Context<'_>, bi: BufferIndex) -> Verdict {
             _ => Verdict::Drop(Drop::LinkLocalNotForwarded),
         };
     }
-    Verdict::Next(Next::Lookup)
+    Verdict::Next(Next::NatIn)
 }

@@ -1,5 +1,6 @@
 //! `ip6-lookup`: the route for the destination decides. The adjacency
-//! index goes into `meta.next_index` for `ip6-rewrite`; the switch's own
+//! index goes into `meta.next_index` for `ip6-nat-out` (egress
+//! masquerade) and `ip6-rewrite` after it; the switch's own
 //! addresses go to `ip6-local`; no route, or an unreachable route, is
 //! answered with an ICMPv6 error. (Multicast and link-local destinations
 //! were sorted out by `ip6-input`.)
@@ -13,7 +14,7 @@ use super::header;
 crate::next_nodes! {
     pub enum Next {
         Local => "ip6-local",
-        Rewrite => "ip6-rewrite",
+        NatOut => "ip6-nat-out",
         IcmpError => "ip6-icmp-error",
     }
 }
@@ -55,7 +56,7 @@ impl Node for Ip6Lookup {
             });
             match apply_route(cx.pool.meta_mut(bi), route) {
                 Routed::Local => out.send(Next::Local, bi),
-                Routed::Rewrite => out.send(Next::Rewrite, bi),
+                Routed::Rewrite => out.send(Next::NatOut, bi),
                 Routed::IcmpError => out.send(Next::IcmpError, bi),
                 Routed::Blackhole => out.drop(bi, Drop::Blackhole),
             }
