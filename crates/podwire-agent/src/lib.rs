@@ -8,4 +8,7 @@
 
 pub mod api;
 pub mod attachments;
+pub mod cluster;
 pub mod node;
+pub mod services;
+pub mod state_file;

@@ -1,14 +1,18 @@
 //! `podwire ctl`: asks the running agent over its API socket and prints what it answers, as
 //! aligned tables in the manner of VPP's `show` commands, or as JSON with `--json`.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use podwire_agent::api::client::Client;
+use podwire_agent::api::client::{Client, ClientError};
 use podwire_model::api::{
     ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
 };
 use podwire_model::attach::{Attachment, NetworkStatus};
+use podwire_model::cluster::{
+    EndpointView, ManifestReport, ManifestRequest, ObjectKey, PodView, ServiceView,
+};
 use podwire_model::config::DEFAULT_API_SOCKET;
 use serde::Serialize;
 
@@ -35,6 +39,37 @@ pub enum CtlCommand {
     /// Trace packets through the graph.
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// Create or replace the Kubernetes objects of a manifest (Namespaces, Pods, Services,
+    /// EndpointSlices) in the agent's cluster store, all or none.
+    Apply(ManifestArgs),
+    /// Remove the Kubernetes objects of a manifest from the agent's cluster store.
+    Delete(ManifestArgs),
+    /// List the objects of the agent's cluster store, with what the data plane made of them.
+    #[command(subcommand)]
+    Get(GetCommand),
+}
+
+/// The manifest of `podwire ctl apply` and `podwire ctl delete`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ManifestArgs {
+    /// A file of Kubernetes YAML or JSON documents separated by `---`; `-` reads standard
+    /// input.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// What `podwire ctl get` lists.
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum GetCommand {
+    /// Services: addresses, ports, endpoints and whether the data plane implements them.
+    #[command(visible_alias = "svc")]
+    Services,
+    /// Every endpoint of every Service, from its EndpointSlices or derived from its Pods.
+    #[command(visible_alias = "ep")]
+    Endpoints,
+    /// Pods: labels, addresses and whether they are attached.
+    #[command(visible_alias = "po")]
+    Pods,
 }
 
 /// What `podwire ctl show` shows.
@@ -100,7 +135,72 @@ async fn execute(client: &Client, command: CtlCommand, json: bool) -> anyhow::Re
             client.trace_clear().await?;
             confirmation("Trace buffer cleared.\n".to_owned())
         }
+        CtlCommand::Apply(args) => {
+            let report = client.cluster_apply(&read_manifest(&args.file)?).await;
+            present(refusal_as_is(report)?, json, report_text)?
+        }
+        CtlCommand::Delete(args) => {
+            let report = client.cluster_delete(&read_manifest(&args.file)?).await;
+            present(refusal_as_is(report)?, json, report_text)?
+        }
+        CtlCommand::Get(what) => get(client, what, json).await?,
     })
+}
+
+/// The manifest in `file`, or on standard input for `-`.
+fn read_manifest(file: &Path) -> anyhow::Result<ManifestRequest> {
+    let manifest = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the manifest from standard input")?;
+        text
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the manifest {}", file.display()))?
+    };
+    Ok(ManifestRequest { manifest })
+}
+
+/// A manifest the agent refused (HTTP 422) as the agent words it: every problem, one a
+/// line, without the HTTP wrapping.
+fn refusal_as_is(answer: Result<ManifestReport, ClientError>) -> anyhow::Result<ManifestReport> {
+    match answer {
+        Err(ClientError::Refused {
+            status, message, ..
+        }) if status.as_u16() == 422 => Err(anyhow::Error::msg(message)),
+        other => Ok(other?),
+    }
+}
+
+/// One line per object, as kubectl words it: `service/default/web created`.
+fn report_text(report: &ManifestReport) -> String {
+    report
+        .objects
+        .iter()
+        .map(|o| format!("{} {}\n", object_name(&o.key), o.change))
+        .collect()
+}
+
+/// `kind/namespace/name`, or `kind/name` for an object without a namespace.
+fn object_name(key: &ObjectKey) -> String {
+    let kind = key.kind.to_string().to_ascii_lowercase();
+    match key.namespace.is_empty() {
+        true => format!("{kind}/{}", key.name),
+        false => format!("{kind}/{}/{}", key.namespace, key.name),
+    }
+}
+
+async fn get(client: &Client, what: GetCommand, json: bool) -> anyhow::Result<String> {
+    match what {
+        GetCommand::Services => present(client.cluster_services().await?, json, |v| {
+            services_table(v)
+        }),
+        GetCommand::Endpoints => present(client.cluster_endpoints().await?, json, |v| {
+            endpoints_table(v)
+        }),
+        GetCommand::Pods => present(client.cluster_pods().await?, json, |v| pods_table(v)),
+    }
 }
 
 async fn show(client: &Client, what: ShowCommand, json: bool) -> anyhow::Result<String> {
@@ -304,6 +404,107 @@ fn networks_table(networks: &[NetworkStatus]) -> String {
                 n.attachments.to_string(),
                 pools.join(", "),
                 or_dash(n.reason.as_ref()),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn yes_no(value: bool) -> String {
+    (if value { "yes" } else { "no" }).to_owned()
+}
+
+fn services_table(services: &[ServiceView]) -> String {
+    let columns = [
+        text("Namespace"),
+        text("Name"),
+        text("Type"),
+        text("Cluster IPs"),
+        text("External IPs"),
+        text("Ports"),
+        number("Endpoints"),
+        number("Local"),
+        text("Affinity"),
+        text("Status"),
+    ];
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .map(|s| {
+            let addresses = |ips: &[std::net::IpAddr]| {
+                list_or_dash(&ips.iter().map(ToString::to_string).collect::<Vec<_>>())
+            };
+            vec![
+                s.namespace.clone(),
+                s.name.clone(),
+                s.service_type.clone(),
+                addresses(&s.cluster_ips),
+                addresses(&s.external_ips),
+                list_or_dash(&s.ports),
+                s.endpoints.to_string(),
+                s.local_endpoints.to_string(),
+                or_dash(s.affinity_timeout_s.map(|t| format!("ClientIP {t}s"))),
+                s.status.to_string(),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn endpoints_table(endpoints: &[EndpointView]) -> String {
+    let columns = [
+        text("Namespace"),
+        text("Service"),
+        text("Slice"),
+        text("Address"),
+        text("Ports"),
+        text("Node"),
+        text("Pod"),
+        text("Ready"),
+        text("Serving"),
+        text("Terminating"),
+    ];
+    let rows: Vec<Vec<String>> = endpoints
+        .iter()
+        .map(|e| {
+            vec![
+                e.namespace.clone(),
+                e.service.clone(),
+                e.slice.clone(),
+                e.address.to_string(),
+                list_or_dash(&e.ports),
+                or_dash(e.node.as_ref()),
+                or_dash(e.pod.as_ref()),
+                yes_no(e.ready),
+                yes_no(e.serving),
+                yes_no(e.terminating),
+            ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn pods_table(pods: &[PodView]) -> String {
+    let columns = [
+        text("Namespace"),
+        text("Name"),
+        text("IPs"),
+        text("Node"),
+        text("Ready"),
+        text("Labels"),
+        text("Status"),
+    ];
+    let rows: Vec<Vec<String>> = pods
+        .iter()
+        .map(|p| {
+            let ips: Vec<String> = p.ips.iter().map(ToString::to_string).collect();
+            vec![
+                p.namespace.clone(),
+                p.name.clone(),
+                list_or_dash(&ips),
+                or_dash(p.node.as_ref()),
+                yes_no(p.ready),
+                list_or_dash(&p.labels),
+                p.status.to_string(),
             ]
         })
         .collect();
@@ -628,6 +829,131 @@ mod tests {
         assert_eq!(back, health);
     }
 
+    #[test]
+    fn apply_reports_a_line_per_object_as_kubectl_does() {
+        use podwire_model::cluster::{Change, ObjectChange, ObjectKind};
+        let change = |kind, namespace: &str, name: &str, change| ObjectChange {
+            key: ObjectKey {
+                kind,
+                namespace: namespace.into(),
+                name: name.into(),
+            },
+            change,
+        };
+        let report = ManifestReport {
+            objects: vec![
+                change(ObjectKind::Namespace, "", "shop", Change::Created),
+                change(ObjectKind::Service, "shop", "web", Change::Configured),
+                change(
+                    ObjectKind::EndpointSlice,
+                    "shop",
+                    "web-1",
+                    Change::Unchanged,
+                ),
+                change(ObjectKind::Pod, "shop", "web-0", Change::NotFound),
+            ],
+        };
+        assert_eq!(
+            report_text(&report),
+            concat!(
+                "namespace/shop created\n",
+                "service/shop/web configured\n",
+                "endpointslice/shop/web-1 unchanged\n",
+                "pod/shop/web-0 not found\n",
+            )
+        );
+    }
+
+    #[test]
+    fn a_refused_manifest_is_printed_as_the_agent_words_it() {
+        let refusal = |status: &str| ClientError::Refused {
+            method: "POST".parse().unwrap(),
+            path: "/v1/cluster/apply".into(),
+            status: status.parse().unwrap(),
+            message: "the manifest was refused, nothing was changed:\nproblem 1\nproblem 2".into(),
+            kind: None,
+        };
+        let error = refusal_as_is(Err(refusal("422"))).unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "the manifest was refused, nothing was changed:\nproblem 1\nproblem 2"
+        );
+        let error = refusal_as_is(Err(refusal("500"))).unwrap_err();
+        assert!(
+            format!("{error:#}").starts_with("the podwire agent refused POST /v1/cluster/apply"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn a_missing_manifest_file_is_named() {
+        let error = read_manifest(Path::new("/nonexistent/web.yaml")).unwrap_err();
+        assert!(
+            format!("{error:#}").starts_with("cannot read the manifest /nonexistent/web.yaml: "),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn cluster_tables() {
+        use podwire_model::cluster::ObjectStatus;
+        let services = [ServiceView {
+            namespace: "default".into(),
+            name: "web".into(),
+            service_type: "NodePort".into(),
+            cluster_ips: vec!["10.96.0.10".parse().unwrap()],
+            external_ips: Vec::new(),
+            ports: vec!["80/TCP:30080→8080".into(), "53/UDP".into()],
+            endpoints: 2,
+            local_endpoints: 1,
+            affinity_timeout_s: Some(10800),
+            health_check_node_port: None,
+            status: ObjectStatus::Applied,
+        }];
+        assert_eq!(
+            services_table(&services),
+            concat!(
+                "Namespace  Name  Type      Cluster IPs  External IPs  Ports                     Endpoints  Local  Affinity         Status\n",
+                "default    web   NodePort  10.96.0.10   -             80/TCP:30080→8080,53/UDP          2      1  ClientIP 10800s  applied\n",
+            )
+        );
+        let endpoints = [EndpointView {
+            namespace: "default".into(),
+            service: "web".into(),
+            slice: "web-podwire-ipv4".into(),
+            address: "10.244.0.5".parse().unwrap(),
+            ports: vec!["http:8080/TCP".into()],
+            node: None,
+            pod: Some("default/web-0".into()),
+            ready: false,
+            serving: true,
+            terminating: true,
+        }];
+        assert_eq!(
+            endpoints_table(&endpoints),
+            concat!(
+                "Namespace  Service  Slice             Address     Ports          Node  Pod            Ready  Serving  Terminating\n",
+                "default    web      web-podwire-ipv4  10.244.0.5  http:8080/TCP  -     default/web-0  no     yes      yes\n",
+            )
+        );
+        let pods = [PodView {
+            namespace: "default".into(),
+            name: "web-0".into(),
+            labels: vec!["app=web".into(), "tier=front".into()],
+            ips: Vec::new(),
+            node: Some("node-a".into()),
+            ready: true,
+            status: ObjectStatus::Pending("not attached on this node yet".into()),
+        }];
+        assert_eq!(
+            pods_table(&pods),
+            concat!(
+                "Namespace  Name   IPs  Node    Ready  Labels              Status\n",
+                "default    web-0  -    node-a  yes    app=web,tier=front  pending: not attached on this node yet\n",
+            )
+        );
+    }
+
     /// `podwire ctl …` parsed on its own.
     #[derive(Debug, Parser)]
     struct Ctl {
@@ -651,5 +977,30 @@ mod tests {
             CtlCommand::Trace(TraceCommand::Add { packets: 50 })
         ));
         assert!(Ctl::try_parse_from(["ctl", "trace", "add", "0"]).is_err());
+    }
+
+    #[test]
+    fn apply_and_delete_take_a_file_or_stdin_and_get_takes_kubectl_short_names() {
+        let ctl = Ctl::try_parse_from(["ctl", "apply", "-f", "-"]).unwrap();
+        assert!(matches!(&ctl.args.command, CtlCommand::Apply(a) if a.file == Path::new("-")));
+        let ctl = Ctl::try_parse_from(["ctl", "delete", "--filename", "web.yaml"]).unwrap();
+        assert!(
+            matches!(&ctl.args.command, CtlCommand::Delete(a) if a.file == Path::new("web.yaml"))
+        );
+        assert!(Ctl::try_parse_from(["ctl", "apply"]).is_err());
+        let ctl = Ctl::try_parse_from(["ctl", "get", "svc", "--json"]).unwrap();
+        assert!(ctl.args.json);
+        assert!(matches!(
+            ctl.args.command,
+            CtlCommand::Get(GetCommand::Services)
+        ));
+        for (name, what) in [
+            ("endpoints", "Endpoints"),
+            ("ep", "Endpoints"),
+            ("po", "Pods"),
+        ] {
+            let ctl = Ctl::try_parse_from(["ctl", "get", name]).unwrap();
+            assert_eq!(format!("{:?}", ctl.args.command), format!("Get({what})"));
+        }
     }
 }

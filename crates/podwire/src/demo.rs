@@ -19,12 +19,32 @@ use podwire_model::config::Config;
 
 use crate::ctl::{self, CtlArgs, CtlCommand, ShowCommand, TraceCommand};
 
-/// The demo's pods: (name, IPv4, IPv6).
-const PODS: [(&str, &str, &str); 3] = [
+/// The demo's pods: (name, IPv4, IPv6). a, b and c are the Service's backends, d its client.
+const PODS: [(&str, &str, &str); 4] = [
     ("a", "10.0.0.2", "fd10::2"),
     ("b", "10.0.0.3", "fd10::3"),
     ("c", "10.0.0.4", "fd10::4"),
+    ("d", "10.0.0.5", "fd10::5"),
 ];
+
+/// The demo's Service: its ClusterIP, port, and its backends' target port.
+const SERVICE_IP: &str = "10.96.0.10";
+const SERVICE_PORT: u16 = 80;
+const BACKEND_PORT: u16 = 8080;
+
+/// The Service and its backend Pods, as Kubernetes YAML: the Pods' addresses are the static
+/// pods' (`status.podIPs`), their label is what the Service selects.
+fn service_manifest() -> String {
+    let mut text = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec:\n  clusterIP: {SERVICE_IP}\n  selector: {{app: web}}\n  ports:\n  - {{name: http, port: {SERVICE_PORT}, targetPort: {BACKEND_PORT}, protocol: TCP}}\n"
+    );
+    for (pod, v4, _) in &PODS[..3] {
+        text += &format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: web-{pod}, namespace: default, labels: {{app: web}}}}\nspec:\n  containers:\n  - {{name: web, image: demo, ports: [{{containerPort: {BACKEND_PORT}}}]}}\nstatus:\n  podIPs: [{{ip: {v4}}}]\n"
+        );
+    }
+    text
+}
 
 fn netns_name(pod: &str) -> String {
     format!("pwdemo-{pod}")
@@ -60,8 +80,9 @@ impl Drop for DemoPods {
 
 fn config_text(socket: &Path) -> String {
     let mut text = format!(
-        "[node]\nname = \"demo\"\napi_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\n",
-        socket.display()
+        "[node]\nname = \"demo\"\napi_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n",
+        socket.display(),
+        socket.with_file_name("state").display()
     );
     for (pod, v4, v6) in PODS {
         text += &format!(
@@ -140,6 +161,7 @@ type Step = Box<dyn Fn() -> anyhow::Result<String>>;
 /// Runs every step, printing each; returns how many failed.
 fn run_steps(socket: &Path) -> usize {
     let (a, b, c) = (PODS[0], PODS[1], PODS[2]);
+    let service_socket = socket.to_path_buf();
     let steps: Vec<(String, Step)> = vec![
         (
             format!("ping pod a → pod b over IPv4 ({})", b.1),
@@ -167,6 +189,12 @@ fn run_steps(socket: &Path) -> usize {
                 let socket = socket.to_path_buf();
                 move || trace(&socket, "c", b.1)
             }),
+        ),
+        (
+            format!(
+                "a Service: web ({SERVICE_IP}:{SERVICE_PORT}) over pods a, b and c; 60 connections from pod d"
+            ),
+            Box::new(move || service(&service_socket)),
         ),
     ];
     let mut failed = 0;
@@ -280,6 +308,54 @@ fn tcp(from: &str, to: &str, to_addr: &str, bytes: usize) -> anyhow::Result<Stri
         secs,
         bytes as f64 * 8.0 / secs / 1e9
     ))
+}
+
+/// Applies the Service, runs a small server in each backend pod that answers with the pod's
+/// name, connects from pod d to the ClusterIP again and again, and counts who answered.
+fn service(socket: &Path) -> anyhow::Result<String> {
+    let manifest = tempfile::NamedTempFile::new()?;
+    std::fs::write(manifest.path(), service_manifest())?;
+    println!("$ podwire ctl apply -f web.yaml");
+    ctl_run(
+        socket,
+        CtlCommand::Apply(ctl::ManifestArgs {
+            file: manifest.path().to_path_buf(),
+        }),
+    )?;
+    for (pod, v4, _) in &PODS[..3] {
+        let addr = SocketAddr::new(v4.parse()?, BACKEND_PORT);
+        let listener =
+            NetNs::open_named(&netns_name(pod))?.run_in(move || TcpListener::bind(addr))??;
+        let name = pod.to_string();
+        // Serves until the demo ends; the namespace goes with it.
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.write_all(name.as_bytes());
+            }
+        });
+    }
+    let client = NetNs::open_named(&netns_name("d"))?;
+    let service: SocketAddr = SocketAddr::new(SERVICE_IP.parse()?, SERVICE_PORT);
+    let mut answers = std::collections::BTreeMap::<String, u32>::new();
+    for _ in 0..60 {
+        let mut stream = client
+            .run_in(move || TcpStream::connect_timeout(&service, Duration::from_secs(3)))??;
+        let mut name = String::new();
+        stream.read_to_string(&mut name)?;
+        *answers.entry(name).or_default() += 1;
+    }
+    println!("$ podwire ctl get services");
+    ctl_run(socket, CtlCommand::Get(ctl::GetCommand::Services))?;
+    println!("$ podwire ctl get endpoints");
+    ctl_run(socket, CtlCommand::Get(ctl::GetCommand::Endpoints))?;
+    if answers.len() < 3 {
+        bail!("only {answers:?} answered: the connections did not spread over the three backends");
+    }
+    Ok(answers
+        .iter()
+        .map(|(pod, n)| format!("pod {pod} answered {n} of 60 connections"))
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 fn ctl_run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ use podwire_model::attach::{
     AddRequest, Attachment, CheckRequest, DelReport, DelRequest, FailureKind, GcReport, GcRequest,
     NetworkStatus,
 };
+use podwire_model::cluster::{EndpointView, ManifestReport, ManifestRequest, PodView, ServiceView};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
@@ -201,6 +202,38 @@ impl Client {
     /// `POST /v1/attachments/gc`: remove a network's attachments the runtime no longer has.
     pub async fn attach_gc(&self, request: &GcRequest) -> Result<GcReport, ClientError> {
         self.post(paths::ATTACH_GC, request).await
+    }
+
+    /// `POST /v1/cluster/apply`: create or replace the objects of a manifest, all or none
+    /// (refused with HTTP 422 and every problem otherwise).
+    pub async fn cluster_apply(
+        &self,
+        request: &ManifestRequest,
+    ) -> Result<ManifestReport, ClientError> {
+        self.post(paths::CLUSTER_APPLY, request).await
+    }
+
+    /// `POST /v1/cluster/delete`: remove the objects of a manifest.
+    pub async fn cluster_delete(
+        &self,
+        request: &ManifestRequest,
+    ) -> Result<ManifestReport, ClientError> {
+        self.post(paths::CLUSTER_DELETE, request).await
+    }
+
+    /// `GET /v1/cluster/services`
+    pub async fn cluster_services(&self) -> Result<Vec<ServiceView>, ClientError> {
+        self.get(paths::CLUSTER_SERVICES).await
+    }
+
+    /// `GET /v1/cluster/endpoints`
+    pub async fn cluster_endpoints(&self) -> Result<Vec<EndpointView>, ClientError> {
+        self.get(paths::CLUSTER_ENDPOINTS).await
+    }
+
+    /// `GET /v1/cluster/pods`
+    pub async fn cluster_pods(&self) -> Result<Vec<PodView>, ClientError> {
+        self.get(paths::CLUSTER_PODS).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -21,6 +21,11 @@
 //! | `POST /v1/attachments/del` with a `DelRequest` | `DelReport` |
 //! | `POST /v1/attachments/check` with a `CheckRequest` | the `Attachment` |
 //! | `POST /v1/attachments/gc` with a `GcRequest` | `GcReport` |
+//! | `POST /v1/cluster/apply` with a `ManifestRequest` | `ManifestReport`; 422 with every problem when refused |
+//! | `POST /v1/cluster/delete` with a `ManifestRequest` | `ManifestReport`; 422 with every problem when refused |
+//! | `GET /v1/cluster/services` | `[ServiceView]` |
+//! | `GET /v1/cluster/endpoints` | `[EndpointView]` |
+//! | `GET /v1/cluster/pods` | `[PodView]` |
 //!
 //! Failures answer with a 4xx or 5xx status and an [`ApiError`](podwire_model::api::ApiError)
 //! body.
@@ -44,6 +49,7 @@ use podwire_model::attach::{
     AddRequest, Attachment, CheckRequest, DelReport, DelRequest, FailureKind, GcReport, GcRequest,
     NetworkStatus,
 };
+use podwire_model::cluster::{EndpointView, ManifestReport, ManifestRequest, PodView, ServiceView};
 
 pub use server::{ServeError, Server, serve};
 pub use socket::SocketError;
@@ -96,6 +102,47 @@ pub trait NodeControl: Send + Sync + 'static {
     fn attach_gc(self: Arc<Self>, request: GcRequest) -> Reply<GcReport> {
         no_pod_networks(request)
     }
+
+    /// Creates or replaces the objects of a manifest in the cluster store, all or none.
+    fn cluster_apply(&self, _request: ManifestRequest) -> Result<ManifestReport, ClusterCallError> {
+        Err(ClusterCallError::NoStore)
+    }
+    /// Removes the objects of a manifest from the cluster store, all or none.
+    fn cluster_delete(
+        &self,
+        _request: ManifestRequest,
+    ) -> Result<ManifestReport, ClusterCallError> {
+        Err(ClusterCallError::NoStore)
+    }
+    /// Every Service of the cluster store, with its status.
+    fn cluster_services(&self) -> Vec<ServiceView> {
+        Vec::new()
+    }
+    /// Every endpoint of the cluster store's Services.
+    fn cluster_endpoints(&self) -> Vec<EndpointView> {
+        Vec::new()
+    }
+    /// Every Pod of the cluster store, with its addresses and status.
+    fn cluster_pods(&self) -> Vec<PodView> {
+        Vec::new()
+    }
+}
+
+/// Why a cluster store request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterCallError {
+    /// The agent keeps no cluster store.
+    #[error(
+        "this agent keeps no cluster store, so it implements no Services; run `podwire daemon` to apply manifests"
+    )]
+    NoStore,
+    /// The manifest has problems or conflicts with the store; nothing was changed. The text
+    /// lists every problem.
+    #[error("{0}")]
+    Refused(String),
+    /// The store could not make the change (it could not be saved); nothing was changed.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What an attachment call resolves to.
@@ -164,6 +211,18 @@ pub mod paths {
     pub const ATTACH_CHECK: &str = "/v1/attachments/check";
     /// `POST` a [`GcRequest`](podwire_model::attach::GcRequest): a `GcReport`.
     pub const ATTACH_GC: &str = "/v1/attachments/gc";
+    /// `POST` a [`ManifestRequest`](podwire_model::cluster::ManifestRequest): a
+    /// `ManifestReport`.
+    pub const CLUSTER_APPLY: &str = "/v1/cluster/apply";
+    /// `POST` a [`ManifestRequest`](podwire_model::cluster::ManifestRequest): a
+    /// `ManifestReport`.
+    pub const CLUSTER_DELETE: &str = "/v1/cluster/delete";
+    /// `GET`: [`ServiceView`](podwire_model::cluster::ServiceView)s.
+    pub const CLUSTER_SERVICES: &str = "/v1/cluster/services";
+    /// `GET`: [`EndpointView`](podwire_model::cluster::EndpointView)s.
+    pub const CLUSTER_ENDPOINTS: &str = "/v1/cluster/endpoints";
+    /// `GET`: [`PodView`](podwire_model::cluster::PodView)s.
+    pub const CLUSTER_PODS: &str = "/v1/cluster/pods";
     /// On the metrics listener: Prometheus text format.
     pub const METRICS: &str = "/metrics";
     /// On the metrics listener: 200 when healthy, 503 otherwise, with a `Health` body.

@@ -12,11 +12,12 @@ use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use podwire_model::api::{ApiError, HealthStatus};
 use podwire_model::attach::FailureKind;
+use podwire_model::cluster::{ManifestReport, ManifestRequest};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinError;
 
-use super::{AttachError, NodeControl, Reply, exposition, paths};
+use super::{AttachError, ClusterCallError, NodeControl, Reply, exposition, paths};
 
 type Control = Arc<dyn NodeControl>;
 
@@ -29,6 +30,9 @@ enum RequestError {
     /// `POST /v1/trace` without a usable `add=N`.
     #[error("{0}; ask as POST {path}?add=N with N a number of packets from 1 to {max}", path = paths::TRACE, max = u32::MAX)]
     BadTraceQuery(String),
+    /// A request body that is not the JSON the path takes.
+    #[error("the request is not what the API expects: {0}")]
+    BadBody(String),
     /// The path or method is not part of the API.
     #[error("there is no {method} {uri} in the podwire API; see `podwire ctl --help`")]
     NotFound {
@@ -43,7 +47,7 @@ impl IntoResponse for RequestError {
     fn into_response(self) -> Response {
         let status = match &self {
             RequestError::DataPlane(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            RequestError::BadTraceQuery(_) => StatusCode::BAD_REQUEST,
+            RequestError::BadTraceQuery(_) | RequestError::BadBody(_) => StatusCode::BAD_REQUEST,
             RequestError::NotFound { .. } => StatusCode::NOT_FOUND,
         };
         let body = ApiError {
@@ -80,6 +84,11 @@ pub(super) fn api_router(control: Control) -> Router {
         .route(paths::ATTACH_DEL, post(attach(|c, r| c.attach_del(r))))
         .route(paths::ATTACH_CHECK, post(attach(|c, r| c.attach_check(r))))
         .route(paths::ATTACH_GC, post(attach(|c, r| c.attach_gc(r))))
+        .route(paths::CLUSTER_APPLY, manifest(|c, r| c.cluster_apply(r)))
+        .route(paths::CLUSTER_DELETE, manifest(|c, r| c.cluster_delete(r)))
+        .route(paths::CLUSTER_SERVICES, view(|c| c.cluster_services()))
+        .route(paths::CLUSTER_ENDPOINTS, view(|c| c.cluster_endpoints()))
+        .route(paths::CLUSTER_PODS, view(|c| c.cluster_pods()))
         .fallback(not_found)
         .with_state(control)
 }
@@ -135,6 +144,39 @@ fn attach_failure(error: AttachError) -> Response {
         kind: Some(error.kind),
     };
     (status, Json(body)).into_response()
+}
+
+/// A `POST` route that hands the manifest of the request to `call` and answers with its
+/// report, or with why it was refused.
+fn manifest(
+    call: fn(&dyn NodeControl, ManifestRequest) -> Result<ManifestReport, ClusterCallError>,
+) -> MethodRouter<Control> {
+    post(
+        move |State(control): State<Control>,
+              request: Result<Json<ManifestRequest>, JsonRejection>| async move {
+            let Json(request) =
+                request.map_err(|rejection| RequestError::BadBody(rejection.body_text()))?;
+            match ask(&control, move |c| call(c, request)).await? {
+                Ok(report) => Ok(Json(report).into_response()),
+                Err(error) => Ok::<_, RequestError>(error.into_response()),
+            }
+        },
+    )
+}
+
+impl IntoResponse for ClusterCallError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ClusterCallError::NoStore => StatusCode::NOT_IMPLEMENTED,
+            ClusterCallError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ClusterCallError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = ApiError {
+            error: self.to_string(),
+            kind: None,
+        };
+        (status, Json(body)).into_response()
+    }
 }
 
 /// The query of `POST /v1/trace`.

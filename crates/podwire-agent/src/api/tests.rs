@@ -14,6 +14,11 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use podwire_model::cluster::{
+    Change, EndpointView, ManifestReport, ManifestRequest, ObjectChange, ObjectKey, ObjectKind,
+    ObjectStatus, PodView, ServiceView,
+};
+
 use super::client::{Client, ClientError};
 use super::*;
 
@@ -24,6 +29,8 @@ struct Fake {
     broken: bool,
     traces_added: Mutex<Vec<u32>>,
     clears: Mutex<u32>,
+    /// The manifests applied and deleted, as `("apply" | "delete", text)`.
+    manifests: Mutex<Vec<(&'static str, String)>>,
 }
 
 impl Fake {
@@ -33,6 +40,7 @@ impl Fake {
             broken,
             traces_added: Mutex::new(Vec::new()),
             clears: Mutex::new(0),
+            manifests: Mutex::new(Vec::new()),
         })
     }
 }
@@ -142,6 +150,21 @@ impl NodeControl for Fake {
             workers: 2,
             uptime_s: 60,
         }
+    }
+    fn cluster_apply(&self, request: ManifestRequest) -> Result<ManifestReport, ClusterCallError> {
+        self.cluster_change("apply", Change::Created, request)
+    }
+    fn cluster_delete(&self, request: ManifestRequest) -> Result<ManifestReport, ClusterCallError> {
+        self.cluster_change("delete", Change::Deleted, request)
+    }
+    fn cluster_services(&self) -> Vec<ServiceView> {
+        service_views()
+    }
+    fn cluster_endpoints(&self) -> Vec<EndpointView> {
+        endpoint_views()
+    }
+    fn cluster_pods(&self) -> Vec<PodView> {
+        pod_views()
     }
 }
 
@@ -450,4 +473,190 @@ async fn an_agent_that_does_not_answer_times_out() {
     let client = Client::new(path).with_timeout(std::time::Duration::from_millis(50));
     let error = client.health().await.unwrap_err();
     assert!(matches!(error, ClientError::Timeout { .. }), "{error}");
+}
+
+impl Fake {
+    /// A store that refuses a manifest saying `conflict`, has no room for one saying `full`
+    /// and is missing for one saying `nothing`; it records the others and reports one
+    /// Service `default/<manifest>` with `change`.
+    fn cluster_change(
+        &self,
+        verb: &'static str,
+        change: Change,
+        request: ManifestRequest,
+    ) -> Result<ManifestReport, ClusterCallError> {
+        match request.manifest.as_str() {
+            "conflict" => return Err(ClusterCallError::Refused(REFUSAL.to_owned())),
+            "full" => return Err(ClusterCallError::Failed("no room on the disk".to_owned())),
+            "nothing" => return Err(ClusterCallError::NoStore),
+            _ => {}
+        }
+        let key = ObjectKey {
+            kind: ObjectKind::Service,
+            namespace: "default".into(),
+            name: request.manifest.clone(),
+        };
+        self.manifests
+            .lock()
+            .unwrap()
+            .push((verb, request.manifest));
+        Ok(ManifestReport {
+            objects: vec![ObjectChange { key, change }],
+        })
+    }
+}
+
+/// What the fake store answers to a manifest it refuses: every problem, one a line.
+const REFUSAL: &str = "the manifest was refused, nothing was changed:
+document 1 (Service default/web): spec.ports[0].port: 0 is not a port: give 1-65535
+Service default/api: spec.clusterIP: 10.96.0.10 is the ClusterIP of Service default/web already";
+
+fn service_views() -> Vec<ServiceView> {
+    vec![ServiceView {
+        namespace: "default".into(),
+        name: "web".into(),
+        service_type: "NodePort".into(),
+        cluster_ips: vec!["10.96.0.10".parse().unwrap()],
+        external_ips: Vec::new(),
+        ports: vec!["80/TCP:30080→8080".into()],
+        endpoints: 2,
+        local_endpoints: 1,
+        affinity_timeout_s: Some(10800),
+        health_check_node_port: None,
+        status: ObjectStatus::Pending("no endpoints: connections are refused".into()),
+    }]
+}
+
+fn endpoint_views() -> Vec<EndpointView> {
+    vec![EndpointView {
+        namespace: "default".into(),
+        service: "web".into(),
+        slice: "web-podwire-ipv4".into(),
+        address: "10.244.0.5".parse().unwrap(),
+        ports: vec!["http:8080/TCP".into()],
+        node: Some("node-a".into()),
+        pod: Some("default/web-0".into()),
+        ready: true,
+        serving: true,
+        terminating: false,
+    }]
+}
+
+fn pod_views() -> Vec<PodView> {
+    vec![PodView {
+        namespace: "default".into(),
+        name: "web-0".into(),
+        labels: vec!["app=web".into()],
+        ips: vec!["10.244.0.5".parse().unwrap()],
+        node: None,
+        ready: true,
+        status: ObjectStatus::Applied,
+    }]
+}
+
+fn manifest(text: &str) -> ManifestRequest {
+    ManifestRequest {
+        manifest: text.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn manifests_reach_the_store_and_its_reports_come_back() {
+    let server = Running::start(HealthStatus::Ok).await;
+    let report = server.client.cluster_apply(&manifest("web")).await.unwrap();
+    assert_eq!(
+        report.objects,
+        [ObjectChange {
+            key: ObjectKey {
+                kind: ObjectKind::Service,
+                namespace: "default".into(),
+                name: "web".into()
+            },
+            change: Change::Created
+        }]
+    );
+    let report = server
+        .client
+        .cluster_delete(&manifest("api"))
+        .await
+        .unwrap();
+    assert_eq!(report.objects[0].change, Change::Deleted);
+    assert_eq!(
+        *server.fake.manifests.lock().unwrap(),
+        [("apply", "web".to_owned()), ("delete", "api".to_owned())]
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_manifest_answers_422_with_every_problem() {
+    let server = Running::start(HealthStatus::Ok).await;
+    for refused in [
+        server.client.cluster_apply(&manifest("conflict")).await,
+        server.client.cluster_delete(&manifest("conflict")).await,
+    ] {
+        match refused.unwrap_err() {
+            ClientError::Refused {
+                status, message, ..
+            } => {
+                assert_eq!(status.as_u16(), 422);
+                assert_eq!(message, REFUSAL);
+            }
+            other => panic!("expected a refusal, got {other}"),
+        }
+    }
+    let status = |error: ClientError| match error {
+        ClientError::Refused { status, .. } => status.as_u16(),
+        other => panic!("expected a refusal, got {other}"),
+    };
+    let full = server.client.cluster_apply(&manifest("full")).await;
+    assert_eq!(status(full.unwrap_err()), 500);
+    let nothing = server.client.cluster_apply(&manifest("nothing")).await;
+    assert_eq!(status(nothing.unwrap_err()), 501);
+    assert!(server.fake.manifests.lock().unwrap().is_empty());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_cluster_views_are_served() {
+    let server = Running::start(HealthStatus::Ok).await;
+    assert_eq!(
+        server.client.cluster_services().await.unwrap(),
+        service_views()
+    );
+    assert_eq!(
+        server.client.cluster_endpoints().await.unwrap(),
+        endpoint_views()
+    );
+    assert_eq!(server.client.cluster_pods().await.unwrap(), pod_views());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_manifest_request_answers_400() {
+    let server = Running::start(HealthStatus::Ok).await;
+    let mut stream = tokio::net::UnixStream::connect(&server.socket)
+        .await
+        .unwrap();
+    let body = r#"{"manifesto": "web"}"#;
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        paths::CLUSTER_APPLY,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    let error: podwire_model::api::ApiError = serde_json::from_str(body).unwrap();
+    assert!(
+        error
+            .error
+            .starts_with("the request is not what the API expects: "),
+        "{}",
+        error.error
+    );
+    assert!(server.fake.manifests.lock().unwrap().is_empty());
+    server.stop().await.unwrap();
 }

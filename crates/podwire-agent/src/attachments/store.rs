@@ -16,8 +16,8 @@
 //! leftover `.tmp` is never read and is overwritten by the next write.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +26,8 @@ use serde::Deserialize;
 
 /// The file's name in the state directory.
 pub const STATE_FILE: &str = "attachments.json";
-/// The name it is written under before the rename.
+/// The name it is written under before the rename (by [`crate::state_file::replace_durably`]).
+#[cfg(test)]
 pub const STATE_FILE_TMP: &str = "attachments.json.tmp";
 /// The format this agent writes and understands.
 pub const VERSION: u32 = 1;
@@ -197,35 +198,12 @@ pub fn save<'a>(
     records: impl Iterator<Item = &'a str>,
     cursors: &Cursors,
 ) -> Result<(), StoreError> {
-    let tmp = dir.join(STATE_FILE_TMP);
     let path = dir.join(STATE_FILE);
     // Cannot fail in practice: the cursors' keys are strings and their values addresses.
     let bytes = encode(records, cursors).map_err(|e| StoreError::Write {
-        path: tmp.clone(),
+        path: path.clone(),
         source: io::Error::other(e),
     })?;
-    let write_tmp = || -> io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()
-    };
-    write_tmp().map_err(|source| StoreError::Write {
-        path: tmp.clone(),
-        source,
-    })?;
-    fs::rename(&tmp, &path).map_err(|source| StoreError::Write {
-        path: path.clone(),
-        source,
-    })?;
-    // Without this the rename may not survive a power cut, and the old file would come back.
-    // The rename is the commit point, though: the new file is what every reader sees now, so
-    // the change stands, and a failure here is only worth a warning.
-    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::warn!(
-            "saved {} but could not flush its directory {}: {e}; a power cut may undo the last change",
-            path.display(),
-            dir.display()
-        );
-    }
-    Ok(())
+    crate::state_file::replace_durably(&path, &bytes)
+        .map_err(|(path, source)| StoreError::Write { path, source })
 }

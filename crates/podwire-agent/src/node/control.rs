@@ -91,6 +91,32 @@ impl NodeControl for Node {
         Box::pin(async move { self.gc_attachments(request).await })
     }
 
+    fn cluster_apply(
+        &self,
+        request: podwire_model::cluster::ManifestRequest,
+    ) -> Result<podwire_model::cluster::ManifestReport, crate::api::ClusterCallError> {
+        self.apply_manifest(request)
+    }
+
+    fn cluster_delete(
+        &self,
+        request: podwire_model::cluster::ManifestRequest,
+    ) -> Result<podwire_model::cluster::ManifestReport, crate::api::ClusterCallError> {
+        self.delete_manifest(request)
+    }
+
+    fn cluster_services(&self) -> Vec<podwire_model::cluster::ServiceView> {
+        self.service_views()
+    }
+
+    fn cluster_endpoints(&self) -> Vec<podwire_model::cluster::EndpointView> {
+        self.endpoint_views()
+    }
+
+    fn cluster_pods(&self) -> Vec<podwire_model::cluster::PodView> {
+        self.pod_views()
+    }
+
     fn interfaces(&self) -> Vec<InterfaceView> {
         let tables = self.publisher.current();
         let snapshots = self.snapshots();

@@ -6,11 +6,13 @@
 //! descriptor closes), so a failure half-way unwinds what was done.
 
 mod attach;
+mod cluster;
 mod control;
 mod l2;
 mod mac;
 mod memif;
 mod pods;
+mod services;
 
 use core::net::IpAddr;
 use std::sync::Arc;
@@ -109,6 +111,9 @@ pub enum NodeError {
     /// The pod attachments of an earlier run could not be loaded.
     #[error("cannot load the pod attachments: {0}")]
     Attachments(Box<crate::attachments::RegistryError>),
+    /// The cluster objects of an earlier run could not be loaded.
+    #[error("cannot load the cluster objects: {0}")]
+    Cluster(Box<crate::cluster::ClusterError>),
 }
 
 fn netlink_err(what: impl Into<String>) -> impl FnOnce(netlink::Error) -> NodeError {
@@ -164,6 +169,12 @@ pub struct Node {
     dynamic: std::sync::Mutex<attach::DynamicTables>,
     /// The pod networks, when the config has any.
     pods: Option<attach::PodNetworks>,
+    /// The cluster objects (Namespaces, Pods, Services, EndpointSlices) this node knows.
+    cluster: std::sync::Mutex<crate::cluster::Cluster>,
+    /// The Services in the data plane.
+    services: std::sync::Mutex<crate::services::render::ServiceRenderer>,
+    /// The health-check node ports served.
+    health: std::sync::Mutex<crate::services::health::HealthChecks>,
     started: std::time::Instant,
 }
 
@@ -200,6 +211,7 @@ impl Node {
             config.node.workers as usize,
             WorkerConfig {
                 buffers: config.node.buffers_per_worker,
+                sessions: services::session_config(&config.services),
                 ..WorkerConfig::default()
             },
             &publisher,
@@ -213,6 +225,13 @@ impl Node {
                     .map_err(|e| NodeError::Attachments(Box::new(e)))?,
             ),
         };
+        let cluster = crate::cluster::Cluster::open(
+            &config.node.state_dir,
+            podwire_k8s::services::NodeContext {
+                node_name: config.node.name.clone(),
+            },
+        )
+        .map_err(|e| NodeError::Cluster(Box::new(e)))?;
         let mut node = Node {
             name: config.node.name.clone(),
             publisher,
@@ -225,14 +244,22 @@ impl Node {
                 Vec::new(),
             )),
             pods,
+            cluster: std::sync::Mutex::new(cluster),
+            services: std::sync::Mutex::new(crate::services::render::ServiceRenderer::new(
+                Default::default(),
+            )),
+            health: Default::default(),
             started: std::time::Instant::now(),
         };
         let mut build = Build::default();
         for interface in &config.interfaces {
-            node.attach_interface(&mut build, interface).await?;
+            let masquerade = (config.services.masquerade_interfaces).contains(&interface.name);
+            node.attach_interface(&mut build, interface, masquerade)
+                .await?;
         }
         if let Some(host) = &config.host {
-            node.attach_host(&mut build, host).await?;
+            node.attach_host(&mut build, host, &config.services.cidrs)
+                .await?;
         }
         for pod in &config.pods {
             let wired = pods::wire(&node.name, pod).await?;
@@ -262,6 +289,11 @@ impl Node {
             pod_cidrs_unreachable(&mut build.tables, pods.networks())?;
         }
         let l2 = l2::add_bridge_domains(&mut build.tables, config, |name| node.index(name))?;
+        let host = config.host.as_ref().and_then(|h| node.index(&h.interface));
+        let renderer =
+            crate::services::render::ServiceRenderer::new(services::node_nat(config, host));
+        build.tables.set_services(renderer.table());
+        *node.services.get_mut().unwrap_or_else(|e| e.into_inner()) = renderer;
         let first = u16::try_from(build.tables.interface_count()).unwrap_or(u16::MAX);
         let bridged = node.pods.as_ref().map(|p| p.bridged()).unwrap_or_default();
         let mut dynamic = attach::DynamicTables::new(build.tables, l2, first, bridged);
@@ -273,6 +305,7 @@ impl Node {
             node.workers.attach(index, rx, tx);
         }
         node.restore_attachments().await;
+        node.render_cluster();
         Ok(node)
     }
 
@@ -290,6 +323,7 @@ impl Node {
         &mut self,
         build: &mut Build,
         config: &InterfaceConfig,
+        masquerade: bool,
     ) -> Result<(), NodeError> {
         let attached = match &config.device {
             Device::AfPacket(kernel) | Device::Tap(kernel) => {
@@ -299,6 +333,7 @@ impl Node {
         };
         let mut switch = SwitchInterface::l3(&config.name, attached.mac);
         switch.mtu = attached.mtu;
+        switch.masquerade = masquerade;
         for cidr in &config.addresses {
             push_address(&mut switch, cidr.addr(), cidr.prefix_len());
         }
@@ -415,7 +450,14 @@ impl Node {
         })
     }
 
-    async fn attach_host(&mut self, build: &mut Build, host: &HostConfig) -> Result<(), NodeError> {
+    /// The host's tap, with routes into the switch for `host.routes` and the Service CIDRs
+    /// (so that processes on the node reach ClusterIPs without kube-proxy).
+    async fn attach_host(
+        &mut self,
+        build: &mut Build,
+        host: &HostConfig,
+        service_cidrs: &[podwire_model::Cidr],
+    ) -> Result<(), NodeError> {
         let what = format!("host interface {}", host.interface);
         let tap = Tap::create(&host.interface).map_err(|source| NodeError::Tap {
             what: what.clone(),
@@ -475,7 +517,8 @@ impl Node {
             .map_err(route_err(what.clone()))?;
             build.tables.add_neighbor(index, a6.into(), host_mac);
         }
-        for cidr in &host.routes {
+        let extra = service_cidrs.iter().filter(|c| !host.routes.contains(c));
+        for cidr in host.routes.iter().chain(extra) {
             let (gateway, src): (IpAddr, Option<IpAddr>) = match cidr.addr() {
                 IpAddr::V4(_) => (POD_GATEWAY4.into(), host.address4.map(Into::into)),
                 IpAddr::V6(_) => (POD_GATEWAY6.into(), host.address6.map(Into::into)),

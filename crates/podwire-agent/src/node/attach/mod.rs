@@ -99,7 +99,7 @@ impl Node {
         self.pods.as_ref().ok_or_else(AttachError::no_pod_networks)
     }
 
-    fn dynamic(&self) -> MutexGuard<'_, DynamicTables> {
+    pub(super) fn dynamic(&self) -> MutexGuard<'_, DynamicTables> {
         self.dynamic.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -141,6 +141,7 @@ impl Node {
         match self.connect(network, Some(&ns), &attachment, true).await {
             Ok(()) => {
                 tracing::info!(attachment = %attachment.key, addresses = ?attachment.addresses, "pod attached");
+                self.pod_attachments_changed(&attachment.pod);
                 Ok(attachment)
             }
             Err(error) => {
@@ -177,6 +178,7 @@ impl Node {
         }
         pods.registry().remove(&attachment.key)?;
         tracing::info!(attachment = %attachment.key, "pod detached");
+        self.pod_attachments_changed(&attachment.pod);
         Ok(DelReport { existed: true })
     }
 

@@ -114,6 +114,15 @@ impl DynamicTables {
             .filter_map(|(i, s)| s.as_ref().map(|p| (self.index_of(i), p)))
     }
 
+    /// Replaces the Services (they are shared, not copied, by each rendering) and renders.
+    pub fn set_services(
+        &mut self,
+        services: std::sync::Arc<podwire_dataplane::nat::service::ServiceTable>,
+    ) -> Tables {
+        self.base.set_services(services);
+        self.render()
+    }
+
     /// The tables: the static part, then every slot (a free one as an interface that accepts
     /// nothing), then the bridged networks' bridge domains.
     pub fn render(&mut self) -> Tables {

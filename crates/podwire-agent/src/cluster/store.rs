@@ -1,0 +1,314 @@
+//! The store itself: the objects by key, changed by manifests, saved before anything
+//! downstream hears of a change, and each Service's last translation.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use podwire_k8s::manifest::{self, ManifestError};
+use podwire_k8s::object::Object;
+use podwire_k8s::services::{self, NodeContext, Translation};
+use podwire_k8s::{validate, views};
+use podwire_model::cluster::{
+    Change, EndpointView, ManifestReport, ObjectChange, ObjectKey, ObjectKind, ObjectStatus,
+    PodView, ServiceView,
+};
+use podwire_model::config::FieldError;
+use podwire_model::service::ServiceId;
+
+use super::inputs::{self, Objects};
+use super::{ClusterError, PodAddresses, file};
+use crate::services::ServiceUpdate;
+
+/// The cluster objects of this node, persisted in `<state_dir>/cluster.json`.
+#[derive(Debug)]
+pub struct Cluster {
+    path: PathBuf,
+    node: NodeContext,
+    objects: Objects,
+    /// Each Service's last translation: what the data plane was told, and what
+    /// [`Cluster::services`] shows.
+    translations: BTreeMap<ObjectKey, Translation>,
+}
+
+/// An object change: its key and what it was before (`None`: it was not there).
+type Undo = (ObjectKey, Option<Object>);
+
+impl Cluster {
+    /// Opens the store in `state_dir` (made if missing) for the node `node`, with what an
+    /// earlier agent saved there. Nothing is translated until [`Cluster::all_updates`].
+    pub fn open(state_dir: &Path, node: NodeContext) -> Result<Cluster, ClusterError> {
+        fs::create_dir_all(state_dir).map_err(|source| ClusterError::CreateDir {
+            path: state_dir.to_owned(),
+            source,
+        })?;
+        let path = state_dir.join(file::STATE_FILE);
+        let objects = file::load(&path)?;
+        Ok(Cluster {
+            path,
+            node,
+            objects,
+            translations: BTreeMap::new(),
+        })
+    }
+
+    /// The stored objects, by kind, namespace and name.
+    pub fn objects(&self) -> impl Iterator<Item = &Object> {
+        self.objects.values()
+    }
+
+    /// Creates or replaces the objects of `manifest`, all or none: a manifest with a
+    /// problem, or that conflicts with the store, changes nothing. The store is saved before
+    /// this returns; the updates are for the Services the change touched.
+    pub fn apply(
+        &mut self,
+        manifest: &str,
+        pods: &dyn PodAddresses,
+    ) -> Result<(ManifestReport, Vec<ServiceUpdate>), ClusterError> {
+        let incoming = manifest::parse(manifest)?;
+        refuse_repeats(&incoming)?;
+        let replaced: HashSet<ObjectKey> = incoming.iter().map(Object::key).collect();
+        let existing: Vec<&Object> = self
+            .objects
+            .iter()
+            .filter(|(key, _)| !replaced.contains(key))
+            .map(|(_, object)| object)
+            .collect();
+        let problems = validate::conflicts(&incoming, &existing);
+        if !problems.is_empty() {
+            return Err(ManifestError { problems }.into());
+        }
+        let mut report = ManifestReport::default();
+        let mut undo = Vec::new();
+        for object in incoming {
+            let key = object.key();
+            let change = match self.objects.get(&key) {
+                None => Change::Created,
+                Some(old) if *old == object => Change::Unchanged,
+                Some(_) => Change::Configured,
+            };
+            if change != Change::Unchanged {
+                let old = self.objects.insert(key.clone(), object);
+                undo.push((key.clone(), old));
+            }
+            report.objects.push(ObjectChange { key, change });
+        }
+        let updates = self.commit(undo, pods)?;
+        Ok((report, updates))
+    }
+
+    /// Removes the objects of `manifest` (only their kind, namespace and name count; one
+    /// that is not there is reported `NotFound`). Saved before this returns, like
+    /// [`Cluster::apply`].
+    pub fn delete(
+        &mut self,
+        manifest: &str,
+        pods: &dyn PodAddresses,
+    ) -> Result<(ManifestReport, Vec<ServiceUpdate>), ClusterError> {
+        let incoming = manifest::parse(manifest)?;
+        let mut report = ManifestReport::default();
+        let mut undo = Vec::new();
+        for object in incoming {
+            let key = object.key();
+            let change = match self.objects.remove(&key) {
+                Some(old) => {
+                    undo.push((key.clone(), Some(old)));
+                    Change::Deleted
+                }
+                None => Change::NotFound,
+            };
+            report.objects.push(ObjectChange { key, change });
+        }
+        let updates = self.commit(undo, pods)?;
+        Ok((report, updates))
+    }
+
+    /// The updates of the Services that select Pod `namespace/name`, after its attachments
+    /// on this node changed (a CNI ADD or DEL). None when the store has no such Pod.
+    pub fn pod_changed(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        pods: &dyn PodAddresses,
+    ) -> Vec<ServiceUpdate> {
+        let key = ObjectKey {
+            kind: ObjectKind::Pod,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        let keys = inputs::touched(&self.objects, &key, self.objects.get(&key), None);
+        self.update(keys, pods)
+    }
+
+    /// The updates of every Service: what the data plane implements at start.
+    pub fn all_updates(&mut self, pods: &dyn PodAddresses) -> Vec<ServiceUpdate> {
+        let keys: Vec<ObjectKey> = inputs::of_kind(&self.objects, ObjectKind::Service, None)
+            .map(|(key, _)| key.clone())
+            .collect();
+        self.update(keys, pods)
+    }
+
+    /// Every Service, with what its last translation made of it.
+    pub fn services(&self) -> Vec<ServiceView> {
+        inputs::of_kind(&self.objects, ObjectKind::Service, None)
+            .filter_map(|(key, object)| {
+                let Object::Service(service) = object else {
+                    return None;
+                };
+                Some(match self.translations.get(key) {
+                    Some(translation) => views::service(service, translation),
+                    None => views::service(service, &not_translated()),
+                })
+            })
+            .collect()
+    }
+
+    /// The endpoints of every stored EndpointSlice and of the slices derived for the
+    /// Services with a selector, by namespace, Service and slice.
+    pub fn endpoints(&self, pods: &dyn PodAddresses) -> Vec<EndpointView> {
+        let derived: Vec<Object> = inputs::of_kind(&self.objects, ObjectKind::Service, None)
+            .filter(|(_, service)| inputs::has_selector(service))
+            .flat_map(|(key, _)| inputs::derived_slices(&self.objects, key, &self.node, pods))
+            .collect();
+        let stored =
+            inputs::of_kind(&self.objects, ObjectKind::EndpointSlice, None).map(|(_, slice)| slice);
+        let mut endpoints: Vec<EndpointView> = stored
+            .chain(&derived)
+            .flat_map(|object| match object {
+                Object::EndpointSlice(slice) => views::endpoints(slice),
+                _ => Vec::new(),
+            })
+            .collect();
+        endpoints.sort_by(|a, b| {
+            (&a.namespace, &a.service, &a.slice, a.address).cmp(&(
+                &b.namespace,
+                &b.service,
+                &b.slice,
+                b.address,
+            ))
+        });
+        endpoints
+    }
+
+    /// Every Pod with its addresses: applied when it has one, pending until the CNI plugin
+    /// attaches it otherwise.
+    pub fn pods(&self, pods: &dyn PodAddresses) -> Vec<PodView> {
+        inputs::of_kind(&self.objects, ObjectKind::Pod, None)
+            .filter_map(|(key, object)| {
+                let Object::Pod(pod) = object else {
+                    return None;
+                };
+                let place = inputs::pod_place(key, object, &self.node, pods);
+                let status = match place.ips.is_empty() {
+                    true => ObjectStatus::Pending("not attached on this node yet".to_owned()),
+                    false => ObjectStatus::Applied,
+                };
+                Some(views::pod(pod, &place.ips, status))
+            })
+            .collect()
+    }
+
+    /// Saves the store after the changes `undo` records, or undoes them when it cannot; then
+    /// the updates of the Services they touched.
+    fn commit(
+        &mut self,
+        undo: Vec<Undo>,
+        pods: &dyn PodAddresses,
+    ) -> Result<Vec<ServiceUpdate>, ClusterError> {
+        if undo.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Err(error) = file::save(&self.path, self.objects.values()) {
+            for (key, old) in undo.into_iter().rev() {
+                match old {
+                    Some(old) => self.objects.insert(key, old),
+                    None => self.objects.remove(&key),
+                };
+            }
+            return Err(error);
+        }
+        let touched: BTreeSet<ObjectKey> = undo
+            .iter()
+            .flat_map(|(key, old)| {
+                inputs::touched(&self.objects, key, old.as_ref(), self.objects.get(key))
+            })
+            .collect();
+        Ok(self.update(touched, pods))
+    }
+
+    /// Translates the Services at `keys` again: an update for each one there, and one with
+    /// no model for each one gone that was translated before.
+    fn update(
+        &mut self,
+        keys: impl IntoIterator<Item = ObjectKey>,
+        pods: &dyn PodAddresses,
+    ) -> Vec<ServiceUpdate> {
+        let mut updates = Vec::new();
+        for key in keys {
+            let id = ServiceId {
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+            };
+            match self.translate(&key, pods) {
+                Some(translation) => {
+                    updates.push(ServiceUpdate {
+                        id,
+                        model: translation.model.clone(),
+                    });
+                    self.translations.insert(key, translation);
+                }
+                None => {
+                    if self.translations.remove(&key).is_some() {
+                        updates.push(ServiceUpdate { id, model: None });
+                    }
+                }
+            }
+        }
+        updates
+    }
+
+    /// The Service at `key` with its stored and derived slices; `None` when it is not there.
+    fn translate(&self, key: &ObjectKey, pods: &dyn PodAddresses) -> Option<Translation> {
+        let Some(Object::Service(service)) = self.objects.get(key) else {
+            return None;
+        };
+        let derived = inputs::derived_slices(&self.objects, key, &self.node, pods);
+        let slices: Vec<_> = inputs::stored_slices(&self.objects, key)
+            .chain(&derived)
+            .filter_map(|object| match object {
+                Object::EndpointSlice(slice) => Some(slice),
+                _ => None,
+            })
+            .collect();
+        Some(services::translate(service, &slices, &self.node))
+    }
+}
+
+/// What a Service shows before its first translation.
+fn not_translated() -> Translation {
+    Translation {
+        model: None,
+        status: ObjectStatus::Pending("the agent has not rendered it yet".to_owned()),
+    }
+}
+
+/// Refuses a manifest that gives one object twice: which of the two would count is
+/// anyone's guess.
+fn refuse_repeats(objects: &[Object]) -> Result<(), ManifestError> {
+    let mut counts: BTreeMap<ObjectKey, usize> = BTreeMap::new();
+    for object in objects {
+        *counts.entry(object.key()).or_default() += 1;
+    }
+    let problems: Vec<FieldError> = counts
+        .into_iter()
+        .filter(|&(_, n)| n > 1)
+        .map(|(key, n)| FieldError {
+            field: key.to_string(),
+            problem: format!("the manifest gives it {n} times; give each object once"),
+        })
+        .collect();
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(ManifestError { problems }),
+    }
+}
