@@ -206,6 +206,12 @@ impl Node {
     /// Builds the data plane from `config`, wires every interface and pod,
     /// and starts the workers.
     pub async fn start(config: &Config) -> Result<Node, NodeError> {
+        if config.node.workers > 1 {
+            tracing::warn!(
+                workers = config.node.workers,
+                "sessions belong to a worker and flows are not steered to workers yet: with more than one worker, replies of a NATed flow (Services, masquerading) may reach a worker that does not know it; use workers = 1 for Services"
+            );
+        }
         let publisher = TablePublisher::new(Tables::default());
         let workers = Workers::start(
             config.node.workers as usize,
