@@ -85,6 +85,27 @@ pub struct ErrorView {
     pub count: u64,
 }
 
+/// One worker's session table (connection tracking for Services and masquerading).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTableView {
+    /// The worker thread's number.
+    pub worker: u32,
+    /// Sessions tracked now.
+    pub active: u64,
+    /// The most it holds (`services.sessions_per_worker`).
+    pub capacity: u64,
+    /// Sessions made since the agent started.
+    pub created: u64,
+    /// Sessions that timed out.
+    pub expired: u64,
+    /// Unanswered sessions evicted to make room for new ones.
+    pub evicted: u64,
+    /// New flows refused because the table was full of answered sessions.
+    pub refused_full: u64,
+    /// UDP sessions cleared because their endpoint stopped serving.
+    pub cleared: u64,
+}
+
 /// What a route does with the packets it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

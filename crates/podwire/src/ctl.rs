@@ -81,6 +81,8 @@ pub enum ShowCommand {
     Runtime,
     /// Packets dropped or punted, by node and reason.
     Errors,
+    /// Each worker's session table (connection tracking): how full, what came and went.
+    Sessions,
     /// The forwarding table.
     Routes,
     /// The ARP / ND table.
@@ -210,6 +212,7 @@ async fn show(client: &Client, what: ShowCommand, json: bool) -> anyhow::Result<
         }
         ShowCommand::Runtime => present(client.runtime().await?, json, |v| runtime_table(v)),
         ShowCommand::Errors => present(client.errors().await?, json, |v| errors_table(v)),
+        ShowCommand::Sessions => present(client.sessions().await?, json, |v| sessions_table(v)),
         ShowCommand::Routes => present(client.routes().await?, json, |v| routes_table(v)),
         ShowCommand::Neighbors => present(client.neighbors().await?, json, |v| neighbors_table(v)),
         ShowCommand::Trace => present(client.trace().await?, json, trace_text),
@@ -558,6 +561,38 @@ fn errors_table(errors: &[ErrorView]) -> String {
                 e.reason.clone(),
                 e.description.clone(),
             ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+fn sessions_table(sessions: &[podwire_model::api::SessionTableView]) -> String {
+    let columns = [
+        number("Worker"),
+        number("Active"),
+        number("Capacity"),
+        number("Created"),
+        number("Expired"),
+        number("Evicted"),
+        number("Refused (full)"),
+        number("Cleared (stale UDP)"),
+    ];
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            [
+                u64::from(s.worker),
+                s.active,
+                s.capacity,
+                s.created,
+                s.expired,
+                s.evicted,
+                s.refused_full,
+                s.cleared,
+            ]
+            .iter()
+            .map(u64::to_string)
+            .collect()
         })
         .collect();
     table(&columns, &rows)

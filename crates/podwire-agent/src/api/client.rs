@@ -143,6 +143,11 @@ impl Client {
         self.get(paths::ERRORS).await
     }
 
+    /// `GET /v1/sessions`
+    pub async fn sessions(&self) -> Result<Vec<podwire_model::api::SessionTableView>, ClientError> {
+        self.get(paths::SESSIONS).await
+    }
+
     /// `GET /v1/routes`
     pub async fn routes(&self) -> Result<Vec<RouteView>, ClientError> {
         self.get(paths::ROUTES).await

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use podwire_model::api::{ErrorView, InterfaceView, NodeRuntimeView};
+use podwire_model::api::{ErrorView, InterfaceView, NodeRuntimeView, SessionTableView};
 
 /// The `Content-Type` of the text this module writes.
 pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -95,11 +95,57 @@ const ERROR_FAMILIES: &[Family<ErrorView>] = &[Family {
     value: |e| e.count,
 }];
 
+const SESSION_FAMILIES: &[Family<SessionTableView>] = &[
+    Family {
+        name: "podwire_sessions",
+        help: "Sessions the worker tracks now.",
+        kind: GAUGE,
+        value: |s| s.active,
+    },
+    Family {
+        name: "podwire_sessions_capacity",
+        help: "The most sessions the worker tracks.",
+        kind: GAUGE,
+        value: |s| s.capacity,
+    },
+    Family {
+        name: "podwire_sessions_created_total",
+        help: "Sessions made.",
+        kind: COUNTER,
+        value: |s| s.created,
+    },
+    Family {
+        name: "podwire_sessions_expired_total",
+        help: "Sessions that timed out.",
+        kind: COUNTER,
+        value: |s| s.expired,
+    },
+    Family {
+        name: "podwire_sessions_evicted_total",
+        help: "Unanswered sessions evicted to make room.",
+        kind: COUNTER,
+        value: |s| s.evicted,
+    },
+    Family {
+        name: "podwire_sessions_refused_full_total",
+        help: "New flows refused because the session table was full.",
+        kind: COUNTER,
+        value: |s| s.refused_full,
+    },
+    Family {
+        name: "podwire_sessions_cleared_total",
+        help: "UDP sessions cleared because their endpoint stopped serving.",
+        kind: COUNTER,
+        value: |s| s.cleared,
+    },
+];
+
 /// The exposition text of the given counters.
 pub(super) fn render(
     interfaces: &[InterfaceView],
     runtime: &[NodeRuntimeView],
     errors: &[ErrorView],
+    sessions: &[SessionTableView],
 ) -> String {
     let mut out = String::new();
     write_families(&mut out, INTERFACE_FAMILIES, interfaces, |i| {
@@ -114,6 +160,9 @@ pub(super) fn render(
             ("node", e.node.clone()),
             ("reason", e.reason.clone()),
         ]
+    });
+    write_families(&mut out, SESSION_FAMILIES, sessions, |s| {
+        vec![("worker", s.worker.to_string())]
     });
     out
 }
@@ -199,6 +248,16 @@ mod tests {
                 description: "IP TTL expired".into(),
                 count: 7,
             }],
+            &[SessionTableView {
+                worker: 0,
+                active: 3,
+                capacity: 1024,
+                created: 9,
+                expired: 5,
+                evicted: 1,
+                refused_full: 2,
+                cleared: 0,
+            }],
         );
         let expected_lines = [
             "# HELP podwire_interface_rx_packets_total Packets received on the interface.",
@@ -216,6 +275,10 @@ mod tests {
             r#"podwire_node_nanoseconds_total{worker="0",node="ip4-lookup"} 13"#,
             "# TYPE podwire_drops_total counter",
             r#"podwire_drops_total{worker="1",node="ip4-input",reason="ttl-expired"} 7"#,
+            "# TYPE podwire_sessions gauge",
+            r#"podwire_sessions{worker="0"} 3"#,
+            r#"podwire_sessions_capacity{worker="0"} 1024"#,
+            r#"podwire_sessions_refused_full_total{worker="0"} 2"#,
         ];
         let lines: Vec<&str> = text.lines().collect();
         for expected in expected_lines {
@@ -223,14 +286,17 @@ mod tests {
         }
         assert_eq!(
             lines.iter().filter(|l| l.starts_with("# TYPE")).count(),
-            INTERFACE_FAMILIES.len() + NODE_FAMILIES.len() + ERROR_FAMILIES.len()
+            INTERFACE_FAMILIES.len()
+                + NODE_FAMILIES.len()
+                + ERROR_FAMILIES.len()
+                + SESSION_FAMILIES.len()
         );
         assert!(text.ends_with('\n'));
     }
 
     #[test]
     fn escapes_label_values() {
-        let text = render(&[interface("a\"b\\c\nd", 5, true)], &[], &[]);
+        let text = render(&[interface("a\"b\\c\nd", 5, true)], &[], &[], &[]);
         assert!(
             text.contains(r#"podwire_interface_rx_packets_total{interface="a\"b\\c\nd"} 5"#),
             "{text}"
@@ -239,7 +305,7 @@ mod tests {
 
     #[test]
     fn no_views_still_declares_the_families() {
-        let text = render(&[], &[], &[]);
+        let text = render(&[], &[], &[], &[]);
         assert!(text.contains("# TYPE podwire_drops_total counter"));
         assert!(text.lines().all(|line| line.starts_with('#')), "{text}");
     }

@@ -78,6 +78,10 @@ pub trait NodeControl: Send + Sync + 'static {
     /// Whether the data plane is running.
     fn health(&self) -> Health;
 
+    /// Each worker's session table.
+    fn sessions(&self) -> Vec<podwire_model::api::SessionTableView> {
+        Vec::new()
+    }
     /// Every pod attachment.
     fn attachments(&self) -> Vec<Attachment> {
         Vec::new()
@@ -189,6 +193,8 @@ pub mod paths {
     pub const RUNTIME: &str = "/v1/runtime";
     /// `GET`: [`ErrorView`](podwire_model::api::ErrorView)s.
     pub const ERRORS: &str = "/v1/errors";
+    /// `GET`: [`SessionTableView`](podwire_model::api::SessionTableView)s, one per worker.
+    pub const SESSIONS: &str = "/v1/sessions";
     /// `GET`: [`RouteView`](podwire_model::api::RouteView)s.
     pub const ROUTES: &str = "/v1/routes";
     /// `GET`: [`NeighborView`](podwire_model::api::NeighborView)s.

@@ -73,6 +73,7 @@ pub(super) fn api_router(control: Control) -> Router {
         .route(paths::INTERFACES, view(|c| c.interfaces()))
         .route(paths::RUNTIME, view(|c| c.runtime()))
         .route(paths::ERRORS, view(|c| c.errors()))
+        .route(paths::SESSIONS, view(|c| c.sessions()))
         .route(paths::ROUTES, view(|c| c.routes()))
         .route(paths::NEIGHBORS, view(|c| c.neighbors()))
         .route(paths::TRACE, view(|c| c.trace_show()).post(trace_add))
@@ -220,7 +221,7 @@ pub(super) fn metrics_router(control: Control) -> Router {
 
 async fn metrics(State(control): State<Control>) -> Result<Response, RequestError> {
     let text = ask(&control, |c| {
-        exposition::render(&c.interfaces(), &c.runtime(), &c.errors())
+        exposition::render(&c.interfaces(), &c.runtime(), &c.errors(), &c.sessions())
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], text).into_response())

@@ -200,6 +200,22 @@ impl NodeControl for Node {
             .collect()
     }
 
+    fn sessions(&self) -> Vec<podwire_model::api::SessionTableView> {
+        self.snapshots()
+            .iter()
+            .map(|s| podwire_model::api::SessionTableView {
+                worker: s.worker,
+                active: s.sessions.active,
+                capacity: u64::from(s.session_capacity),
+                created: s.sessions.created,
+                expired: s.sessions.expired,
+                evicted: s.sessions.evicted,
+                refused_full: s.sessions.refused_full,
+                cleared: s.sessions.cleared,
+            })
+            .collect()
+    }
+
     fn routes(&self) -> Vec<RouteView> {
         let tables = self.publisher.current();
         let v4 = tables

@@ -41,6 +41,10 @@ pub struct WorkerSnapshot {
     pub ports: Vec<PortCounters>,
     /// Packets traced.
     pub trace: Vec<TracedPacket>,
+    /// The session table's counters.
+    pub sessions: podwire_dataplane::nat::session::SessionCounters,
+    /// The session table's capacity.
+    pub session_capacity: u32,
 }
 
 pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> WorkerSnapshot {
@@ -62,5 +66,7 @@ pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> Work
             .collect(),
         ports: ports.to_vec(),
         trace: engine.trace.packets().to_vec(),
+        sessions: engine.state.sessions.counters(),
+        session_capacity: engine.state.sessions.config().capacity,
     }
 }
