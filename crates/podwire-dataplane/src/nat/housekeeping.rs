@@ -65,10 +65,12 @@ impl NatHousekeeping {
             state
                 .affinity
                 .expire(now, MAX_AFFINITY_TIMEOUT, AFFINITY_EXPIRY_BUDGET);
+        // The first round counts as a change: Services may have changed between the
+        // worker's start and now (an agent that restarts applies its store at once).
         let changed = self
             .services
             .as_ref()
-            .is_some_and(|last| !Arc::ptr_eq(last, &tables.services));
+            .is_none_or(|last| !Arc::ptr_eq(last, &tables.services));
         let stale_udp_cleared = if changed {
             clear_stale_udp(state, &tables.services)
         } else {
