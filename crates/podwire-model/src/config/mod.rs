@@ -92,8 +92,8 @@
 //! cluster_cidrs = [             # default: the pod CIDRs, then the [[pod]] addresses
 //!     "10.0.2.0/24", "fd10::2:0/112", "10.0.0.2/32", "fd10::2/128",
 //! ]
-//! node_addresses = [            # default: the routed interfaces' addresses, in file order
-//!     "192.168.50.1", "fd00:50::1", "10.0.1.1",
+//! node_addresses = [            # default: the routed interfaces' addresses, then [host]'s
+//!     "192.168.50.1", "fd00:50::1", "10.0.1.1", "10.0.255.254", "fd10::fffe",
 //! ]
 //! masquerade_interfaces = ["uplink0"]  # default: the routed af-packet interfaces
 //! sessions_per_worker = 131072  # default: 1024 to 16777216
@@ -190,7 +190,7 @@ pub struct ServicesConfig {
     pub cluster_cidrs: Vec<Cidr>,
     /// The node's addresses: NodePorts answer on them, and the first of each family is what
     /// masqueraded Service traffic gets as its source. Default: the addresses of every routed
-    /// `[[interface]]`, in file order.
+    /// `[[interface]]`, in file order, then the `[host]` addresses.
     pub node_addresses: Vec<IpAddr>,
     /// The `[[interface]]`s where pod traffic leaving the cluster is masqueraded to the
     /// interface's own address. Default: every routed `[[interface]]` of kind af-packet.

@@ -73,6 +73,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
         interfaces: &interfaces,
         pods: &pods,
         networks: &networks,
+        host: host.as_ref().and_then(Option::as_ref),
     };
     let services = v.services(&file.services, file, &validated);
     match (node, host, services) {

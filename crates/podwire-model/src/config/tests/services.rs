@@ -126,6 +126,18 @@ pod_cidrs = ["fd00:252::/112"]
 }
 
 #[test]
+fn a_node_without_an_uplink_uses_the_host_addresses() {
+    let found = services("[host]\naddress4 = \"10.9.255.254\"\naddress6 = \"fd09::fffe\"\n");
+    assert_eq!(
+        found.node_addresses,
+        vec![
+            "10.9.255.254".parse::<IpAddr>().unwrap(),
+            "fd09::fffe".parse().unwrap()
+        ]
+    );
+}
+
+#[test]
 fn every_key_is_parsed() {
     let found = services(
         r#"

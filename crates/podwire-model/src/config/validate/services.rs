@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::super::file::{ConfigFile, ServicesSection};
 use super::super::{
-    DEFAULT_SERVICE_CIDR, Forwarding, InterfaceConfig, InterfaceKind, NetworkConfig, PodConfig,
-    ServicesConfig,
+    DEFAULT_SERVICE_CIDR, Forwarding, HostConfig, InterfaceConfig, InterfaceKind, NetworkConfig,
+    PodConfig, ServicesConfig,
 };
 use super::{Validator, family, l2, overlap, values};
 use crate::cidr::Cidr;
@@ -42,6 +42,8 @@ pub(super) struct Validated<'a> {
     pub pods: &'a [PodConfig],
     /// The valid `[[network]]`s.
     pub networks: &'a [NetworkConfig],
+    /// The valid `[host]`, if any.
+    pub host: Option<&'a HostConfig>,
 }
 
 impl Validator {
@@ -60,7 +62,7 @@ impl Validator {
         };
         let node_addresses = match &raw.node_addresses {
             Some(texts) => self.node_addresses(texts, service_cidrs),
-            None => Some(default_node_addresses(validated.interfaces)),
+            None => Some(default_node_addresses(validated)),
         };
         let masquerade_interfaces = match &raw.masquerade_interfaces {
             Some(names) => self.masquerade_interfaces(names, file),
@@ -358,10 +360,17 @@ fn default_cluster_cidrs(validated: &Validated<'_>) -> Vec<Cidr> {
         .collect()
 }
 
-/// The addresses of the routed interfaces, in file order.
-fn default_node_addresses(interfaces: &[InterfaceConfig]) -> Vec<IpAddr> {
-    routed(interfaces)
+/// The addresses of the routed interfaces, in file order, then the host's: a node without
+/// an uplink still has an address to masquerade the host's traffic to ClusterIPs to.
+fn default_node_addresses(validated: &Validated<'_>) -> Vec<IpAddr> {
+    let host = validated
+        .host
+        .into_iter()
+        .flat_map(|h| [h.address4.map(IpAddr::V4), h.address6.map(IpAddr::V6)])
+        .flatten();
+    routed(validated.interfaces)
         .flat_map(|i| i.addresses.iter().map(Cidr::addr))
+        .chain(host)
         .collect()
 }
 
