@@ -15,6 +15,8 @@ packages=(
     # a real container runtime calling the CNI plugin (podman with runc, a busybox root
     # filesystem for its containers) and what the chained portmap plugin drives
     podman runc catatonit busybox-static iptables
+    # kube-proxy's nftables rules, the anchor of `podwire bench services`
+    nftables
 )
 
 missing=()

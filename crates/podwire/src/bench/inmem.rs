@@ -16,6 +16,7 @@ use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder, mask4, mask6};
 use podwire_wire::ethernet::EthernetAddress;
 
 use super::report::{Better, Figure};
+use crate::bench::rng::Rng;
 
 const IN_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 1]);
 const OUT_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 2]);
@@ -33,19 +34,6 @@ pub enum Family {
     V4,
     /// IPv6.
     V6,
-}
-
-/// A small deterministic generator (xorshift64*): the same workload on
-/// every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 /// The in-memory figures of `podwire bench forwarding`.
@@ -75,7 +63,7 @@ pub fn figures(duration: Duration) -> anyhow::Result<Vec<Figure>> {
 
 /// Mpps forwarded on one core with `routes` routes in the table.
 pub fn forwarding_mpps(family: Family, routes: usize, duration: Duration) -> anyhow::Result<f64> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ routes as u64);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ routes as u64);
     let (tables, frames) = workload(family, routes, &mut rng)?;
     let mut engine = Engine::new(8192, None)?;
     let now = clock::Instant::from_nanos(0);

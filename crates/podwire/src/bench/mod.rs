@@ -8,6 +8,9 @@ mod memif;
 mod pods;
 mod process;
 mod report;
+mod rng;
+mod samples;
+mod services;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +31,10 @@ pub enum BenchCommand {
     /// at a time, 110 pods) against Debian's bridge + host-local. Needs
     /// root and containernetworking-plugins.
     Cni(CniArgs),
+    /// Services (kube-proxy's job): podwire's data plane in memory with 10 to 30k
+    /// Services, against kube-proxy's iptables and nftables rules loaded into the
+    /// kernel. The kernel side needs root, iptables and nft.
+    Services(services::ServicesArgs),
 }
 
 /// Options of `podwire bench forwarding`.
@@ -77,6 +84,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Cni(args) => {
             let figures = cni::figures(args.iterations)?;
+            report_figures(&figures, args.json.as_deref())
+        }
+        BenchCommand::Services(args) => {
+            let figures = services::figures(&args)?;
             report_figures(&figures, args.json.as_deref())
         }
     }

@@ -60,8 +60,9 @@ impl Figure {
 
 /// Prints the figures as a table.
 pub fn print(figures: &[Figure]) {
+    let width = figures.iter().map(|f| f.name.len()).max().unwrap_or(0).max(6);
     println!(
-        "\n{:<26} {:>12} {:>12} {:>8}  {:<8} anchor",
+        "\n{:<width$} {:>12} {:>12} {:>8}  {:<8} anchor",
         "figure", "podwire", "anchor", "ratio", "unit"
     );
     for f in figures {
@@ -70,7 +71,7 @@ pub fn print(figures: &[Figure]) {
             .map_or("-".to_string(), |v| format!("{v:.3}"));
         let ratio = f.ratio.map_or("-".to_string(), |r| format!("{r:.2}x"));
         println!(
-            "{:<26} {:>12.3} {:>12} {:>8}  {:<8} {} ({} is better)",
+            "{:<width$} {:>12.3} {:>12} {:>8}  {:<8} {} ({} is better)",
             f.name,
             f.podwire,
             anchor,

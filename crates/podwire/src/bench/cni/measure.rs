@@ -9,6 +9,7 @@ use anyhow::anyhow;
 
 use super::plugin::Call;
 use super::pods::Pods;
+use crate::bench::samples::Samples;
 
 /// Timed calls of one kind.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -18,12 +19,10 @@ impl Latencies {
     /// The `p`-th percentile (0 < p ≤ 100, nearest rank) in milliseconds;
     /// NaN when nothing was timed.
     pub fn percentile_ms(&self, p: f64) -> f64 {
-        let mut sorted = self.0.clone();
-        sorted.sort_unstable();
-        let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-        sorted
-            .get(rank.clamp(1, sorted.len().max(1)) - 1)
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+        match self.0.is_empty() {
+            true => f64::NAN,
+            false => Samples::new(self.0.clone()).ms(p),
+        }
     }
 }
 

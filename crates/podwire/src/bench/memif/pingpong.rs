@@ -154,15 +154,16 @@ impl Pinger {
                 None => lost += 1,
             }
         }
-        let mut percentile_us = |p| {
-            percentile(&mut samples, p)
-                .map(|d| d.as_secs_f64() * 1e6)
-                .context("no round trip was measured")
+        let count = samples.len();
+        let samples = crate::bench::samples::Samples::new(samples);
+        let percentile_us = |p| match count {
+            0 => Err(anyhow::anyhow!("no round trip was measured")),
+            _ => Ok(samples.us(p)),
         };
         Ok(RoundTrips {
             p50_us: percentile_us(50.0)?,
             p99_us: percentile_us(99.0)?,
-            samples: samples.len(),
+            samples: count,
             lost,
         })
     }
@@ -228,39 +229,4 @@ fn interface(client: &mut Client) -> anyhow::Result<&mut Interface> {
     client
         .interface_mut()
         .with_context(|| format!("pod A lost its connection to the switch: {last}"))
-}
-
-/// The `p`th percentile of `samples` by nearest rank (the smallest sample
-/// with at least p % of them at or below it); sorts them.
-fn percentile(samples: &mut [Duration], p: f64) -> Option<Duration> {
-    samples.sort_unstable();
-    let rank = (p / 100.0 * samples.len() as f64).ceil() as usize;
-    samples.get(rank.max(1) - 1).copied()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_are_by_nearest_rank() {
-        let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_micros).collect();
-        assert_eq!(
-            percentile(&mut samples, 50.0),
-            Some(Duration::from_micros(50))
-        );
-        assert_eq!(
-            percentile(&mut samples, 99.0),
-            Some(Duration::from_micros(99))
-        );
-        assert_eq!(
-            percentile(&mut samples, 100.0),
-            Some(Duration::from_micros(100))
-        );
-        let mut few = vec![Duration::from_micros(7), Duration::from_micros(3)];
-        assert_eq!(percentile(&mut few, 50.0), Some(Duration::from_micros(3)));
-        assert_eq!(percentile(&mut few, 99.0), Some(Duration::from_micros(7)));
-        assert_eq!(percentile(&mut few, 0.0), Some(Duration::from_micros(3)));
-        assert_eq!(percentile(&mut [], 50.0), None);
-    }
 }
