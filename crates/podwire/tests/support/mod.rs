@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses its own part of this module
 
 pub mod cni;
+pub mod services;
 
 use std::fs;
 use std::io::Write;
