@@ -22,6 +22,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use podwire_model::attach::Attachment;
+
+use crate::state_file::ReadError;
 use serde::Deserialize;
 
 /// The file's name in the state directory.
@@ -44,13 +46,6 @@ pub struct State {
     /// Where each pool's round robin stands.
     #[serde(default)]
     pub cursors: Cursors,
-}
-
-/// Just the version, read before the rest so that a newer file is refused as newer rather
-/// than as corrupt.
-#[derive(Deserialize)]
-struct Header {
-    version: Option<u32>,
 }
 
 /// Why the state file could not be read or written.
@@ -131,29 +126,23 @@ pub fn create_dir(dir: &Path) -> Result<(), StoreError> {
 /// Reads `<dir>/attachments.json`; an absent file is an empty state.
 pub fn load(dir: &Path) -> Result<State, StoreError> {
     let path = dir.join(STATE_FILE);
-    let text = match fs::read(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
-        Err(source) => return Err(StoreError::Read { path, source }),
-    };
     let corrupt = |detail: String| StoreError::Corrupt {
         path: path.clone(),
         detail,
     };
-    let header: Header = serde_json::from_slice(&text)
-        .map_err(|e| corrupt(format!("it is not a JSON object ({e})")))?;
-    match header.version {
-        None => return Err(corrupt("it has no \"version\"".to_owned())),
-        Some(found) if found > VERSION => {
+    let text = match crate::state_file::read_versioned(&path, VERSION) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Ok(State::default()),
+        Err(ReadError::Read(source)) => return Err(StoreError::Read { path, source }),
+        Err(ReadError::Corrupt(detail)) => return Err(corrupt(detail)),
+        Err(ReadError::Newer(found)) => {
             return Err(StoreError::NewerVersion {
                 path,
                 found,
                 supported: VERSION,
             });
         }
-        Some(0) => return Err(corrupt("its \"version\" is 0".to_owned())),
-        Some(_) => {}
-    }
+    };
     let state: State = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
     let mut seen = HashSet::new();
     if let Some(twice) = state.attachments.iter().find(|a| !seen.insert(&a.key)) {

@@ -9,7 +9,6 @@
 //! file can be read (and, in an emergency, edited) with the usual tools.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -18,6 +17,7 @@ use podwire_model::cluster::ObjectKey;
 use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
+use crate::state_file::ReadError;
 
 /// The file's name in the state directory.
 pub const STATE_FILE: &str = "cluster.json";
@@ -31,43 +31,30 @@ struct Contents {
     objects: Vec<serde_json::Value>,
 }
 
-/// Just the version, read before the rest so that a newer file is refused as newer rather
-/// than as corrupt.
-#[derive(Deserialize)]
-struct Header {
-    version: Option<u32>,
-}
-
 /// Reads the objects of `path`; an absent file is an empty store.
 pub fn load(path: &Path) -> Result<BTreeMap<ObjectKey, Object>, ClusterError> {
-    let text = match fs::read(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(source) => {
+    let corrupt = |detail: String| ClusterError::Corrupt {
+        path: path.to_owned(),
+        detail,
+    };
+    let text = match crate::state_file::read_versioned(path, VERSION) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Ok(BTreeMap::new()),
+        Err(ReadError::Read(source)) => {
             return Err(ClusterError::Read {
                 path: path.to_owned(),
                 source,
             });
         }
-    };
-    let corrupt = |detail: String| ClusterError::Corrupt {
-        path: path.to_owned(),
-        detail,
-    };
-    let header: Header = serde_json::from_slice(&text)
-        .map_err(|e| corrupt(format!("it is not a JSON object ({e})")))?;
-    match header.version {
-        None => return Err(corrupt("it has no \"version\"".to_owned())),
-        Some(found) if found > VERSION => {
+        Err(ReadError::Corrupt(detail)) => return Err(corrupt(detail)),
+        Err(ReadError::Newer(found)) => {
             return Err(ClusterError::NewerVersion {
                 path: path.to_owned(),
                 found,
                 supported: VERSION,
             });
         }
-        Some(0) => return Err(corrupt("its \"version\" is 0".to_owned())),
-        Some(_) => {}
-    }
+    };
     let contents: Contents = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
     let mut objects = BTreeMap::new();
     for (i, value) in contents.objects.into_iter().enumerate() {

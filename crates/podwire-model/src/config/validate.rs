@@ -477,6 +477,34 @@ impl Validator {
     }
 }
 
+/// The subnet of every `[[interface]]` address that parses, with where it is: (interface
+/// index, address index, interface name, subnet). A malformed address is reported with its
+/// interface, not by the checks that use these.
+fn interface_subnets(file: &ConfigFile) -> impl Iterator<Item = (usize, usize, &str, Cidr)> {
+    file.interface
+        .iter()
+        .enumerate()
+        .flat_map(|(i, interface)| {
+            interface
+                .addresses
+                .iter()
+                .enumerate()
+                .filter_map(move |(j, text)| {
+                    let subnet = values::cidr(text).ok()?.network();
+                    Some((i, j, interface.name.as_str(), subnet))
+                })
+        })
+}
+
+/// The `[host]` addresses that parse, by key (`address4`, `address6`).
+fn host_addresses(file: &ConfigFile) -> impl Iterator<Item = (&'static str, IpAddr)> {
+    file.host.iter().flat_map(|host| {
+        [("address4", &host.address4), ("address6", &host.address6)]
+            .into_iter()
+            .filter_map(|(key, text)| Some((key, values::ip(text.as_deref()?).ok()?)))
+    })
+}
+
 /// Whether two prefixes share an address: one holds the other's first address.
 fn overlap(a: Cidr, b: Cidr) -> bool {
     a.contains(b.network().addr()) || b.contains(a.network().addr())

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::super::NetworkConfig;
 use super::super::file::{ConfigFile, NetworkSection};
 use super::super::{DEFAULT_NETWORK_MTU, NetworkForwarding};
-use super::{Validator, family, overlap, values};
+use super::{Validator, family, host_addresses, interface_subnets, overlap, values};
 use crate::attach::AttachmentKind;
 use crate::cidr::Cidr;
 
@@ -202,30 +202,18 @@ impl Validator {
                 ));
             }
         }
-        for (i, interface) in file.interface.iter().enumerate() {
-            for (j, text) in interface.addresses.iter().enumerate() {
-                // A malformed address is reported with its interface.
-                let Ok(subnet) = values::cidr(text).map(|address| address.network()) else {
-                    continue;
-                };
-                if overlap(cidr, subnet) {
-                    conflicts.push(format!(
-                        "{cidr} overlaps {subnet}, the subnet of interface[{i}].addresses[{j}] ({:?}); the switch could not tell a pod from a neighbor on that link: choose a pod CIDR outside the interfaces' subnets",
-                        interface.name
-                    ));
-                }
+        for (i, j, name, subnet) in interface_subnets(file) {
+            if overlap(cidr, subnet) {
+                conflicts.push(format!(
+                    "{cidr} overlaps {subnet}, the subnet of interface[{i}].addresses[{j}] ({name:?}); the switch could not tell a pod from a neighbor on that link: choose a pod CIDR outside the interfaces' subnets"
+                ));
             }
         }
-        if let Some(host) = &file.host {
-            for (key, text) in [("address4", &host.address4), ("address6", &host.address6)] {
-                let Some(Ok(ip)) = text.as_deref().map(values::ip) else {
-                    continue;
-                };
-                if cidr.contains(ip) {
-                    conflicts.push(format!(
-                        "{cidr} contains host.{key} ({ip}), the host tap's own address, which the IPAM could hand to a pod; give the host an address outside the pod CIDRs"
-                    ));
-                }
+        for (key, ip) in host_addresses(file) {
+            if cidr.contains(ip) {
+                conflicts.push(format!(
+                    "{cidr} contains host.{key} ({ip}), the host tap's own address, which the IPAM could hand to a pod; give the host an address outside the pod CIDRs"
+                ));
             }
         }
         for (i, pod) in file.pod.iter().enumerate() {

@@ -15,7 +15,7 @@ use super::super::{
     DEFAULT_SERVICE_CIDR, Forwarding, HostConfig, InterfaceConfig, InterfaceKind, NetworkConfig,
     PodConfig, ServicesConfig,
 };
-use super::{Validator, family, l2, overlap, values};
+use super::{Validator, family, host_addresses, interface_subnets, l2, overlap, values};
 use crate::cidr::Cidr;
 
 /// Sessions per worker unless `services.sessions_per_worker` says otherwise: kube-proxy's
@@ -298,30 +298,21 @@ fn service_cidr_conflicts(
             }
         }
     }
-    for (i, interface) in file.interface.iter().enumerate() {
-        for (j, text) in interface.addresses.iter().enumerate() {
-            let Ok(subnet) = values::cidr(text).map(|address| address.network()) else {
-                continue;
-            };
-            if overlap(cidr, subnet) {
-                conflicts.push(format!(
-                    "{named} overlaps {subnet}, the subnet of interface[{i}].addresses[{j}] ({:?}); the switch could not tell a Service from a neighbor on that link: choose a service CIDR outside the interfaces' subnets",
-                    interface.name
-                ));
-            }
+    for (i, j, name, subnet) in interface_subnets(file) {
+        if overlap(cidr, subnet) {
+            conflicts.push(format!(
+                "{named} overlaps {subnet}, the subnet of interface[{i}].addresses[{j}] ({name:?}); the switch could not tell a Service from a neighbor on that link: choose a service CIDR outside the interfaces' subnets"
+            ));
+        }
+    }
+    for (key, ip) in host_addresses(file) {
+        if cidr.contains(ip) {
+            conflicts.push(format!(
+                "{named} contains host.{key} ({ip}), the host tap's own address; give the host an address outside the service CIDRs"
+            ));
         }
     }
     if let Some(host) = &file.host {
-        for (key, text) in [("address4", &host.address4), ("address6", &host.address6)] {
-            let Some(Ok(ip)) = text.as_deref().map(values::ip) else {
-                continue;
-            };
-            if cidr.contains(ip) {
-                conflicts.push(format!(
-                    "{named} contains host.{key} ({ip}), the host tap's own address; give the host an address outside the service CIDRs"
-                ));
-            }
-        }
         for (j, text) in host.routes.iter().enumerate() {
             let Ok(route) = values::prefix(text) else {
                 continue;
