@@ -60,7 +60,12 @@ impl Figure {
 
 /// Prints the figures as a table.
 pub fn print(figures: &[Figure]) {
-    let width = figures.iter().map(|f| f.name.len()).max().unwrap_or(0).max(6);
+    let width = figures
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     println!(
         "\n{:<width$} {:>12} {:>12} {:>8}  {:<8} anchor",
         "figure", "podwire", "anchor", "ratio", "unit"
