@@ -36,6 +36,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::object::namespace_of;
+use crate::policy::selector::matches_labels;
 use crate::services::cluster_ips;
 use crate::validate::{SERVICE_NAME_LABEL, protocol_of};
 
@@ -213,9 +214,7 @@ pub fn derive_slices(service: &Service, pods: &[PodInfo<'_>]) -> Vec<EndpointSli
             let labels = pod.metadata.labels.as_ref();
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
             namespace_of(&pod.metadata) == namespace
-                && selector
-                    .iter()
-                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+                && matches_labels(selector, labels)
                 && !matches!(phase, Some("Succeeded" | "Failed"))
                 && !info.ips.is_empty()
         })
@@ -305,14 +304,7 @@ fn endpoint_port(port: &ServicePort, pod: &Pod) -> Option<EndpointPort> {
     let number = match &port.target_port {
         None => port.port,
         Some(IntOrString::Int(n)) => *n,
-        Some(IntOrString::String(name)) => {
-            pod.spec
-                .iter()
-                .flat_map(|spec| &spec.containers)
-                .flat_map(|container| container.ports.iter().flatten())
-                .find(|p| p.name.as_deref() == Some(name) && protocol_of(&p.protocol) == protocol)?
-                .container_port
-        }
+        Some(IntOrString::String(name)) => named_port(pod, name, protocol)?,
     };
     Some(EndpointPort {
         name: Some(port.name.clone().unwrap_or_default()),
@@ -320,6 +312,17 @@ fn endpoint_port(port: &ServicePort, pod: &Pod) -> Option<EndpointPort> {
         protocol: Some(protocol.to_owned()),
         app_protocol: port.app_protocol.clone(),
     })
+}
+
+/// The number of the container port of `pod` named `name` with `protocol` ("TCP", "UDP",
+/// "SCTP"), as a Service's `targetPort` or a NetworkPolicy's named port resolves it.
+pub(crate) fn named_port(pod: &Pod, name: &str, protocol: &str) -> Option<i32> {
+    pod.spec
+        .iter()
+        .flat_map(|spec| &spec.containers)
+        .flat_map(|container| container.ports.iter().flatten())
+        .find(|p| p.name.as_deref() == Some(name) && protocol_of(&p.protocol) == protocol)
+        .map(|p| p.container_port)
 }
 
 /// The endpoint a Pod is, with the controller's conditions.

@@ -10,6 +10,7 @@
 //!   (kube-proxy's `CategorizeEndpoints`), and slices derived from Pods for Services with a
 //!   selector when no controller makes them (one machine).
 //! - [`services`]: a Service and its slices into the frontends the data plane implements.
+//! - [`policy`]: NetworkPolicies compiled per pod of this node, and verdicts explained.
 //! - [`views`]: what `podwire ctl get` shows.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +18,7 @@
 pub mod endpoints;
 pub mod manifest;
 pub mod object;
+pub mod policy;
 pub mod services;
 pub mod validate;
 pub mod views;

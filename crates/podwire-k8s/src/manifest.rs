@@ -5,7 +5,8 @@
 //! (`document 2 (Service default/web): spec.ports[0].port: ...`; an item of a List is
 //! `document 2, items[0] (...)`). Documents are numbered from 1 and empty documents are
 //! not counted. A field the object's type does not have is a problem (strict, like
-//! `kubectl apply`), and so is a document of a kind podwire does not keep.
+//! `kubectl apply`), and so is a document of a kind podwire does not keep (it keeps
+//! Namespaces, Pods, Services, EndpointSlices and NetworkPolicies).
 
 use podwire_model::config::FieldError;
 use serde_json::Value;
@@ -199,6 +200,57 @@ endpoints:
             Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into()))
         );
         assert_eq!(objects[3].key().name, "web-manual");
+    }
+
+    const POLICY: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+    - from: [{namespaceSelector: {matchLabels: {team: ops}}, podSelector: {}}]
+      ports: [{port: http}, {protocol: UDP, port: 53, endPort: 60}]
+"#;
+
+    #[test]
+    fn a_network_policy_is_kept_and_round_trips() {
+        let objects = parse(POLICY).unwrap();
+        assert_eq!(objects.len(), 1);
+        let key = objects[0].key();
+        assert_eq!(key.kind, ObjectKind::NetworkPolicy);
+        assert_eq!(
+            (key.namespace.as_str(), key.name.as_str()),
+            ("shop", "allow-web")
+        );
+        let value = objects[0].to_json();
+        assert_eq!(value["apiVersion"], "networking.k8s.io/v1");
+        assert_eq!(value["kind"], "NetworkPolicy");
+        assert_eq!(Object::from_json(value).unwrap(), objects[0]);
+    }
+
+    #[test]
+    fn a_network_policy_is_checked() {
+        let text = POLICY
+            .replace("- from:", "- form:")
+            .replace("endPort: 60", "endPort: 50");
+        let err = parse(&text).unwrap_err();
+        let fields: Vec<_> = err.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["document 1 (NetworkPolicy shop/allow-web): spec.ingress[0].form"]
+        );
+        let err = parse(&POLICY.replace("endPort: 60", "endPort: 50")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "document 1 (NetworkPolicy shop/allow-web): spec.ingress[0].ports[1].endPort: 50 \
+             is less than port 53: endPort is the last port of the range"
+        );
+        let err = parse(&POLICY.replace("networking.k8s.io/v1", "extensions/v1beta1")).unwrap_err();
+        assert_eq!(
+            err.problems[0].problem,
+            "NetworkPolicy is apiVersion networking.k8s.io/v1, not extensions/v1beta1"
+        );
     }
 
     #[test]

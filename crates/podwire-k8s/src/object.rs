@@ -7,6 +7,7 @@
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
 use podwire_model::cluster::{ObjectKey, ObjectKind};
@@ -20,16 +21,17 @@ use crate::manifest::ManifestError;
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// What a document must say in `apiVersion` and `kind` for podwire to keep it.
-pub(crate) const KEPT: [(&str, &str); 4] = [
+pub(crate) const KEPT: [(&str, &str); 5] = [
     (Namespace::API_VERSION, Namespace::KIND),
     (Pod::API_VERSION, Pod::KIND),
     (Service::API_VERSION, Service::KIND),
     (EndpointSlice::API_VERSION, EndpointSlice::KIND),
+    (NetworkPolicy::API_VERSION, NetworkPolicy::KIND),
 ];
 
 /// The list of kept kinds, for messages.
-pub(crate) const KEPT_TEXT: &str =
-    "v1 Namespace, v1 Pod, v1 Service and discovery.k8s.io/v1 EndpointSlice";
+pub(crate) const KEPT_TEXT: &str = "v1 Namespace, v1 Pod, v1 Service, discovery.k8s.io/v1 \
+                                    EndpointSlice and networking.k8s.io/v1 NetworkPolicy";
 
 /// One object of a kind podwire keeps.
 // Unboxed on purpose: Pods, the largest variant, are also the most numerous objects of a
@@ -46,6 +48,8 @@ pub enum Object {
     Service(Service),
     /// `discovery.k8s.io/v1/EndpointSlice`.
     EndpointSlice(EndpointSlice),
+    /// `networking.k8s.io/v1/NetworkPolicy`.
+    NetworkPolicy(NetworkPolicy),
 }
 
 impl Object {
@@ -56,6 +60,7 @@ impl Object {
             Object::Pod(_) => ObjectKind::Pod,
             Object::Service(_) => ObjectKind::Service,
             Object::EndpointSlice(_) => ObjectKind::EndpointSlice,
+            Object::NetworkPolicy(_) => ObjectKind::NetworkPolicy,
         }
     }
 
@@ -66,6 +71,7 @@ impl Object {
             Object::Pod(o) => o.metadata(),
             Object::Service(o) => o.metadata(),
             Object::EndpointSlice(o) => o.metadata(),
+            Object::NetworkPolicy(o) => o.metadata(),
         }
     }
 
@@ -93,6 +99,7 @@ impl Object {
             Object::Pod(o) => serde_json::to_value(o),
             Object::Service(o) => serde_json::to_value(o),
             Object::EndpointSlice(o) => serde_json::to_value(o),
+            Object::NetworkPolicy(o) => serde_json::to_value(o),
         };
         value.unwrap_or(Value::Null)
     }
@@ -180,6 +187,7 @@ pub(crate) fn decode(value: Value) -> Result<Object, Vec<FieldError>> {
         "Namespace" => typed(&value).map(Object::Namespace),
         "Pod" => typed(&value).map(Object::Pod),
         "Service" => typed(&value).map(Object::Service),
+        "NetworkPolicy" => typed(&value).map(Object::NetworkPolicy),
         _ => typed(&value).map(Object::EndpointSlice),
     }?;
     let mut unknown = Vec::new();

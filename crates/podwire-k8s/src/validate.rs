@@ -4,8 +4,8 @@
 //! ClusterIPs (valid, `None`, or empty; one per family), `sessionAffinityConfig` timeout
 //! (1-86400), traffic policies, `loadBalancerSourceRanges` CIDRs, external IPs; EndpointSlice
 //! `addressType` and addresses of that type, its `kubernetes.io/service-name` label, port
-//! numbers; Pod IPs. And conflicts between objects: two Services with one ClusterIP, or one
-//! NodePort and protocol.
+//! numbers; Pod IPs; NetworkPolicy selectors, peers, ports and `policyTypes`. And conflicts
+//! between objects: two Services with one ClusterIP, or one NodePort and protocol.
 //!
 //! Nothing here defaults a field: an absent protocol is TCP, an absent type ClusterIP, as
 //! the API server's defaulting would make them. Fields podwire does not use (resources,
@@ -22,6 +22,7 @@ use podwire_model::config::FieldError;
 use crate::object::Object;
 
 mod names;
+mod policy;
 mod service;
 
 use names::{
@@ -48,6 +49,7 @@ pub fn object(object: &Object) -> Vec<FieldError> {
         Object::Pod(o) => pod(o, &mut p),
         Object::Service(o) => service::service(o, &mut p),
         Object::EndpointSlice(o) => endpoint_slice(o, &mut p),
+        Object::NetworkPolicy(o) => policy::network_policy(o, &mut p),
     }
     p.0
 }

@@ -17,6 +17,8 @@ pub enum ObjectKind {
     Service,
     /// `discovery.k8s.io/v1/EndpointSlice`.
     EndpointSlice,
+    /// `networking.k8s.io/v1/NetworkPolicy`.
+    NetworkPolicy,
 }
 
 impl fmt::Display for ObjectKind {
@@ -26,6 +28,7 @@ impl fmt::Display for ObjectKind {
             ObjectKind::Pod => "Pod",
             ObjectKind::Service => "Service",
             ObjectKind::EndpointSlice => "EndpointSlice",
+            ObjectKind::NetworkPolicy => "NetworkPolicy",
         })
     }
 }

@@ -4,6 +4,7 @@
 //! - [`api`]: the views the agent's API serves and the CLI and metrics read.
 //! - [`attach`]: pod attachments, between the CNI plugin and the agent.
 //! - [`cluster`]: the cluster objects the agent keeps, as the API shows them.
+//! - [`policy`]: NetworkPolicies as the data plane enforces them (per pod, compiled).
 //! - [`service`]: Services as the data plane implements them (frontends and endpoints).
 //! - [`cidr`]: an IP address with a prefix length, used by both.
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@ pub mod attach;
 pub mod cidr;
 pub mod cluster;
 pub mod config;
+pub mod policy;
 pub mod service;
 
 pub use cidr::{Cidr, CidrError};

@@ -705,3 +705,172 @@ fn a_replaced_service_keeps_its_own_addresses() {
     let incoming = objects(vec![service(json!({"spec": {"ports": [{"port": 8080}]}}))]);
     assert_eq!(conflicts(&incoming, &stored), []);
 }
+
+fn network_policy(spec: Value) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "web.allow", "namespace": "shop"},
+        "spec": spec
+    })
+}
+
+#[test]
+fn valid_network_policies_have_no_problem() {
+    check(vec![
+        (
+            "deny all",
+            network_policy(json!({"podSelector": {}})),
+            vec![],
+        ),
+        (
+            "every kind of peer and port",
+            network_policy(json!({
+                "podSelector": {"matchLabels": {"app": "web"}},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{
+                    "from": [
+                        {"podSelector": {"matchExpressions": [
+                            {"key": "tier", "operator": "In", "values": ["front"]},
+                            {"key": "debug", "operator": "DoesNotExist"}]}},
+                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
+                         "podSelector": {}},
+                        {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
+                        {"ipBlock": {"cidr": "fd00::/64"}}
+                    ],
+                    "ports": [{"port": 80}, {"port": "http"}, {"protocol": "UDP"},
+                              {"protocol": "SCTP", "port": 9000, "endPort": 9010}]
+                }],
+                "egress": [{}]
+            })),
+            vec![],
+        ),
+    ]);
+}
+
+#[test]
+fn network_policy_problems() {
+    let selector = |s: Value| network_policy(json!({"podSelector": s}));
+    let ingress = |rule: Value| network_policy(json!({"podSelector": {}, "ingress": [rule]}));
+    let egress_peer =
+        |peer: Value| network_policy(json!({"podSelector": {}, "egress": [{"to": [peer]}]}));
+    let port = |port: Value| ingress(json!({"ports": [port]}));
+    check(vec![
+        (
+            "name",
+            with(
+                network_policy(json!({})),
+                json!({"metadata": {"name": "Web"}}),
+            ),
+            vec!["metadata.name"],
+        ),
+        (
+            "In without values",
+            selector(json!({"matchExpressions": [{"key": "app", "operator": "In"}]})),
+            vec!["spec.podSelector.matchExpressions[0].values"],
+        ),
+        (
+            "Exists with values",
+            selector(json!({"matchExpressions": [
+                {"key": "app", "operator": "Exists", "values": ["web"]}]})),
+            vec!["spec.podSelector.matchExpressions[0].values"],
+        ),
+        (
+            "unknown operator",
+            selector(json!({"matchExpressions": [
+                {"key": "app", "operator": "Equals", "values": ["web"]}]})),
+            vec!["spec.podSelector.matchExpressions[0].operator"],
+        ),
+        (
+            "bad key and value",
+            selector(json!({"matchExpressions": [
+                {"key": "-app", "operator": "NotIn", "values": ["ok", "not ok"]}]})),
+            vec![
+                "spec.podSelector.matchExpressions[0].key",
+                "spec.podSelector.matchExpressions[0].values[1]",
+            ],
+        ),
+        (
+            "bad matchLabels",
+            selector(json!({"matchLabels": {"app": "we b"}})),
+            vec!["spec.podSelector.matchLabels.app"],
+        ),
+        (
+            "nested selector of a peer",
+            ingress(json!({"from": [{"namespaceSelector": {"matchExpressions": [
+                {"key": "ns", "operator": "In", "values": []}]}}]})),
+            vec!["spec.ingress[0].from[0].namespaceSelector.matchExpressions[0].values"],
+        ),
+        (
+            "empty peer",
+            egress_peer(json!({})),
+            vec!["spec.egress[0].to[0]"],
+        ),
+        (
+            "ipBlock with a selector",
+            egress_peer(json!({"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}})),
+            vec!["spec.egress[0].to[0]"],
+        ),
+        (
+            "bad cidr",
+            egress_peer(json!({"ipBlock": {"cidr": "10.0.0.0"}})),
+            vec!["spec.egress[0].to[0].ipBlock.cidr"],
+        ),
+        (
+            "except outside, as large, other family, not a cidr",
+            egress_peer(json!({"ipBlock": {"cidr": "10.0.0.0/16", "except": [
+                "10.1.0.0/24", "10.0.0.0/16", "fd00::/64", "10.0.1.0", "10.0.2.0/24"]}})),
+            vec![
+                "spec.egress[0].to[0].ipBlock.except[0]",
+                "spec.egress[0].to[0].ipBlock.except[1]",
+                "spec.egress[0].to[0].ipBlock.except[2]",
+                "spec.egress[0].to[0].ipBlock.except[3]",
+            ],
+        ),
+        (
+            "port 0",
+            port(json!({"port": 0})),
+            vec!["spec.ingress[0].ports[0].port"],
+        ),
+        (
+            "port 65536",
+            port(json!({"port": 65536})),
+            vec!["spec.ingress[0].ports[0].port"],
+        ),
+        (
+            "bad port name",
+            port(json!({"port": "http--alt"})),
+            vec!["spec.ingress[0].ports[0].port"],
+        ),
+        (
+            "protocol",
+            port(json!({"protocol": "ICMP"})),
+            vec!["spec.ingress[0].ports[0].protocol"],
+        ),
+        (
+            "endPort without port",
+            port(json!({"endPort": 90})),
+            vec!["spec.ingress[0].ports[0].endPort"],
+        ),
+        (
+            "endPort with a named port",
+            port(json!({"port": "http", "endPort": 90})),
+            vec!["spec.ingress[0].ports[0].endPort"],
+        ),
+        (
+            "endPort below port",
+            port(json!({"port": 90, "endPort": 80})),
+            vec!["spec.ingress[0].ports[0].endPort"],
+        ),
+        (
+            "endPort over 65535",
+            port(json!({"port": 90, "endPort": 70000})),
+            vec!["spec.ingress[0].ports[0].endPort"],
+        ),
+        (
+            "policy types",
+            network_policy(json!({"podSelector": {},
+                                  "policyTypes": ["Ingress", "egress", "Egress"]})),
+            vec!["spec.policyTypes", "spec.policyTypes[1]"],
+        ),
+    ]);
+}
