@@ -19,6 +19,7 @@ pub mod nat;
 pub mod neighbor;
 pub mod nodes;
 pub mod offload;
+pub mod policy;
 pub mod publish;
 pub mod state;
 pub mod tables;

@@ -18,4 +18,6 @@ pub struct WorkerState {
     pub sessions: crate::nat::session::SessionTable,
     /// `ClientIP` affinity entries.
     pub affinity: crate::nat::affinity::AffinityTable,
+    /// New connections each NetworkPolicy rule allowed.
+    pub policy_hits: crate::policy::table::PolicyHits,
 }

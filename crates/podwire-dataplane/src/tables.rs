@@ -78,6 +78,8 @@ pub struct Tables {
     /// of the tables: a change of pods does not copy it, a change of Services copies one
     /// shard of it.
     pub services: std::sync::Arc<crate::nat::service::ServiceTable>,
+    /// The NetworkPolicies of the local pods.
+    pub policies: std::sync::Arc<crate::policy::table::PolicyTable>,
 }
 
 impl Tables {
@@ -199,6 +201,11 @@ impl TablesBuilder {
     /// Sets the Services.
     pub fn set_services(&mut self, services: std::sync::Arc<crate::nat::service::ServiceTable>) {
         self.tables.services = services;
+    }
+
+    /// Sets the NetworkPolicies.
+    pub fn set_policies(&mut self, policies: std::sync::Arc<crate::policy::table::PolicyTable>) {
+        self.tables.policies = policies;
     }
 
     /// The tables, stamped with `generation`.

@@ -16,6 +16,7 @@ pub(crate) mod ip_common;
 pub mod l2;
 pub mod nat;
 pub mod ndp;
+pub mod policy;
 
 use crate::graph::Node;
 
@@ -29,6 +30,7 @@ pub fn standard_nodes() -> Vec<Box<dyn Node>> {
         Box::new(arp::ArpInput),
         Box::new(ip4::input::Ip4Input),
         Box::new(nat::Ip4NatIn::default()),
+        Box::new(policy::Ip4Policy::default()),
         Box::new(ip4::lookup::Ip4Lookup),
         Box::new(ip4::local::Ip4Local),
         Box::new(icmp::echo4::Ip4IcmpEcho),
@@ -38,6 +40,7 @@ pub fn standard_nodes() -> Vec<Box<dyn Node>> {
         Box::new(arp::Ip4Glean::default()),
         Box::new(ip6::input::Ip6Input),
         Box::new(nat::Ip6NatIn::default()),
+        Box::new(policy::Ip6Policy::default()),
         Box::new(ip6::lookup::Ip6Lookup),
         Box::new(ip6::local::Ip6Local),
         Box::new(icmp::echo6::Ip6IcmpEcho),

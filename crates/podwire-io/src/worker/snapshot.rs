@@ -45,6 +45,12 @@ pub struct WorkerSnapshot {
     pub sessions: podwire_dataplane::nat::session::SessionCounters,
     /// The session table's capacity.
     pub session_capacity: u32,
+    /// Per NetworkPolicy rule slot of the policy table of generation
+    /// [`policy_generation`](Self::policy_generation): the new connections it allowed.
+    pub policy_hits: Vec<u64>,
+    /// The generation of the policy table whose rule slots `policy_hits` is indexed by (0:
+    /// no connection counted yet).
+    pub policy_generation: u64,
 }
 
 pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> WorkerSnapshot {
@@ -68,5 +74,7 @@ pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> Work
         trace: engine.trace.packets().to_vec(),
         sessions: engine.state.sessions.counters(),
         session_capacity: engine.state.sessions.config().capacity,
+        policy_hits: engine.state.policy_hits.hits.clone(),
+        policy_generation: engine.state.policy_hits.generation,
     }
 }

@@ -1,17 +1,21 @@
 //! The NAT nodes: Services and masquerading, with the worker's sessions.
 //!
 //! ```text
-//! ip*-input → ip*-nat-in → ip*-lookup → ip*-nat-out → ip*-rewrite
+//! ip*-input → ip*-nat-in → ip*-policy → ip*-lookup → ip*-nat-out → ip*-rewrite
 //! ```
 //!
 //! `ip4-nat-in` / `ip6-nat-in` see every packet before it is routed. A packet of a tracked
 //! flow is translated as its session says (a reply un-DNATed, un-masqueraded) and marked
-//! `tracked`; an ICMP error about a tracked flow is translated back to the packet's sender.
+//! `tracked` (and goes straight to the route lookup: its policies were checked when its
+//! session was made); an ICMP error about a tracked flow is translated back to the packet's
+//! sender.
 //! The first packet of a flow is given to the service table
 //! ([`crate::nat::service::ServiceTable::decide`]): DNAT to an endpoint (and masquerade when
 //! the rules say so) with a new session, REJECT (ICMP port unreachable, by `ip*-icmp-error`),
-//! or DROP; anything else goes on untouched. ICMP echo is never load-balanced: kube-proxy
-//! does not DNAT it either.
+//! or DROP; anything else goes on untouched to `ip*-policy` (straight to the route lookup
+//! when no pod has a policy). ICMP echo is never load-balanced: kube-proxy does not DNAT it
+//! either. A new flow it makes a session for is checked against the NetworkPolicies first
+//! ([`crate::nodes::policy`]): for a Service, with the endpoint it chose.
 //!
 //! `ip4-nat-out` / `ip6-nat-out` see the packets routed out of an interface: a new flow from
 //! a pod (a source in a cluster CIDR) to outside the cluster, leaving by an interface that
@@ -31,7 +35,9 @@ mod rewrite;
 mod snat;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use nat_in::{InDrop, Ip4NatIn, Ip6NatIn, NatIn};
+pub(crate) use nat_out::will_masquerade;
 pub use nat_out::{Ip4NatOut, Ip6NatOut, NatOut, OutDrop};
+pub(crate) use packet::{Parsed, Transport, addresses, parse};

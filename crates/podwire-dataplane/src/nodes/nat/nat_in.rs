@@ -7,8 +7,10 @@ use crate::buffer::BufferIndex;
 use crate::graph::{Context, Dispatch, Node};
 use crate::icmp_error::IcmpError;
 use crate::nat::flow::FlowKey;
-use crate::nat::service::{Decision, DropCause, Frontend, ServiceTable, cidrs_contain};
+use crate::nat::service::{Decision, DropCause, Frontend, cidrs_contain};
 use crate::nat::session::{Direction, ServiceBinding, SessionError, SessionId};
+use crate::nodes::policy::{self, Connection};
+use crate::policy::table::{Denied, PolicyVerdict};
 use crate::state::WorkerState;
 use crate::tables::Tables;
 
@@ -19,8 +21,11 @@ use super::snat::with_free_port;
 /// Where `ip*-nat-in` sends packets: a position in [`NEXT4`] / [`NEXT6`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Next {
+    /// Tracked: allowed when its session was made.
     Lookup,
     IcmpError,
+    /// Untracked: the policies decide.
+    Policy,
 }
 
 impl From<Next> for usize {
@@ -29,8 +34,8 @@ impl From<Next> for usize {
     }
 }
 
-const NEXT4: &[&str] = &["ip4-lookup", "ip4-icmp-error"];
-const NEXT6: &[&str] = &["ip6-lookup", "ip6-icmp-error"];
+const NEXT4: &[&str] = &["ip4-lookup", "ip4-icmp-error", "ip4-policy"];
+const NEXT6: &[&str] = &["ip6-lookup", "ip6-icmp-error", "ip6-policy"];
 
 crate::drop_reasons! {
     pub enum InDrop {
@@ -42,6 +47,8 @@ crate::drop_reasons! {
         SessionTableFull => ("session-table-full", "a new flow needs a session and the table is full of live ones: raise services.sessions_per_worker"),
         SessionClash => ("session-clash", "a new flow's translation is tracked by another session already (a podwire bug)"),
         BadTranslation => ("bad-translation", "a session or a Service translates to an address of the other IP version (a podwire bug)"),
+        PolicyDeniedEgress => ("policy-denied-egress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, from a pod whose egress NetworkPolicies allow no such connection: add an egress rule for the endpoint pod and its target port if it should pass (`podwire ctl explain`)"),
+        PolicyDeniedIngress => ("policy-denied-ingress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, to a pod whose ingress NetworkPolicies allow no such connection: add an ingress rule for the client and the target port if it should pass (`podwire ctl explain`)"),
     }
 }
 
@@ -76,8 +83,9 @@ impl<const V6: bool> Node for NatIn<V6> {
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
         let tables = cx.tables;
         if idle(cx.state, tables) {
+            let next = untracked(tables);
             for &bi in packets {
-                out.send(Next::Lookup, bi);
+                out.send(next, bi);
             }
             return;
         }
@@ -87,6 +95,16 @@ impl<const V6: bool> Node for NatIn<V6> {
                 Verdict::Drop(reason) => out.drop(bi, reason),
             }
         }
+    }
+}
+
+/// Where a packet that no session tracks goes on to: the policy check, unless no pod has a
+/// policy.
+fn untracked(tables: &Tables) -> Next {
+    if tables.policies.is_empty() {
+        Next::Lookup
+    } else {
+        Next::Policy
     }
 }
 
@@ -105,13 +123,13 @@ fn inbound<const V6: bool>(cx: &mut Context<'_>, tables: &Tables, bi: BufferInde
     match packet::parse(cx.pool.data(bi), V6) {
         Parsed::Opaque(why) => {
             cx.note(bi, || format!("untouched: {why}"));
-            Verdict::Next(Next::Lookup)
+            Verdict::Next(untracked(tables))
         }
         Parsed::Error {
             icmp,
             quoted_at,
             quoted,
-        } => error::<V6>(cx, bi, icmp, quoted_at, &quoted),
+        } => error::<V6>(cx, tables, bi, icmp, quoted_at, &quoted),
         Parsed::Packet {
             headers,
             tcp_flags,
@@ -148,6 +166,7 @@ fn tracked(
 /// left translated), the error goes back to that packet's sender, translated back.
 fn error<const V6: bool>(
     cx: &mut Context<'_>,
+    tables: &Tables,
     bi: BufferIndex,
     icmp: usize,
     quoted_at: usize,
@@ -158,7 +177,7 @@ fn error<const V6: bool>(
         cx.note(bi, || {
             "ICMP error about an untracked flow: untouched".into()
         });
-        return Verdict::Next(Next::Lookup);
+        return Verdict::Next(untracked(tables));
     };
     let reply = cx.state.sessions.get(id).rewrite(dir);
     let data = cx.pool.data_mut(bi);
@@ -203,7 +222,7 @@ fn new_flow<const V6: bool>(
                 endpoint,
                 masquerade,
             };
-            forward::<V6>(cx, services, bi, headers, tcp_flags, to)
+            forward::<V6>(cx, tables, bi, headers, tcp_flags, to)
         }
         Decision::Reject(cause) => {
             cx.note(bi, || format!("rejected: {cause:?}"));
@@ -232,12 +251,13 @@ struct Forward<'t> {
 /// its session.
 fn forward<const V6: bool>(
     cx: &mut Context<'_>,
-    services: &ServiceTable,
+    tables: &Tables,
     bi: BufferIndex,
     headers: &Headers,
     tcp_flags: u8,
     to: Forward<'_>,
 ) -> Verdict {
+    let services = &*tables.services;
     let key = headers.key;
     let src = if to.masquerade {
         match services.masquerade_address(V6) {
@@ -257,6 +277,17 @@ fn forward<const V6: bool>(
         dst_port: to.endpoint.port(),
         ..key
     };
+    // Policies see the endpoint, and the client as it is (before any masquerade).
+    let connection = Connection {
+        src: key.src,
+        dst: to.endpoint.ip(),
+        protocol: key.protocol,
+        port: to.endpoint.port(),
+    };
+    let allowed = match allowed(cx, tables, bi, &connection) {
+        Ok(allowed) => allowed,
+        Err(reason) => return Verdict::Drop(reason),
+    };
     let Some(translated) = with_free_port(&cx.state.sessions, &key, wanted, cx.now) else {
         return Verdict::Drop(InDrop::NoFreePort);
     };
@@ -268,6 +299,7 @@ fn forward<const V6: bool>(
     if let Err(e) = sessions.insert(key, translated, Some(binding), tcp_flags, cx.now) {
         return Verdict::Drop(session_refused(e));
     }
+    policy::count(cx, tables, bi, allowed);
     let endpoints = (
         (translated.src, translated.src_port),
         (translated.dst, translated.dst_port),
@@ -303,14 +335,49 @@ fn untranslated(
         && cidrs_contain(cluster, key.dst)
         && !cidrs_contain(cluster, key.src))
     {
-        return Verdict::Next(Next::Lookup);
+        return Verdict::Next(untracked(tables));
     }
+    // Tracked from here on, so checked here.
+    let port = if headers.transport == Transport::Echo {
+        0
+    } else {
+        key.dst_port
+    };
+    let connection = Connection {
+        src: key.src,
+        dst: key.dst,
+        protocol: key.protocol,
+        port,
+    };
+    let allowed = match allowed(cx, tables, bi, &connection) {
+        Ok(allowed) => allowed,
+        Err(reason) => return Verdict::Drop(reason),
+    };
     if let Err(e) = cx.state.sessions.insert(key, key, None, tcp_flags, cx.now) {
         return Verdict::Drop(session_refused(e));
     }
+    policy::count(cx, tables, bi, allowed);
     cx.pool.meta_mut(bi).tracked = true;
     cx.note(bi, || "from outside to a pod: tracked untranslated".into());
     Verdict::Next(Next::Lookup)
+}
+
+/// The policies' verdict on a new flow this node is about to track, unless it is denied:
+/// then the drop reason. The rules that allowed it are counted once its session is made.
+fn allowed(
+    cx: &mut Context<'_>,
+    tables: &Tables,
+    bi: BufferIndex,
+    connection: &Connection,
+) -> Result<PolicyVerdict, InDrop> {
+    if tables.policies.is_empty() {
+        return Ok(PolicyVerdict::Unrestricted);
+    }
+    match policy::check(cx, tables, bi, connection) {
+        PolicyVerdict::Denied(Denied::Egress) => Err(InDrop::PolicyDeniedEgress),
+        PolicyVerdict::Denied(Denied::Ingress) => Err(InDrop::PolicyDeniedIngress),
+        verdict => Ok(verdict),
+    }
 }
 
 /// The drop reason of a session the table refused.

@@ -96,8 +96,7 @@ fn outbound<const V6: bool>(
         return Ok(());
     };
     let key = headers.key;
-    let cluster = &tables.services.node().cluster_cidrs;
-    if !cidrs_contain(cluster, key.src) || cidrs_contain(cluster, key.dst) {
+    if !leaves_cluster(tables, &key) {
         return Ok(());
     }
     let Some(address) = masquerade_address(config, V6) else {
@@ -139,11 +138,34 @@ fn masquerading_egress<'t>(
     if meta.tracked || meta.originated {
         return None;
     }
-    let interface = match tables.adjacency(meta.next_index)? {
+    masquerading_interface(tables, tables.adjacency(meta.next_index)?)
+}
+
+/// The interface `adjacency` leads out of, if it masquerades.
+fn masquerading_interface(tables: &Tables, adjacency: Adjacency) -> Option<&InterfaceConfig> {
+    let interface = match adjacency {
         Adjacency::Attached { interface } | Adjacency::Via { interface, .. } => interface,
         Adjacency::Local | Adjacency::Drop | Adjacency::Unreachable => return None,
     };
     tables.interface(interface).filter(|c| c.masquerade)
+}
+
+/// Whether flow `key` goes from a cluster CIDR to outside them.
+fn leaves_cluster(tables: &Tables, key: &FlowKey) -> bool {
+    let cluster = &tables.services.node().cluster_cidrs;
+    cidrs_contain(cluster, key.src) && !cidrs_contain(cluster, key.dst)
+}
+
+/// Whether this node will masquerade a new flow `key` that `ip*-nat-in` leaves untracked:
+/// its route leads out of a masquerading interface and it leaves the cluster. Asked before
+/// the route lookup by `ip*-policy`, whose session would otherwise take the flow's key.
+pub(crate) fn will_masquerade(tables: &Tables, key: &FlowKey) -> bool {
+    let route = match key.dst {
+        IpAddr::V4(dst) => tables.route4(dst),
+        IpAddr::V6(dst) => tables.route6(dst),
+    };
+    route.is_some_and(|(_, adjacency)| masquerading_interface(tables, adjacency).is_some())
+        && leaves_cluster(tables, key)
 }
 
 /// What an interface masquerades flows of an IP version to: its first IPv4 address, or its

@@ -11,7 +11,7 @@
 //! - a protocol other than TCP, UDP, SCTP, ICMP echo and the ICMP errors;
 //! - a transport header cut short in the first buffer.
 
-use core::net::{IpAddr, Ipv6Addr};
+use core::net::IpAddr;
 
 use podwire_wire::{icmpv4, icmpv6, ipv4, ipv6, sctp, tcp, udp};
 
@@ -92,6 +92,7 @@ const MAX_EXTENSION_HEADERS: usize = 8;
 /// Reads the packet whose IP header starts `data`.
 pub(crate) fn parse(data: &[u8], v6: bool) -> Parsed {
     let ip = match ip_header(data, v6) {
+        Ok(ip) if ip.later_fragment => return Parsed::Opaque(LATER_FRAGMENT),
         Ok(ip) => ip,
         Err(why) => return Parsed::Opaque(why),
     };
@@ -150,6 +151,7 @@ fn quoted_error(data: &[u8], icmp: usize, v6: bool) -> Parsed {
     let quoted_at = icmp + icmpv4::HEADER_LEN;
     let quote = data.get(quoted_at..).unwrap_or_default();
     let ip = match ip_header(quote, v6) {
+        Ok(ip) if ip.later_fragment => return Parsed::Opaque(LATER_FRAGMENT),
         Ok(ip) => ip,
         Err(why) => return Parsed::Opaque(why),
     };
@@ -175,14 +177,26 @@ fn quoted_error(data: &[u8], icmp: usize, v6: bool) -> Parsed {
     }
 }
 
+/// Why a fragment other than the first is opaque.
+const LATER_FRAGMENT: &str = "a fragment other than the first: no ports";
+
+/// The addresses and the transport protocol (after any IPv6 extension headers) of the packet
+/// whose IP header starts `data`, whatever NAT makes of it: what a policy check of a packet
+/// without ports reads. `Err`: why there is no whole IP header.
+pub(crate) fn addresses(data: &[u8], v6: bool) -> Result<(IpAddr, IpAddr, u8), &'static str> {
+    ip_header(data, v6).map(|ip| (ip.src, ip.dst, ip.protocol))
+}
+
 /// What NAT needs of an IP header.
 struct IpHeader {
     src: IpAddr,
     dst: IpAddr,
     /// The transport protocol (after any IPv6 extension headers).
     protocol: u8,
-    /// Where the transport header starts.
+    /// Where the transport header starts (for a later fragment, its data).
     l4: usize,
+    /// A fragment other than the first: no transport header.
+    later_fragment: bool,
 }
 
 /// The IP header at the start of `data`, of the version `v6` says.
@@ -196,14 +210,12 @@ fn ip_header(data: &[u8], v6: bool) -> Result<IpHeader, &'static str> {
 
 fn ip4_header(data: &[u8]) -> Result<IpHeader, &'static str> {
     let ip = ipv4::Packet::new_quoted(data).map_err(|_| "no whole IPv4 header")?;
-    if ip.frag_offset() != 0 {
-        return Err("a fragment other than the first: no ports");
-    }
     Ok(IpHeader {
         src: IpAddr::V4(ip.src_addr()),
         dst: IpAddr::V4(ip.dst_addr()),
         protocol: ip.protocol().0,
         l4: usize::from(ip.header_len()),
+        later_fragment: ip.frag_offset() != 0,
     })
 }
 
@@ -219,6 +231,7 @@ fn ip6_header(data: &[u8]) -> Result<IpHeader, &'static str> {
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
     let mut next = ip.next_header().0;
     let mut at = ipv6::HEADER_LEN;
+    let mut later_fragment = false;
     for _ in 0..MAX_EXTENSION_HEADERS {
         match next {
             HOP_BY_HOP | ROUTING | DESTINATION_OPTIONS => {
@@ -234,25 +247,22 @@ fn ip6_header(data: &[u8]) -> Result<IpHeader, &'static str> {
                     .get(at..at + 8)
                     .and_then(|b| b.first_chunk::<8>())
                     .ok_or("IPv6 fragment header cut short")?;
-                if u16::from_be_bytes([fragment[2], fragment[3]]) >> 3 != 0 {
-                    return Err("a fragment other than the first: no ports");
-                }
+                later_fragment |= u16::from_be_bytes([fragment[2], fragment[3]]) >> 3 != 0;
                 next = fragment[0];
                 at += 8;
             }
-            protocol => return Ok(ip6(src, dst, protocol, at)),
+            protocol => {
+                return Ok(IpHeader {
+                    src: IpAddr::V6(src),
+                    dst: IpAddr::V6(dst),
+                    protocol,
+                    l4: at,
+                    later_fragment,
+                });
+            }
         }
     }
     Err("too many IPv6 extension headers")
-}
-
-fn ip6(src: Ipv6Addr, dst: Ipv6Addr, protocol: u8, l4: usize) -> IpHeader {
-    IpHeader {
-        src: IpAddr::V6(src),
-        dst: IpAddr::V6(dst),
-        protocol,
-        l4,
-    }
 }
 
 /// The transport NAT translates for `protocol`; ICMP only of the packet's own version.

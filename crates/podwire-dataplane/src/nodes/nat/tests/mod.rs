@@ -1,6 +1,7 @@
 //! NAT through the nodes, checked with etherparse: Services (DNAT, masquerade, REJECT, DROP),
 //! egress masquerade, ICMP errors, sessions over time, what passes untouched. This module
-//! is the test network and what reads the packets it sends.
+//! is the test network and what reads the packets it sends (the policy nodes' tests use it
+//! too).
 
 mod icmp_errors;
 mod masquerade;
@@ -36,14 +37,14 @@ use crate::nodes::ip_common::harness::*;
 use crate::tables::{Adjacency, Tables, TablesBuilder};
 
 /// The second pod: the Services' endpoint.
-const POD_B_IF: IfIndex = IfIndex(2);
+pub(crate) const POD_B_IF: IfIndex = IfIndex(2);
 const POD_B_IF_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0xc0]);
-const POD_B_MAC: EthernetAddress = EthernetAddress([0x0a, 0, 0, 0, 0, 3]);
-const POD_B_IP4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
-const POD_B_IP6: Ipv6Addr = Ipv6Addr::new(0xfd10, 0, 0, 0, 0, 0, 0, 3);
+pub(crate) const POD_B_MAC: EthernetAddress = EthernetAddress([0x0a, 0, 0, 0, 0, 3]);
+pub(crate) const POD_B_IP4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+pub(crate) const POD_B_IP6: Ipv6Addr = Ipv6Addr::new(0xfd10, 0, 0, 0, 0, 0, 0, 3);
 /// A ClusterIP with TCP 80, UDP 53 and SCTP 9000, all to pod B.
-const VIP4: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
-const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd96, 0, 0, 0, 0, 0, 0, 0x10);
+pub(crate) const VIP4: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+pub(crate) const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd96, 0, 0, 0, 0, 0, 0, 0x10);
 /// A ClusterIP of a Service without endpoints.
 const EMPTY4: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 20);
 const EMPTY6: Ipv6Addr = Ipv6Addr::new(0xfd96, 0, 0, 0, 0, 0, 0, 0x20);
@@ -52,17 +53,17 @@ const LOCAL_ONLY4: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 30);
 /// An address of the Service CIDR that no Service has.
 const UNALLOCATED4: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 99);
 /// Hosts outside the cluster, behind router A.
-const OUTSIDE4: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 5);
-const OTHER_OUTSIDE4: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 6);
-const OUTSIDE6: Ipv6Addr = Ipv6Addr::new(0xfd20, 0, 0, 0, 0, 0, 0, 5);
+pub(crate) const OUTSIDE4: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 5);
+pub(crate) const OTHER_OUTSIDE4: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 6);
+pub(crate) const OUTSIDE6: Ipv6Addr = Ipv6Addr::new(0xfd20, 0, 0, 0, 0, 0, 0, 5);
 
 /// The Service ports.
 const WEB: ServicePortId = ServicePortId(1);
 const DNS: ServicePortId = ServicePortId(2);
 
-const PAYLOAD: &[u8] = b"through the Service and back";
+pub(crate) const PAYLOAD: &[u8] = b"through the Service and back";
 
-fn sa(ip: impl Into<IpAddr>, port: u16) -> SocketAddr {
+pub(crate) fn sa(ip: impl Into<IpAddr>, port: u16) -> SocketAddr {
     SocketAddr::new(ip.into(), port)
 }
 
@@ -107,7 +108,7 @@ fn node() -> NodeNat {
     }
 }
 
-fn services() -> ServiceTable {
+pub(crate) fn services() -> ServiceTable {
     let mut t = ServiceTable::new(node());
     let fronts = [
         (
@@ -166,7 +167,7 @@ fn services() -> ServiceTable {
 
 /// Pod A (the client) on [`POD_IF`], the uplink with router A on [`UPLINK_IF`]
 /// (masquerading or not), pod B (the endpoint) on [`POD_B_IF`]; pods take jumbo frames.
-fn network(services: ServiceTable, masquerade: bool) -> Tables {
+pub(crate) fn network(services: ServiceTable, masquerade: bool) -> Tables {
     let mut b = TablesBuilder::new();
     let pod = |name: &str, mac| {
         let mut c = InterfaceConfig::l3(name, mac);
@@ -215,13 +216,13 @@ fn harness(masquerade: bool) -> Harness {
     Harness::with_tables(network(services(), masquerade))
 }
 
-fn from_pod_b() -> (EthernetAddress, EthernetAddress) {
+pub(crate) fn from_pod_b() -> (EthernetAddress, EthernetAddress) {
     (POD_B_MAC, POD_B_IF_MAC)
 }
 
 /// The transport of a test packet.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum L4 {
+pub(crate) enum L4 {
     Syn,
     SynAck,
     Udp,
@@ -232,7 +233,7 @@ enum L4 {
 }
 
 /// A frame from `macs.0` to `macs.1` carrying a packet from `src` to `dst`.
-fn frame(
+pub(crate) fn frame(
     macs: (EthernetAddress, EthernetAddress),
     src: SocketAddr,
     dst: SocketAddr,
@@ -264,7 +265,7 @@ fn frame(
 }
 
 /// An ICMP port unreachable from `src` to `dst`, quoting `quote` (an IP packet).
-fn port_unreachable(
+pub(crate) fn port_unreachable(
     macs: (EthernetAddress, EthernetAddress),
     src: IpAddr,
     dst: IpAddr,
@@ -293,17 +294,17 @@ fn port_unreachable(
 
 /// A packet the switch sent, as its receiver sees it: every checksum checked.
 #[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    src: SocketAddr,
-    dst: SocketAddr,
+pub(crate) struct Seen {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
     /// The transport payload; for an ICMP error, the quoted packet.
-    payload: Vec<u8>,
+    pub payload: Vec<u8>,
     /// An ICMP error saying port unreachable.
-    port_unreachable: bool,
+    pub port_unreachable: bool,
 }
 
 /// The packet of a frame the switch sent.
-fn seen(frame: &[u8]) -> Seen {
+pub(crate) fn seen(frame: &[u8]) -> Seen {
     seen_ip(&frame[14..])
 }
 
@@ -413,7 +414,7 @@ fn quoted(quote: &[u8]) -> (SocketAddr, SocketAddr) {
 }
 
 /// The only frame sent, on `interface`; nothing anywhere else.
-fn one_out(h: &mut Harness, interface: IfIndex) -> Vec<u8> {
+pub(crate) fn one_out(h: &mut Harness, interface: IfIndex) -> Vec<u8> {
     let mut frames = h.sent(interface);
     assert_eq!(
         frames.len(),
@@ -426,7 +427,7 @@ fn one_out(h: &mut Harness, interface: IfIndex) -> Vec<u8> {
 }
 
 /// What `node` noted of traced packet `id`.
-fn noted(h: &Harness, id: u32, node: &str) -> String {
+pub(crate) fn noted(h: &Harness, id: u32, node: &str) -> String {
     h.steps(id)
         .iter()
         .filter(|s| s.node == node)
@@ -435,6 +436,6 @@ fn noted(h: &Harness, id: u32, node: &str) -> String {
         .join("; ")
 }
 
-fn active(h: &Harness) -> u64 {
+pub(crate) fn active(h: &Harness) -> u64 {
     h.state.sessions.counters().active
 }

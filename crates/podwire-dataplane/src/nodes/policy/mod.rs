@@ -1,0 +1,277 @@
+//! `ip4-policy` / `ip6-policy`: NetworkPolicy for new connections, between `ip*-nat-in` and
+//! the route lookup.
+//!
+//! ```text
+//! ip*-input → ip*-nat-in → ip*-policy → ip*-lookup → ip*-nat-out → ip*-rewrite
+//! ```
+//!
+//! A packet `ip*-nat-in` tracked (a session's, or an ICMP error about one: related traffic)
+//! was allowed when its session was made and goes by. So does a packet the switch made.
+//! A new Service flow is checked by `ip*-nat-in` itself, after it chose the endpoint (a
+//! policy sees the backend pod and its port), before it makes the session; so is a flow it
+//! tracks from outside the cluster. This node checks every other packet that involves a pod
+//! with policies ([`PolicyTable::check`](crate::policy::table::PolicyTable::check)): the
+//! client's egress, then the server's ingress.
+//!
+//! - Denied: dropped, by the direction that refused it.
+//! - Allowed with an isolated side: the first packet of a flow gets a session without
+//!   translation, so that the replies (and ICMP errors about the flow) are tracked and pass
+//!   the other side's isolation; the rules that allowed it are counted per worker
+//!   ([`WorkerState::policy_hits`](crate::state::WorkerState::policy_hits)). A flow that
+//!   `ip*-nat-out` will masquerade gets no session here: the masquerade's carries its replies.
+//! - Neither side isolated: passes, nothing remembered.
+//!
+//! The node itself is the client or the server when the packet came in by the host
+//! interface or one side is a node address; it always reaches its pods, and they it. So
+//! are IPv6 link-local and multicast addresses (neighbor discovery with the gateway).
+//!
+//! A packet with no ports to read (a protocol other than TCP, UDP, SCTP, a later fragment,
+//! an ICMP message other than echo) is checked with port 0 and passes or not on its own: no
+//! session remembers it. Policies change what new connections may do; sessions made before
+//! a change live on.
+
+#[cfg(test)]
+mod tests;
+
+use core::net::IpAddr;
+
+use crate::buffer::BufferIndex;
+use crate::graph::{Context, Dispatch, Node};
+use crate::nat::session::SessionError;
+use crate::nodes::nat::{Parsed, Transport, addresses, parse, will_masquerade};
+use crate::policy::table::{Denied, PolicyVerdict};
+use crate::tables::Tables;
+
+/// Where `ip*-policy` sends packets: a position in [`NEXT4`] / [`NEXT6`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Next {
+    Lookup,
+}
+
+impl From<Next> for usize {
+    fn from(next: Next) -> usize {
+        next as usize
+    }
+}
+
+const NEXT4: &[&str] = &["ip4-lookup"];
+const NEXT6: &[&str] = &["ip6-lookup"];
+
+crate::drop_reasons! {
+    pub enum PolicyDrop {
+        DeniedEgress => ("policy-denied-egress", "a new connection from a pod whose egress NetworkPolicies allow no such connection: add an egress rule for its destination and port if it should pass (`podwire ctl explain` says which policies isolate the pod)"),
+        DeniedIngress => ("policy-denied-ingress", "a new connection to a pod whose ingress NetworkPolicies allow no such connection: add an ingress rule for its source and port if it should pass (`podwire ctl explain` says which policies isolate the pod)"),
+        SessionTableFull => ("session-table-full", "a new connection a NetworkPolicy allowed needs a session and the table is full of live ones: raise services.sessions_per_worker"),
+        SessionClash => ("session-clash", "a new connection's reply is tracked by another session already (a podwire bug)"),
+    }
+}
+
+impl From<Denied> for PolicyDrop {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Egress => PolicyDrop::DeniedEgress,
+            Denied::Ingress => PolicyDrop::DeniedIngress,
+        }
+    }
+}
+
+/// The `ip4-policy` node (`V6 = false`) or the `ip6-policy` node.
+#[derive(Debug, Default)]
+pub struct PolicyNode<const V6: bool>;
+
+/// The `ip4-policy` node.
+pub type Ip4Policy = PolicyNode<false>;
+/// The `ip6-policy` node.
+pub type Ip6Policy = PolicyNode<true>;
+
+impl<const V6: bool> Node for PolicyNode<V6> {
+    fn name(&self) -> &'static str {
+        if V6 { "ip6-policy" } else { "ip4-policy" }
+    }
+
+    fn next_nodes(&self) -> &'static [&'static str] {
+        if V6 { NEXT6 } else { NEXT4 }
+    }
+
+    fn drop_reasons(&self) -> &'static [crate::counters::DropReason] {
+        PolicyDrop::ALL
+    }
+
+    fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
+        let tables = cx.tables;
+        // No pod has a policy: asked once per vector.
+        if tables.policies.is_empty() {
+            for &bi in packets {
+                out.send(Next::Lookup, bi);
+            }
+            return;
+        }
+        for &bi in packets {
+            let meta = cx.pool.meta(bi);
+            if meta.tracked || meta.originated {
+                out.send(Next::Lookup, bi);
+                continue;
+            }
+            match untracked::<V6>(cx, tables, bi) {
+                Ok(()) => out.send(Next::Lookup, bi),
+                Err(reason) => out.drop(bi, reason),
+            }
+        }
+    }
+}
+
+/// A packet no session tracks: checked, and if it starts an allowed flow with an isolated
+/// side, tracked from now on.
+fn untracked<const V6: bool>(
+    cx: &mut Context<'_>,
+    tables: &Tables,
+    bi: BufferIndex,
+) -> Result<(), PolicyDrop> {
+    let (headers, tcp_flags, starts_flow) = match parse(cx.pool.data(bi), V6) {
+        Parsed::Packet {
+            headers,
+            tcp_flags,
+            starts_flow,
+        } => (headers, tcp_flags, starts_flow),
+        // ICMP errors about a session were tracked by `ip*-nat-in`: this one is about
+        // nothing the switch let through, and is checked as ICMP of its own.
+        Parsed::Error { .. } | Parsed::Opaque(_) => return portless::<V6>(cx, tables, bi),
+    };
+    let key = headers.key;
+    let port = if headers.transport == Transport::Echo {
+        0
+    } else {
+        key.dst_port
+    };
+    let connection = Connection {
+        src: key.src,
+        dst: key.dst,
+        protocol: key.protocol,
+        port,
+    };
+    let verdict = match check(cx, tables, bi, &connection) {
+        PolicyVerdict::Unrestricted => return Ok(()),
+        PolicyVerdict::Denied(denied) => return Err(denied.into()),
+        allowed => allowed,
+    };
+    if starts_flow && !will_masquerade(tables, &key) {
+        cx.state
+            .sessions
+            .insert(key, key, None, tcp_flags, cx.now)
+            .map_err(|e| match e {
+                SessionError::Full { .. } => PolicyDrop::SessionTableFull,
+                SessionError::Exists => PolicyDrop::SessionClash,
+            })?;
+        cx.pool.meta_mut(bi).tracked = true;
+    }
+    count(cx, tables, bi, verdict);
+    Ok(())
+}
+
+/// A packet without ports to read: checked with port 0, not tracked.
+fn portless<const V6: bool>(
+    cx: &mut Context<'_>,
+    tables: &Tables,
+    bi: BufferIndex,
+) -> Result<(), PolicyDrop> {
+    // No whole IP header: `ip*-lookup` drops it.
+    let Ok((src, dst, protocol)) = addresses(cx.pool.data(bi), V6) else {
+        return Ok(());
+    };
+    let connection = Connection {
+        src,
+        dst,
+        protocol,
+        port: 0,
+    };
+    match check(cx, tables, bi, &connection) {
+        PolicyVerdict::Denied(denied) => Err(denied.into()),
+        verdict => {
+            count(cx, tables, bi, verdict);
+            Ok(())
+        }
+    }
+}
+
+/// A new connection as the policies see it: after any Service translation.
+pub(crate) struct Connection {
+    /// The client.
+    pub src: IpAddr,
+    /// The server: a Service's endpoint, not its address.
+    pub dst: IpAddr,
+    /// The IP protocol.
+    pub protocol: u8,
+    /// The server's port; 0 for protocols without ports.
+    pub port: u16,
+}
+
+/// The policies' verdict on `connection`, whose packet `bi` is; a denial is noted for the
+/// trace.
+pub(crate) fn check(
+    cx: &mut Context<'_>,
+    tables: &Tables,
+    bi: BufferIndex,
+    connection: &Connection,
+) -> PolicyVerdict {
+    let node = tables.services.node();
+    let is_node = |addr: IpAddr| node.node_addresses.contains(&addr) || link_scoped(addr);
+    let from_node = node.host_interface == Some(cx.pool.meta(bi).rx_if) || is_node(connection.src);
+    let to_node = is_node(connection.dst);
+    let c = connection;
+    let verdict = tables
+        .policies
+        .check(c.src, c.dst, c.protocol, c.port, from_node, to_node);
+    if let PolicyVerdict::Denied(denied) = verdict {
+        cx.note(bi, || {
+            let (pod, direction, remote) = match denied {
+                Denied::Egress => (c.src, "egress", c.dst),
+                Denied::Ingress => (c.dst, "ingress", c.src),
+            };
+            let name = tables.policies.pods.get(&pod).map(|p| p.name.clone());
+            format!(
+                "denied: no {direction} rule of {} allows protocol {} port {} with {remote}",
+                name.as_deref().unwrap_or("?"),
+                c.protocol,
+                c.port
+            )
+        });
+    }
+    verdict
+}
+
+/// Whether an address is IPv6 link-local or multicast: the switch's neighbor discovery with
+/// a pod, never a connection between pods.
+fn link_scoped(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(_) => false,
+        IpAddr::V6(a) => a.is_unicast_link_local() || a.is_multicast(),
+    }
+}
+
+/// Counts the rules that allowed the connection packet `bi` starts, and notes them; nothing
+/// for a verdict other than [`PolicyVerdict::Allowed`].
+pub(crate) fn count(
+    cx: &mut Context<'_>,
+    tables: &Tables,
+    bi: BufferIndex,
+    verdict: PolicyVerdict,
+) {
+    let PolicyVerdict::Allowed { egress, ingress } = verdict else {
+        return;
+    };
+    let policies = &*tables.policies;
+    for slot in [egress, ingress].into_iter().flatten() {
+        cx.state.policy_hits.count(policies, slot);
+    }
+    cx.note(bi, || {
+        let rules: Vec<String> = [egress, ingress]
+            .into_iter()
+            .flatten()
+            .map(|slot| match policies.rules.get(slot.0 as usize) {
+                Some(info) => format!("{} ({})", info.rule, info.pod),
+                None => format!("rule {}", slot.0),
+            })
+            .collect();
+        format!("allowed by {}", rules.join(" and "))
+    });
+}

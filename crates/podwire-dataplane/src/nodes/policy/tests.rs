@@ -1,0 +1,544 @@
+//! NetworkPolicy through the nodes, on the NAT tests' network: pod A on [`POD_IF`], pod B
+//! (the Services' endpoint) on [`POD_B_IF`], hosts outside behind router A on the uplink.
+
+use core::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use crate::interface::IfIndex;
+use crate::nat::flow::{TCP, UDP};
+use crate::nodes::ip_common::harness::frames::{from_pod, from_router};
+use crate::nodes::ip_common::harness::*;
+use crate::nodes::nat::tests::*;
+use crate::policy::classifier::{ClassifierBuilder, PeerMatch, PortMatch, RuleSlot};
+use crate::policy::table::{PodRules, PolicyTable, RuleInfo};
+
+/// A rule: its name, the remote prefixes it allows (`None`: any), its ports (`None`: any).
+type Rule = (
+    &'static str,
+    Option<Vec<(IpAddr, u8)>>,
+    Option<Vec<PortMatch>>,
+);
+
+fn host(ip: impl Into<IpAddr>) -> Option<Vec<(IpAddr, u8)>> {
+    Some(vec![(ip.into(), 32)])
+}
+
+fn port(protocol: u8, port: u16) -> Option<Vec<PortMatch>> {
+    Some(vec![PortMatch {
+        protocol,
+        ports: Some((port, port)),
+    }])
+}
+
+/// A policy table built pod by pod; rule slots in the order rules are given.
+#[derive(Default)]
+struct Policies(PolicyTable);
+
+impl Policies {
+    /// `pod` at `addresses`, isolated in each direction given (an empty list: nothing is
+    /// allowed).
+    fn pod(
+        mut self,
+        pod: &str,
+        addresses: &[IpAddr],
+        ingress: Option<&[Rule]>,
+        egress: Option<&[Rule]>,
+    ) -> Self {
+        let name: Arc<str> = pod.into();
+        let ingress = ingress.map(|rules| self.classifier(&name, rules));
+        let egress = egress.map(|rules| self.classifier(&name, rules));
+        let rules = Arc::new(PodRules {
+            name,
+            ingress,
+            egress,
+        });
+        for &address in addresses {
+            self.0.pods.insert(address, rules.clone());
+        }
+        self
+    }
+
+    fn classifier(
+        &mut self,
+        pod: &Arc<str>,
+        rules: &[Rule],
+    ) -> crate::policy::classifier::Classifier {
+        let mut b = ClassifierBuilder::new();
+        for (name, peers, ports) in rules {
+            let slot = RuleSlot(self.0.rules.len() as u32);
+            let peers: Option<Vec<PeerMatch>> = peers.as_ref().map(|peers| {
+                peers
+                    .iter()
+                    .map(|&prefix| PeerMatch {
+                        prefix,
+                        except: Vec::new(),
+                    })
+                    .collect()
+            });
+            b.add(slot, peers.as_deref(), ports.as_deref());
+            self.0.rules.push(RuleInfo {
+                pod: pod.clone(),
+                rule: format!("default/{name}").into(),
+            });
+        }
+        b.build()
+    }
+
+    fn harness(self, masquerade: bool) -> Harness {
+        let mut tables = crate::nodes::nat::tests::network(services(), masquerade);
+        let mut table = self.0;
+        table.generation = 7;
+        tables.policies = Arc::new(table);
+        Harness::with_tables(tables)
+    }
+}
+
+fn a() -> [IpAddr; 2] {
+    [POD_IP4.into(), POD_IP6.into()]
+}
+
+fn b() -> [IpAddr; 2] {
+    [POD_B_IP4.into(), POD_B_IP6.into()]
+}
+
+/// Sends one frame in on `interface` and runs the graph; returns its trace id.
+fn send(h: &mut Harness, interface: IfIndex, frame: &[u8]) -> u32 {
+    let id = h.receive(interface, frame);
+    h.run();
+    id
+}
+
+/// Asserts the last frame sent went nowhere, dropped by `node` for `reason`.
+fn assert_dropped(h: &mut Harness, node: &str, reason: &str) {
+    assert_eq!(
+        h.drops(node, reason),
+        1,
+        "drops {:?}",
+        h.graph.drop_counts()
+    );
+    assert_eq!(h.queued(), 0, "nothing sent");
+}
+
+const A_CLIENT: u16 = 40000;
+
+fn a4(port: u16) -> SocketAddr {
+    sa(POD_IP4, port)
+}
+
+fn b4(port: u16) -> SocketAddr {
+    sa(POD_B_IP4, port)
+}
+
+#[test]
+fn an_isolated_pod_refuses_what_no_rule_allows() {
+    let rules: &[Rule] = &[("allow-a", host(POD_IP4), port(TCP, 8080))];
+    let mut h = Policies::default()
+        .pod("default/b", &b(), Some(rules), None)
+        .harness(false);
+    let outside = sa(OUTSIDE4, 5555);
+    let id = send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), outside, b4(8080), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert!(
+        noted(&h, id, "ip4-policy").contains("no ingress rule of default/b"),
+        "{}",
+        noted(&h, id, "ip4-policy")
+    );
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(9999), L4::Syn),
+    );
+    assert_eq!(
+        h.drops("ip4-policy", "policy-denied-ingress"),
+        2,
+        "another port"
+    );
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Udp),
+    );
+    assert_eq!(
+        h.drops("ip4-policy", "policy-denied-ingress"),
+        3,
+        "another protocol"
+    );
+    assert_eq!(active(&h), 0, "nothing denied is tracked");
+}
+
+#[test]
+fn an_allowed_connection_passes_and_so_do_its_replies() {
+    // A accepts nothing: B's answers pass because they answer A's connection.
+    let mut h = Policies::default()
+        .pod("default/a", &a(), Some(&[]), None)
+        .pod(
+            "default/b",
+            &b(),
+            Some(&[("allow-a", host(POD_IP4), port(TCP, 8080))]),
+            None,
+        )
+        .harness(false);
+    let id = send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
+    );
+    assert_eq!(seen(&one_out(&mut h, POD_B_IF)).dst, b4(8080));
+    assert!(
+        noted(&h, id, "ip4-policy").contains("default/allow-a (default/b)"),
+        "{}",
+        noted(&h, id, "ip4-policy")
+    );
+    assert_eq!(active(&h), 1, "a session remembers the verdict");
+
+    send(
+        &mut h,
+        POD_B_IF,
+        &frame(from_pod_b(), b4(8080), a4(A_CLIENT), L4::SynAck),
+    );
+    assert_eq!(seen(&one_out(&mut h, POD_IF)).src, b4(8080));
+
+    // A new connection from B to A is A's ingress to decide.
+    send(
+        &mut h,
+        POD_B_IF,
+        &frame(from_pod_b(), b4(8080), a4(A_CLIENT + 1), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+}
+
+#[test]
+fn egress_isolation_refuses_destinations_no_rule_allows() {
+    let rules: &[Rule] = &[("to-b", host(POD_B_IP4), None)];
+    let mut h = Policies::default()
+        .pod("default/a", &a(), None, Some(rules))
+        .harness(false);
+    let outside = sa(OUTSIDE4, 80);
+    let id = send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), outside, L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-egress");
+    assert!(noted(&h, id, "ip4-policy").contains("no egress rule of default/a"));
+    // Any port and protocol to B, ICMP echo included.
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(1), L4::Udp),
+    );
+    one_out(&mut h, POD_B_IF);
+    send(&mut h, POD_IF, &frame(from_pod(), a4(7), b4(7), L4::Echo));
+    one_out(&mut h, POD_B_IF);
+    send(
+        &mut h,
+        POD_B_IF,
+        &frame(from_pod_b(), b4(7), a4(7), L4::EchoReply),
+    );
+    one_out(&mut h, POD_IF);
+}
+
+#[test]
+fn the_reply_of_an_allowed_egress_connection_passes_ingress_isolation() {
+    let mut h = Policies::default()
+        .pod(
+            "default/a",
+            &a(),
+            Some(&[]),
+            Some(&[("web-out", Some(vec![(OUTSIDE4.into(), 16)]), port(TCP, 80))]),
+        )
+        .harness(false);
+    let outside = sa(OUTSIDE4, 80);
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), outside, L4::Syn),
+    );
+    assert_eq!(seen(&one_out(&mut h, UPLINK_IF)).dst, outside);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), outside, a4(A_CLIENT), L4::SynAck),
+    );
+    assert_eq!(seen(&one_out(&mut h, POD_IF)).src, outside);
+    // The same host opening a connection of its own is refused.
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), outside, a4(22), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+}
+
+#[test]
+fn a_masqueraded_connection_gets_the_masquerade_session_and_its_replies_pass() {
+    let mut h = Policies::default()
+        .pod("default/a", &a(), Some(&[]), Some(&[("any", None, None)]))
+        .harness(true);
+    let outside = sa(OUTSIDE4, 80);
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), outside, L4::Syn),
+    );
+    let out = seen(&one_out(&mut h, UPLINK_IF));
+    assert_eq!(out.src.ip(), IpAddr::from(UPLINK_IP4), "masqueraded");
+    assert_eq!(active(&h), 1, "one session: the masquerade's");
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), outside, out.src, L4::SynAck),
+    );
+    assert_eq!(seen(&one_out(&mut h, POD_IF)).dst, a4(A_CLIENT));
+}
+
+#[test]
+fn a_service_flow_is_checked_with_the_endpoint_and_its_target_port() {
+    let vip = sa(VIP4, 80);
+    // B accepts A on the target port 8080: the Service's port 80 is not what B sees.
+    let mut h = Policies::default()
+        .pod(
+            "default/a",
+            &a(),
+            None,
+            Some(&[("to-b", host(POD_B_IP4), port(TCP, 8080))]),
+        )
+        .pod(
+            "default/b",
+            &b(),
+            Some(&[("from-a", host(POD_IP4), port(TCP, 8080))]),
+            None,
+        )
+        .harness(false);
+    let id = send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), vip, L4::Syn),
+    );
+    assert_eq!(seen(&one_out(&mut h, POD_B_IF)).dst, b4(8080));
+    let noted = noted(&h, id, "ip4-nat-in");
+    assert!(
+        noted.contains("default/to-b (default/a) and default/from-a (default/b)"),
+        "{noted}"
+    );
+    send(
+        &mut h,
+        POD_B_IF,
+        &frame(from_pod_b(), b4(8080), a4(A_CLIENT), L4::SynAck),
+    );
+    assert_eq!(
+        seen(&one_out(&mut h, POD_IF)).src,
+        vip,
+        "the reply un-DNATed"
+    );
+
+    let mut h = Policies::default()
+        .pod(
+            "default/b",
+            &b(),
+            Some(&[("service-port", host(POD_IP4), port(TCP, 80))]),
+            None,
+        )
+        .harness(false);
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), vip, L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-ingress");
+    assert_eq!(active(&h), 0);
+
+    let mut h = Policies::default()
+        .pod(
+            "default/a",
+            &a(),
+            None,
+            Some(&[("to-vip", host(VIP4), None)]),
+        )
+        .harness(false);
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), vip, L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-egress");
+}
+
+#[test]
+fn the_node_always_reaches_its_pods() {
+    let mut h = Policies::default()
+        .pod("default/b", &b(), Some(&[]), None)
+        .harness(false);
+    // From a node address.
+    let node = sa(UPLINK_IP4, 40000);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), node, b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    // From the host interface, whatever the source.
+    let mut tables = h.tables.clone();
+    let mut services = (*tables.services).clone();
+    let mut node_nat = services.node().clone();
+    node_nat.host_interface = Some(UPLINK_IF);
+    services.set_node(node_nat);
+    tables.services = Arc::new(services);
+    h.tables = tables;
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), sa(OUTSIDE4, 1), b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    assert_eq!(
+        h.state.policy_hits.hits.iter().sum::<u64>(),
+        0,
+        "no rule allowed them"
+    );
+}
+
+#[test]
+fn an_icmp_error_about_an_allowed_connection_passes() {
+    let mut h = Policies::default()
+        .pod("default/a", &a(), Some(&[]), None)
+        .pod(
+            "default/b",
+            &b(),
+            Some(&[("dns", None, port(UDP, 5353))]),
+            None,
+        )
+        .harness(false);
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(5353), L4::Udp),
+    );
+    let sent = one_out(&mut h, POD_B_IF);
+    let quote = &sent[14..];
+    send(
+        &mut h,
+        POD_B_IF,
+        &port_unreachable(from_pod_b(), POD_B_IP4.into(), POD_IP4.into(), quote),
+    );
+    assert!(seen(&one_out(&mut h, POD_IF)).port_unreachable);
+    // An error about nothing A sent is ICMP from outside, which A does not accept.
+    let other = frame(from_pod(), a4(A_CLIENT), sa(OUTSIDE4, 53), L4::Udp);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &port_unreachable(from_router(), OUTSIDE4.into(), POD_IP4.into(), &other[14..]),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+}
+
+#[test]
+fn rules_count_the_connections_they_allow() {
+    let mut h = Policies::default()
+        .pod(
+            "default/b",
+            &b(),
+            Some(&[
+                ("web", host(POD_IP4), port(TCP, 8080)),
+                ("dns", None, port(UDP, 5353)),
+            ]),
+            None,
+        )
+        .harness(false);
+    for client in [A_CLIENT, A_CLIENT + 1] {
+        send(
+            &mut h,
+            POD_IF,
+            &frame(from_pod(), a4(client), b4(5353), L4::Udp),
+        );
+        one_out(&mut h, POD_B_IF);
+    }
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    // Later packets of a connection are its session's: not counted again.
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(5353), L4::Udp),
+    );
+    one_out(&mut h, POD_B_IF);
+    assert_eq!(h.state.policy_hits.generation, 7);
+    assert_eq!(h.state.policy_hits.hits, vec![1, 2]);
+}
+
+#[test]
+fn ipv6_is_checked_alike() {
+    let rules: &[Rule] = &[(
+        "allow-a",
+        Some(vec![(POD_IP6.into(), 128)]),
+        port(TCP, 8080),
+    )];
+    let mut h = Policies::default()
+        .pod("default/b", &b(), Some(rules), None)
+        .harness(false);
+    let (a6, b6) = (sa(POD_IP6, A_CLIENT), sa(POD_B_IP6, 8080));
+    send(&mut h, POD_IF, &frame(from_pod(), a6, b6, L4::Syn));
+    assert_eq!(seen(&one_out(&mut h, POD_B_IF)).dst, b6);
+    send(&mut h, POD_B_IF, &frame(from_pod_b(), b6, a6, L4::SynAck));
+    one_out(&mut h, POD_IF);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), sa(OUTSIDE6, 1), b6, L4::Syn),
+    );
+    assert_dropped(&mut h, "ip6-policy", "policy-denied-ingress");
+}
+
+#[test]
+fn without_policies_the_node_is_skipped() {
+    let mut h = Policies::default().harness(false);
+    let id = send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    assert!(!h.path(id).contains(&"ip4-policy"));
+    assert_eq!(active(&h), 0);
+}
+
+#[test]
+fn a_flow_from_outside_that_nat_in_tracks_is_checked_there() {
+    // By a masquerading uplink, `ip4-nat-in` tracks flows from outside to pods itself.
+    let rules: &[Rule] = &[("web", Some(vec![(OUTSIDE4.into(), 32)]), port(TCP, 8080))];
+    let mut h = Policies::default()
+        .pod("default/b", &b(), Some(rules), None)
+        .harness(true);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), sa(OTHER_OUTSIDE4, 1), b4(8080), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-ingress");
+    let outside = sa(OUTSIDE4, 1);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), outside, b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    send(
+        &mut h,
+        POD_B_IF,
+        &frame(from_pod_b(), b4(8080), outside, L4::SynAck),
+    );
+    assert_eq!(
+        seen(&one_out(&mut h, UPLINK_IF)).src,
+        b4(8080),
+        "not masqueraded"
+    );
+    assert_eq!(h.state.policy_hits.hits, vec![1]);
+}
