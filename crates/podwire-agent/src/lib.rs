@@ -4,11 +4,13 @@
 //!   `/metrics` and `/healthz` listener, and a client for the socket.
 //! - [`attachments`]: pod attachments (CNI) and their addresses, persisted.
 //! - [`node`]: the data plane built from the config, its interfaces wired to the kernel.
+//! - [`policy`]: NetworkPolicies compiled for this node's pods, rendered for the data plane.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod attachments;
 pub mod cluster;
 pub mod node;
+pub mod policy;
 pub mod services;
 pub mod state_file;

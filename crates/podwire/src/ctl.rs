@@ -2,6 +2,7 @@
 //! aligned tables in the manner of VPP's `show` commands, or as JSON with `--json`.
 
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -14,6 +15,8 @@ use podwire_model::cluster::{
     EndpointView, ManifestReport, ManifestRequest, ObjectKey, PodView, ServiceView,
 };
 use podwire_model::config::DEFAULT_API_SOCKET;
+use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView, Verdict};
+use podwire_model::service::Protocol;
 use serde::Serialize;
 
 /// `podwire ctl [--socket PATH] [--json] COMMAND`
@@ -40,13 +43,89 @@ pub enum CtlCommand {
     #[command(subcommand)]
     Trace(TraceCommand),
     /// Create or replace the Kubernetes objects of a manifest (Namespaces, Pods, Services,
-    /// EndpointSlices) in the agent's cluster store, all or none.
+    /// EndpointSlices, NetworkPolicies) in the agent's cluster store, all or none.
     Apply(ManifestArgs),
     /// Remove the Kubernetes objects of a manifest from the agent's cluster store.
     Delete(ManifestArgs),
     /// List the objects of the agent's cluster store, with what the data plane made of them.
     #[command(subcommand)]
     Get(GetCommand),
+    /// Whether the NetworkPolicies allow a new connection, and the policy and rule that
+    /// decided. Exits 0 whether it is allowed or denied.
+    Explain(ExplainArgs),
+}
+
+/// The connection `podwire ctl explain` asks about.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExplainArgs {
+    /// The client: a pod as NAMESPACE/POD, or an IP address.
+    #[arg(long, value_name = "NS/POD|IP", value_parser = parse_party)]
+    pub from: String,
+    /// The server: a pod as NAMESPACE/POD, or an IP address (a pod's, after any Service
+    /// translation).
+    #[arg(long, value_name = "NS/POD|IP", value_parser = parse_party)]
+    pub to: String,
+    /// The destination port: tcp/80, udp/53, sctp/9 (any case); a bare 80 means TCP.
+    #[arg(long, value_name = "PROTO/PORT", value_parser = parse_port)]
+    pub port: DestinationPort,
+}
+
+/// A destination port and its protocol, as `--port` gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestinationPort {
+    /// TCP, UDP or SCTP.
+    pub protocol: Protocol,
+    /// 1 to 65535.
+    pub port: u16,
+}
+
+/// `--from` and `--to`: `NAMESPACE/POD` or an IP address, as given.
+fn parse_party(value: &str) -> Result<String, String> {
+    let pod = value.split_once('/').is_some_and(|(namespace, name)| {
+        !namespace.is_empty() && !name.is_empty() && !name.contains('/')
+    });
+    if pod || value.parse::<IpAddr>().is_ok() {
+        Ok(value.to_owned())
+    } else {
+        Err("give a pod as NAMESPACE/POD, or an IP address".to_owned())
+    }
+}
+
+/// `--port`: `PROTO/PORT` with `PROTO` tcp, udp or sctp in any case, or a bare `PORT` for TCP.
+fn parse_port(value: &str) -> Result<DestinationPort, String> {
+    let (protocol, port) = match value.split_once('/') {
+        None => (Protocol::Tcp, value),
+        Some((name, port)) => {
+            let protocol = match name.to_ascii_lowercase().as_str() {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                "sctp" => Protocol::Sctp,
+                _ => {
+                    return Err(format!(
+                        "{name:?} is not a protocol NetworkPolicies match: give tcp, udp or sctp, as in tcp/80"
+                    ));
+                }
+            };
+            (protocol, port)
+        }
+    };
+    match port.parse::<u16>() {
+        Ok(port) if port != 0 => Ok(DestinationPort { protocol, port }),
+        _ => Err(format!(
+            "{port:?} is not a port: give a number from 1 to 65535, as in tcp/80"
+        )),
+    }
+}
+
+impl ExplainArgs {
+    fn request(&self) -> ExplainRequest {
+        ExplainRequest {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            protocol: self.port.protocol,
+            port: self.port.port,
+        }
+    }
 }
 
 /// The manifest of `podwire ctl apply` and `podwire ctl delete`.
@@ -95,6 +174,8 @@ pub enum ShowCommand {
     Attachments,
     /// The pod networks: their address pools and whether they can take another pod.
     Networks,
+    /// The NetworkPolicy rules of this node's pods and the new connections each allowed.
+    Policies,
 }
 
 /// What `podwire ctl trace` does.
@@ -146,6 +227,11 @@ async fn execute(client: &Client, command: CtlCommand, json: bool) -> anyhow::Re
             present(refusal_as_is(report)?, json, report_text)?
         }
         CtlCommand::Get(what) => get(client, what, json).await?,
+        CtlCommand::Explain(args) => present(
+            client.explain(&args.request()).await?,
+            json,
+            explanation_text,
+        )?,
     })
 }
 
@@ -221,6 +307,7 @@ async fn show(client: &Client, what: ShowCommand, json: bool) -> anyhow::Result<
             present(client.attachments().await?, json, |v| attachments_table(v))
         }
         ShowCommand::Networks => present(client.networks().await?, json, |v| networks_table(v)),
+        ShowCommand::Policies => present(client.policies().await?, json, |v| policies_table(v)),
     }
 }
 
@@ -512,6 +599,47 @@ fn pods_table(pods: &[PodView]) -> String {
         })
         .collect();
     table(&columns, &rows)
+}
+
+fn policies_table(rules: &[PolicyRuleView]) -> String {
+    let columns = [text("Pod"), text("Rule"), number("Packets")];
+    let rows: Vec<Vec<String>> = rules
+        .iter()
+        .map(|r| vec![r.pod.clone(), r.rule.clone(), r.packets.to_string()])
+        .collect();
+    table(&columns, &rows)
+}
+
+/// The verdict, what decided it and why, then each side's verdict.
+fn explanation_text(explanation: &Explanation) -> String {
+    format!(
+        "verdict: {}\npolicy:  {}\nrule:    {}\nreason:  {}\negress:  {}\ningress: {}\n",
+        explanation.verdict,
+        or_dash(explanation.policy.as_ref()),
+        or_dash(explanation.rule.as_ref()),
+        explanation.reason,
+        side_text(explanation.egress.as_ref()),
+        side_text(explanation.ingress.as_ref()),
+    )
+}
+
+/// One direction's verdict in a few words.
+fn side_text(verdict: Option<&Verdict>) -> String {
+    let Some(verdict) = verdict else {
+        return "not checked: not a pod".to_owned();
+    };
+    let isolating = || {
+        let names: Vec<String> = verdict.isolating.iter().map(ToString::to_string).collect();
+        names.join(", ")
+    };
+    match (verdict.allowed, &verdict.rule) {
+        (true, _) if verdict.isolating.is_empty() => {
+            "allowed: no policy selects the pod".to_owned()
+        }
+        (true, Some(rule)) => format!("allowed by {rule}"),
+        (true, None) => format!("allowed although isolated by {}", isolating()),
+        (false, _) => format!("denied: isolated by {}, and no rule allows it", isolating()),
+    }
 }
 
 fn runtime_table(nodes: &[NodeRuntimeView]) -> String {
@@ -1037,5 +1165,207 @@ mod tests {
             let ctl = Ctl::try_parse_from(["ctl", "get", name]).unwrap();
             assert_eq!(format!("{:?}", ctl.args.command), format!("Get({what})"));
         }
+    }
+
+    #[test]
+    fn explain_takes_a_pod_or_an_address_and_a_port_with_an_optional_protocol() {
+        let ctl = Ctl::try_parse_from([
+            "ctl",
+            "explain",
+            "--from",
+            "shop/web-0",
+            "--to",
+            "10.244.0.5",
+            "--port",
+            "80",
+            "--json",
+        ])
+        .unwrap();
+        assert!(ctl.args.json);
+        let CtlCommand::Explain(args) = ctl.args.command else {
+            panic!("expected explain, got {:?}", ctl.args.command);
+        };
+        assert_eq!(
+            args.request(),
+            ExplainRequest {
+                from: "shop/web-0".into(),
+                to: "10.244.0.5".into(),
+                protocol: Protocol::Tcp,
+                port: 80,
+            }
+        );
+        for (given, protocol, port) in [
+            ("tcp/443", Protocol::Tcp, 443),
+            ("UDP/53", Protocol::Udp, 53),
+            ("Sctp/9", Protocol::Sctp, 9),
+            ("65535", Protocol::Tcp, 65535),
+        ] {
+            assert_eq!(
+                parse_port(given),
+                Ok(DestinationPort { protocol, port }),
+                "{given}"
+            );
+        }
+        assert!(parse_party("fd00:244::5").is_ok());
+        assert!(
+            Ctl::try_parse_from(["ctl", "explain", "--from", "a/b", "--to", "c/d"]).is_err(),
+            "--port is required"
+        );
+    }
+
+    #[test]
+    fn explain_refuses_ports_and_parties_it_cannot_ask_about() {
+        for (given, error) in [
+            (
+                "icmp/8",
+                r#""icmp" is not a protocol NetworkPolicies match: give tcp, udp or sctp, as in tcp/80"#,
+            ),
+            (
+                "/80",
+                r#""" is not a protocol NetworkPolicies match: give tcp, udp or sctp, as in tcp/80"#,
+            ),
+            (
+                "80/tcp",
+                r#""80" is not a protocol NetworkPolicies match: give tcp, udp or sctp, as in tcp/80"#,
+            ),
+            (
+                "tcp/",
+                r#""" is not a port: give a number from 1 to 65535, as in tcp/80"#,
+            ),
+            (
+                "udp/0",
+                r#""0" is not a port: give a number from 1 to 65535, as in tcp/80"#,
+            ),
+            (
+                "65536",
+                r#""65536" is not a port: give a number from 1 to 65535, as in tcp/80"#,
+            ),
+            (
+                "http",
+                r#""http" is not a port: give a number from 1 to 65535, as in tcp/80"#,
+            ),
+        ] {
+            assert_eq!(parse_port(given), Err(error.to_owned()), "{given}");
+        }
+        for given in ["web-0", "shop/", "/web-0", "shop/web/0", "10.244.0.256", ""] {
+            assert_eq!(
+                parse_party(given),
+                Err("give a pod as NAMESPACE/POD, or an IP address".to_owned()),
+                "{given:?}"
+            );
+        }
+        let error = Ctl::try_parse_from([
+            "ctl",
+            "explain",
+            "--from",
+            "web-0",
+            "--to",
+            "shop/db-0",
+            "--port",
+            "80",
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("--from"), "{error}");
+    }
+
+    fn explanation(verdict: &str, policy: Option<&str>, rule: Option<&str>) -> Explanation {
+        Explanation {
+            verdict: verdict.into(),
+            policy: policy.map(Into::into),
+            rule: rule.map(Into::into),
+            egress: None,
+            ingress: None,
+            reason: "the reason".into(),
+        }
+    }
+
+    #[test]
+    fn explanations_name_the_verdict_the_policy_the_rule_and_each_side() {
+        use podwire_model::policy::{PolicyDirection, PolicyId, RuleId};
+        let policy = |name: &str| PolicyId {
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        let denied = Explanation {
+            egress: Some(Verdict {
+                allowed: true,
+                rule: Some(RuleId {
+                    policy: policy("web-out"),
+                    direction: PolicyDirection::Egress,
+                    index: 1,
+                }),
+                isolating: vec![policy("web-out")],
+            }),
+            ingress: Some(Verdict {
+                allowed: false,
+                rule: None,
+                isolating: vec![policy("db-a"), policy("db-b")],
+            }),
+            ..explanation("deny", Some("shop/db-a"), Some("ingress"))
+        };
+        assert_eq!(
+            explanation_text(&denied),
+            concat!(
+                "verdict: deny\n",
+                "policy:  shop/db-a\n",
+                "rule:    ingress\n",
+                "reason:  the reason\n",
+                "egress:  allowed by shop/web-out egress[1]\n",
+                "ingress: denied: isolated by shop/db-a, shop/db-b, and no rule allows it\n",
+            )
+        );
+        let open = Explanation {
+            ingress: Some(Verdict {
+                allowed: true,
+                rule: None,
+                isolating: Vec::new(),
+            }),
+            ..explanation("allow", None, None)
+        };
+        assert_eq!(
+            explanation_text(&open),
+            concat!(
+                "verdict: allow\n",
+                "policy:  -\n",
+                "rule:    -\n",
+                "reason:  the reason\n",
+                "egress:  not checked: not a pod\n",
+                "ingress: allowed: no policy selects the pod\n",
+            )
+        );
+        let json = present(denied.clone(), true, explanation_text).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["verdict"], "deny");
+        assert_eq!(value["policy"], "shop/db-a");
+        assert_eq!(value["rule"], "ingress");
+    }
+
+    #[test]
+    fn show_policies_is_a_table_of_rule_counters() {
+        let ctl = Ctl::try_parse_from(["ctl", "show", "policies"]).unwrap();
+        assert!(matches!(
+            ctl.args.command,
+            CtlCommand::Show(ShowCommand::Policies)
+        ));
+        let rules = [
+            PolicyRuleView {
+                pod: "shop/db-0".into(),
+                rule: "shop/db-access ingress[0]".into(),
+                packets: 1234,
+            },
+            PolicyRuleView {
+                pod: "shop/web-0".into(),
+                rule: "shop/web-out egress[1]".into(),
+                packets: 0,
+            },
+        ];
+        assert_eq!(
+            policies_table(&rules),
+            concat!(
+                "Pod         Rule                       Packets\n",
+                "shop/db-0   shop/db-access ingress[0]     1234\n",
+                "shop/web-0  shop/web-out egress[1]           0\n",
+            )
+        );
     }
 }

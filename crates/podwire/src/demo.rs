@@ -1,7 +1,8 @@
 //! `podwire demo`: the embedded default. On one machine, with nothing but
-//! the kernel: three pods (network namespaces) wired through podwire's data
-//! plane with taps, traffic between them, the counters, a packet trace;
-//! everything removed at the end. `--check` runs it without waiting and
+//! the kernel: four pods (network namespaces) wired through podwire's data
+//! plane with taps, traffic between them, a packet trace, a Service, a
+//! NetworkPolicy and its explanations, the counters; everything removed at
+//! the end. `--check` runs it without waiting and
 //! exits non-zero unless every step worked.
 
 use std::io::{Read, Write};
@@ -16,6 +17,8 @@ use podwire_agent::api;
 use podwire_agent::node::Node;
 use podwire_io::netns::NetNs;
 use podwire_model::config::Config;
+use podwire_model::policy::{ExplainRequest, Explanation};
+use podwire_model::service::Protocol;
 
 use crate::ctl::{self, CtlArgs, CtlCommand, ShowCommand, TraceCommand};
 
@@ -32,18 +35,54 @@ const SERVICE_IP: &str = "10.96.0.10";
 const SERVICE_PORT: u16 = 80;
 const BACKEND_PORT: u16 = 8080;
 
-/// The Service and its backend Pods, as Kubernetes YAML: the Pods' addresses are the static
-/// pods' (`status.podIPs`), their label is what the Service selects.
-fn service_manifest() -> String {
-    let mut text = format!(
-        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec:\n  clusterIP: {SERVICE_IP}\n  selector: {{app: web}}\n  ports:\n  - {{name: http, port: {SERVICE_PORT}, targetPort: {BACKEND_PORT}, protocol: TCP}}\n"
-    );
-    for (pod, v4, _) in &PODS[..3] {
-        text += &format!(
-            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: web-{pod}, namespace: default, labels: {{app: web}}}}\nspec:\n  containers:\n  - {{name: web, image: demo, ports: [{{containerPort: {BACKEND_PORT}}}]}}\nstatus:\n  podIPs: [{{ip: {v4}}}]\n"
-        );
+/// The port pod c serves in the NetworkPolicy step.
+const POLICY_PORT: u16 = 9090;
+
+/// How long a client of the NetworkPolicy step that should be blocked waits to connect: a
+/// policy drops the SYN, so a blocked connection times out.
+const BLOCKED_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a client that should be let in waits to connect, as the other steps do.
+const CONNECT_WITHIN: Duration = Duration::from_secs(3);
+
+/// The demo node's name (`spec.nodeName` of its Pod objects).
+const NODE: &str = "demo";
+
+/// The demo's Pod objects, one per static pod: its addresses in `status.podIPs`, this node
+/// in `spec.nodeName` (so that its NetworkPolicies are enforced here), labelled `pod: NAME`.
+/// a, b and c are `web-…`, labelled `app: web` (what the Service selects); d is `client-d`.
+fn pods_manifest() -> String {
+    PODS.iter()
+        .map(|(pod, v4, v6)| {
+            let (name, app) = pod_object(pod);
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default, labels: {{app: {app}, pod: {pod}}}}}\nspec:\n  nodeName: {NODE}\n  containers:\n  - {{name: {app}, image: demo, ports: [{{containerPort: {BACKEND_PORT}}}]}}\nstatus:\n  podIPs: [{{ip: {v4}}}, {{ip: \"{v6}\"}}]\n"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// The name and `app` label of the Pod object of the demo's pod `pod`.
+fn pod_object(pod: &str) -> (String, &'static str) {
+    if pod == "d" {
+        (format!("client-{pod}"), "client")
+    } else {
+        (format!("web-{pod}"), "web")
     }
-    text
+}
+
+/// The Service and its backend Pods, as Kubernetes YAML.
+fn service_manifest() -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec:\n  clusterIP: {SERVICE_IP}\n  selector: {{app: web}}\n  ports:\n  - {{name: http, port: {SERVICE_PORT}, targetPort: {BACKEND_PORT}, protocol: TCP}}\n---\n{}",
+        pods_manifest()
+    )
+}
+
+/// The NetworkPolicy of the policy step: pod c isolated for ingress, open to pod a only.
+fn policy_manifest() -> String {
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: c-from-a, namespace: default}\nspec:\n  podSelector: {matchLabels: {pod: c}}\n  policyTypes: [Ingress]\n  ingress:\n  - from:\n    - podSelector: {matchLabels: {pod: a}}\n".to_owned()
 }
 
 fn netns_name(pod: &str) -> String {
@@ -80,7 +119,7 @@ impl Drop for DemoPods {
 
 fn config_text(socket: &Path) -> String {
     let mut text = format!(
-        "[node]\nname = \"demo\"\napi_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n",
+        "[node]\nname = \"{NODE}\"\napi_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n",
         socket.display(),
         socket.with_file_name("state").display()
     );
@@ -105,7 +144,7 @@ pub fn run(check: bool) -> anyhow::Result<()> {
     let text = config_text(&socket);
     let config =
         Config::parse(&text).context("the demo's own config is invalid (a podwire bug)")?;
-    println!("podwire demo: three pods wired through podwire's user-space data plane.\n");
+    println!("podwire demo: four pods wired through podwire's user-space data plane.\n");
     println!("The node's config:\n{}", indent(&text));
 
     let _pods = DemoPods::create()?;
@@ -162,6 +201,7 @@ type Step = Box<dyn Fn() -> anyhow::Result<String>>;
 fn run_steps(socket: &Path) -> usize {
     let (a, b, c) = (PODS[0], PODS[1], PODS[2]);
     let service_socket = socket.to_path_buf();
+    let policy_socket = socket.to_path_buf();
     let steps: Vec<(String, Step)> = vec![
         (
             format!("ping pod a → pod b over IPv4 ({})", b.1),
@@ -195,6 +235,13 @@ fn run_steps(socket: &Path) -> usize {
                 "a Service: web ({SERVICE_IP}:{SERVICE_PORT}) over pods a, b and c; 60 connections from pod d"
             ),
             Box::new(move || service(&service_socket)),
+        ),
+        (
+            format!(
+                "a NetworkPolicy: pod c ({}:{POLICY_PORT}) takes connections from pod a only",
+                c.1
+            ),
+            Box::new(move || policy(&policy_socket)),
         ),
     ];
     let mut failed = 0;
@@ -323,16 +370,7 @@ fn service(socket: &Path) -> anyhow::Result<String> {
         }),
     )?;
     for (pod, v4, _) in &PODS[..3] {
-        let addr = SocketAddr::new(v4.parse()?, BACKEND_PORT);
-        let listener =
-            NetNs::open_named(&netns_name(pod))?.run_in(move || TcpListener::bind(addr))??;
-        let name = pod.to_string();
-        // Serves until the demo ends; the namespace goes with it.
-        std::thread::spawn(move || {
-            for mut stream in listener.incoming().flatten() {
-                let _ = stream.write_all(name.as_bytes());
-            }
-        });
+        serve_name(pod, SocketAddr::new(v4.parse()?, BACKEND_PORT))?;
     }
     let client = NetNs::open_named(&netns_name("d"))?;
     let service: SocketAddr = SocketAddr::new(SERVICE_IP.parse()?, SERVICE_PORT);
@@ -356,6 +394,116 @@ fn service(socket: &Path) -> anyhow::Result<String> {
         .map(|(pod, n)| format!("pod {pod} answered {n} of 60 connections"))
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// Listens on `addr` in pod `pod` and answers every connection with the pod's name, until
+/// the demo ends (the namespace goes with it).
+fn serve_name(pod: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener =
+        NetNs::open_named(&netns_name(pod))?.run_in(move || TcpListener::bind(addr))??;
+    let name = pod.to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(name.as_bytes());
+        }
+    });
+    Ok(())
+}
+
+/// Isolates pod c with a NetworkPolicy that lets pod a in, then shows a connection from pod d
+/// blocked and one from pod a allowed, and what `podwire ctl explain` says of each.
+fn policy(socket: &Path) -> anyhow::Result<String> {
+    let (a, c, d) = (PODS[0], PODS[2], PODS[3]);
+    let server = SocketAddr::new(c.1.parse()?, POLICY_PORT);
+    serve_name(c.0, server)?;
+    let manifest = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        manifest.path(),
+        format!("{}---\n{}", pods_manifest(), policy_manifest()),
+    )?;
+    println!("{}", indent(&policy_manifest()));
+    println!("$ podwire ctl apply -f c-from-a.yaml (with the Pods)");
+    ctl_run(
+        socket,
+        CtlCommand::Apply(ctl::ManifestArgs {
+            file: manifest.path().to_path_buf(),
+        }),
+    )?;
+
+    let connect = |from: &str, within: Duration| -> anyhow::Result<Option<String>> {
+        let stream = NetNs::open_named(&netns_name(from))?
+            .run_in(move || TcpStream::connect_timeout(&server, within))?;
+        match stream {
+            Ok(mut stream) => {
+                let mut name = String::new();
+                stream.read_to_string(&mut name)?;
+                Ok(Some(name))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("pod {from} → {server}")),
+        }
+    };
+    for (client, allowed) in [(d, false), (a, true)] {
+        let within = if allowed {
+            CONNECT_WITHIN
+        } else {
+            BLOCKED_AFTER
+        };
+        let answered = connect(client.0, within)?;
+        let what = format!("pod {} → pod c ({server})", client.0);
+        match (&answered, allowed) {
+            (None, false) => println!("{what}: blocked, no answer within {BLOCKED_AFTER:?}"),
+            (Some(name), true) => println!("{what}: answered by pod {name}"),
+            (Some(name), false) => {
+                bail!("{what}: answered by pod {name}, but the policy should block it")
+            }
+            (None, true) => {
+                bail!("{what}: no answer within {within:?}, but the policy allows it")
+            }
+        }
+        let request = ExplainRequest {
+            from: format!("default/{}", pod_object(client.0).0),
+            to: format!("default/{}", pod_object(c.0).0),
+            protocol: Protocol::Tcp,
+            port: POLICY_PORT,
+        };
+        println!(
+            "$ podwire ctl explain --from {} --to {} --port tcp/{POLICY_PORT}",
+            request.from, request.to
+        );
+        ctl_run(
+            socket,
+            CtlCommand::Explain(ctl::ExplainArgs {
+                from: request.from.clone(),
+                to: request.to.clone(),
+                port: ctl::DestinationPort {
+                    protocol: request.protocol,
+                    port: request.port,
+                },
+            }),
+        )?;
+        let explained = explain(socket, &request)?;
+        if explained.verdict != if allowed { "allow" } else { "deny" } {
+            bail!(
+                "ctl explain says {} ({}) for {what}, which the traffic contradicts",
+                explained.verdict,
+                explained.reason
+            );
+        }
+    }
+    println!("$ podwire ctl show policies");
+    ctl_run(socket, CtlCommand::Show(ShowCommand::Policies))?;
+    Ok("pod d was blocked and pod a let in, as the policy says and ctl explain agrees".to_owned())
+}
+
+/// The agent's explanation of `request`, to check it against the traffic.
+fn explain(socket: &Path, request: &ExplainRequest) -> anyhow::Result<Explanation> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(api::client::Client::new(socket).explain(request))
+        .context("cannot ask the agent to explain a connection")
 }
 
 fn ctl_run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {

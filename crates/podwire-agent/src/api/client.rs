@@ -18,6 +18,7 @@ use podwire_model::attach::{
     NetworkStatus,
 };
 use podwire_model::cluster::{EndpointView, ManifestReport, ManifestRequest, PodView, ServiceView};
+use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
@@ -239,6 +240,17 @@ impl Client {
     /// `GET /v1/cluster/pods`
     pub async fn cluster_pods(&self) -> Result<Vec<PodView>, ClientError> {
         self.get(paths::CLUSTER_PODS).await
+    }
+
+    /// `GET /v1/policies`
+    pub async fn policies(&self) -> Result<Vec<PolicyRuleView>, ClientError> {
+        self.get(paths::POLICIES).await
+    }
+
+    /// `POST /v1/explain`: the NetworkPolicies' verdict on a connection and what decided it
+    /// (refused with HTTP 400 for an unknown pod or a bad address).
+    pub async fn explain(&self, request: &ExplainRequest) -> Result<Explanation, ClientError> {
+        self.post(paths::EXPLAIN, request).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -1,12 +1,13 @@
 //! The Prometheus text exposition format (version 0.0.4) of the data plane's counters.
 //!
 //! Each metric family is written as `# HELP`, `# TYPE`, then one sample per interface, per
-//! (worker, node) or per (worker, node, reason). Label values are escaped as the format
+//! (worker, node), per (worker, node, reason), per worker or per (pod, policy rule). Label values are escaped as the format
 //! requires (`\` → `\\`, `"` → `\"`, newline → `\n`).
 
 use std::fmt::Write;
 
 use podwire_model::api::{ErrorView, InterfaceView, NodeRuntimeView, SessionTableView};
+use podwire_model::policy::PolicyRuleView;
 
 /// The `Content-Type` of the text this module writes.
 pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -140,29 +141,48 @@ const SESSION_FAMILIES: &[Family<SessionTableView>] = &[
     },
 ];
 
+const POLICY_FAMILIES: &[Family<PolicyRuleView>] = &[Family {
+    name: "podwire_policy_rule_packets_total",
+    help: "New connections a NetworkPolicy rule allowed, by pod and rule.",
+    kind: COUNTER,
+    value: |p| p.packets,
+}];
+
+/// The views whose counters `/metrics` exports.
+pub(super) struct Counters<'a> {
+    /// Per interface.
+    pub interfaces: &'a [InterfaceView],
+    /// Per worker and graph node.
+    pub runtime: &'a [NodeRuntimeView],
+    /// Per worker, graph node and reason.
+    pub errors: &'a [ErrorView],
+    /// Per worker.
+    pub sessions: &'a [SessionTableView],
+    /// Per pod and NetworkPolicy rule.
+    pub policies: &'a [PolicyRuleView],
+}
+
 /// The exposition text of the given counters.
-pub(super) fn render(
-    interfaces: &[InterfaceView],
-    runtime: &[NodeRuntimeView],
-    errors: &[ErrorView],
-    sessions: &[SessionTableView],
-) -> String {
+pub(super) fn render(counters: &Counters<'_>) -> String {
     let mut out = String::new();
-    write_families(&mut out, INTERFACE_FAMILIES, interfaces, |i| {
+    write_families(&mut out, INTERFACE_FAMILIES, counters.interfaces, |i| {
         vec![("interface", i.name.clone())]
     });
-    write_families(&mut out, NODE_FAMILIES, runtime, |n| {
+    write_families(&mut out, NODE_FAMILIES, counters.runtime, |n| {
         vec![("worker", n.worker.to_string()), ("node", n.node.clone())]
     });
-    write_families(&mut out, ERROR_FAMILIES, errors, |e| {
+    write_families(&mut out, ERROR_FAMILIES, counters.errors, |e| {
         vec![
             ("worker", e.worker.to_string()),
             ("node", e.node.clone()),
             ("reason", e.reason.clone()),
         ]
     });
-    write_families(&mut out, SESSION_FAMILIES, sessions, |s| {
+    write_families(&mut out, SESSION_FAMILIES, counters.sessions, |s| {
         vec![("worker", s.worker.to_string())]
+    });
+    write_families(&mut out, POLICY_FAMILIES, counters.policies, |p| {
+        vec![("pod", p.pod.clone()), ("rule", p.rule.clone())]
     });
     out
 }
@@ -229,11 +249,20 @@ mod tests {
         }
     }
 
+    /// No views at all.
+    const NONE: Counters<'static> = Counters {
+        interfaces: &[],
+        runtime: &[],
+        errors: &[],
+        sessions: &[],
+        policies: &[],
+    };
+
     #[test]
     fn writes_each_family_once_with_a_sample_per_view() {
-        let text = render(
-            &[interface("a", 1, true), interface("b", 2, false)],
-            &[NodeRuntimeView {
+        let text = render(&Counters {
+            interfaces: &[interface("a", 1, true), interface("b", 2, false)],
+            runtime: &[NodeRuntimeView {
                 worker: 0,
                 node: "ip4-lookup".into(),
                 calls: 10,
@@ -241,14 +270,14 @@ mod tests {
                 packets: 12,
                 nanos: 13,
             }],
-            &[ErrorView {
+            errors: &[ErrorView {
                 worker: 1,
                 node: "ip4-input".into(),
                 reason: "ttl-expired".into(),
                 description: "IP TTL expired".into(),
                 count: 7,
             }],
-            &[SessionTableView {
+            sessions: &[SessionTableView {
                 worker: 0,
                 active: 3,
                 capacity: 1024,
@@ -258,7 +287,12 @@ mod tests {
                 refused_full: 2,
                 cleared: 0,
             }],
-        );
+            policies: &[PolicyRuleView {
+                pod: "shop/db-0".into(),
+                rule: "shop/db-access ingress[1]".into(),
+                packets: 42,
+            }],
+        });
         let expected_lines = [
             "# HELP podwire_interface_rx_packets_total Packets received on the interface.",
             "# TYPE podwire_interface_rx_packets_total counter",
@@ -279,6 +313,8 @@ mod tests {
             r#"podwire_sessions{worker="0"} 3"#,
             r#"podwire_sessions_capacity{worker="0"} 1024"#,
             r#"podwire_sessions_refused_full_total{worker="0"} 2"#,
+            "# TYPE podwire_policy_rule_packets_total counter",
+            r#"podwire_policy_rule_packets_total{pod="shop/db-0",rule="shop/db-access ingress[1]"} 42"#,
         ];
         let lines: Vec<&str> = text.lines().collect();
         for expected in expected_lines {
@@ -290,13 +326,17 @@ mod tests {
                 + NODE_FAMILIES.len()
                 + ERROR_FAMILIES.len()
                 + SESSION_FAMILIES.len()
+                + POLICY_FAMILIES.len()
         );
         assert!(text.ends_with('\n'));
     }
 
     #[test]
     fn escapes_label_values() {
-        let text = render(&[interface("a\"b\\c\nd", 5, true)], &[], &[], &[]);
+        let text = render(&Counters {
+            interfaces: &[interface("a\"b\\c\nd", 5, true)],
+            ..NONE
+        });
         assert!(
             text.contains(r#"podwire_interface_rx_packets_total{interface="a\"b\\c\nd"} 5"#),
             "{text}"
@@ -305,7 +345,7 @@ mod tests {
 
     #[test]
     fn no_views_still_declares_the_families() {
-        let text = render(&[], &[], &[], &[]);
+        let text = render(&NONE);
         assert!(text.contains("# TYPE podwire_drops_total counter"));
         assert!(text.lines().all(|line| line.starts_with('#')), "{text}");
     }

@@ -26,6 +26,8 @@
 //! | `GET /v1/cluster/services` | `[ServiceView]` |
 //! | `GET /v1/cluster/endpoints` | `[EndpointView]` |
 //! | `GET /v1/cluster/pods` | `[PodView]` |
+//! | `GET /v1/policies` | `[PolicyRuleView]`: every compiled rule of a local pod, with its counter |
+//! | `POST /v1/explain` with an `ExplainRequest` | `Explanation`; 400 with the reason for a bad request |
 //!
 //! Failures answer with a 4xx or 5xx status and an [`ApiError`](podwire_model::api::ApiError)
 //! body.
@@ -50,6 +52,7 @@ use podwire_model::attach::{
     NetworkStatus,
 };
 use podwire_model::cluster::{EndpointView, ManifestReport, ManifestRequest, PodView, ServiceView};
+use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView};
 
 pub use server::{ServeError, Server, serve};
 pub use socket::SocketError;
@@ -129,6 +132,20 @@ pub trait NodeControl: Send + Sync + 'static {
     /// Every Pod of the cluster store, with its addresses and status.
     fn cluster_pods(&self) -> Vec<PodView> {
         Vec::new()
+    }
+    /// Every compiled NetworkPolicy rule of this node's pods, with the new connections it
+    /// allowed (all workers).
+    fn policies(&self) -> Vec<PolicyRuleView> {
+        Vec::new()
+    }
+    /// The verdict of the NetworkPolicies on a connection and what decided it; an error,
+    /// for people, when the request names an unknown pod or a bad address.
+    fn explain(&self, _request: ExplainRequest) -> Result<Explanation, String> {
+        Err(
+            "this agent keeps no cluster store, so it enforces no NetworkPolicies; \
+             run `podwire daemon` to apply manifests"
+                .to_owned(),
+        )
     }
 }
 
@@ -229,6 +246,11 @@ pub mod paths {
     pub const CLUSTER_ENDPOINTS: &str = "/v1/cluster/endpoints";
     /// `GET`: [`PodView`](podwire_model::cluster::PodView)s.
     pub const CLUSTER_PODS: &str = "/v1/cluster/pods";
+    /// `GET`: [`PolicyRuleView`](podwire_model::policy::PolicyRuleView)s.
+    pub const POLICIES: &str = "/v1/policies";
+    /// `POST` an [`ExplainRequest`](podwire_model::policy::ExplainRequest): an
+    /// `Explanation`.
+    pub const EXPLAIN: &str = "/v1/explain";
     /// On the metrics listener: Prometheus text format.
     pub const METRICS: &str = "/metrics";
     /// On the metrics listener: 200 when healthy, 503 otherwise, with a `Health` body.

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use podwire_model::api::{ApiError, HealthStatus};
 use podwire_model::attach::FailureKind;
 use podwire_model::cluster::{ManifestReport, ManifestRequest};
+use podwire_model::policy::{ExplainRequest, Explanation};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinError;
@@ -33,6 +34,10 @@ enum RequestError {
     /// A request body that is not the JSON the path takes.
     #[error("the request is not what the API expects: {0}")]
     BadBody(String),
+    /// `POST /v1/explain` about a connection the agent cannot explain (an unknown pod, a
+    /// bad address); the agent's words say which and what to give instead.
+    #[error("{0}")]
+    Unexplainable(String),
     /// The path or method is not part of the API.
     #[error("there is no {method} {uri} in the podwire API; see `podwire ctl --help`")]
     NotFound {
@@ -47,7 +52,9 @@ impl IntoResponse for RequestError {
     fn into_response(self) -> Response {
         let status = match &self {
             RequestError::DataPlane(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            RequestError::BadTraceQuery(_) | RequestError::BadBody(_) => StatusCode::BAD_REQUEST,
+            RequestError::BadTraceQuery(_)
+            | RequestError::BadBody(_)
+            | RequestError::Unexplainable(_) => StatusCode::BAD_REQUEST,
             RequestError::NotFound { .. } => StatusCode::NOT_FOUND,
         };
         let body = ApiError {
@@ -90,6 +97,8 @@ pub(super) fn api_router(control: Control) -> Router {
         .route(paths::CLUSTER_SERVICES, view(|c| c.cluster_services()))
         .route(paths::CLUSTER_ENDPOINTS, view(|c| c.cluster_endpoints()))
         .route(paths::CLUSTER_PODS, view(|c| c.cluster_pods()))
+        .route(paths::POLICIES, view(|c| c.policies()))
+        .route(paths::EXPLAIN, post(explain))
         .fallback(not_found)
         .with_state(control)
 }
@@ -180,6 +189,18 @@ impl IntoResponse for ClusterCallError {
     }
 }
 
+async fn explain(
+    State(control): State<Control>,
+    request: Result<Json<ExplainRequest>, JsonRejection>,
+) -> Result<Json<Explanation>, RequestError> {
+    let Json(request) =
+        request.map_err(|rejection| RequestError::BadBody(rejection.body_text()))?;
+    ask(&control, move |c| c.explain(request))
+        .await?
+        .map(Json)
+        .map_err(RequestError::Unexplainable)
+}
+
 /// The query of `POST /v1/trace`.
 #[derive(Deserialize)]
 struct TraceAdd {
@@ -221,7 +242,13 @@ pub(super) fn metrics_router(control: Control) -> Router {
 
 async fn metrics(State(control): State<Control>) -> Result<Response, RequestError> {
     let text = ask(&control, |c| {
-        exposition::render(&c.interfaces(), &c.runtime(), &c.errors(), &c.sessions())
+        exposition::render(&exposition::Counters {
+            interfaces: &c.interfaces(),
+            runtime: &c.runtime(),
+            errors: &c.errors(),
+            sessions: &c.sessions(),
+            policies: &c.policies(),
+        })
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], text).into_response())

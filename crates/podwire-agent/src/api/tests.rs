@@ -18,6 +18,10 @@ use podwire_model::cluster::{
     Change, EndpointView, ManifestReport, ManifestRequest, ObjectChange, ObjectKey, ObjectKind,
     ObjectStatus, PodView, ServiceView,
 };
+use podwire_model::policy::{
+    ExplainRequest, Explanation, PolicyDirection, PolicyId, PolicyRuleView, RuleId, Verdict,
+};
+use podwire_model::service::Protocol;
 
 use super::client::{Client, ClientError};
 use super::*;
@@ -166,6 +170,12 @@ impl NodeControl for Fake {
     fn cluster_pods(&self) -> Vec<PodView> {
         pod_views()
     }
+    fn policies(&self) -> Vec<PolicyRuleView> {
+        policy_views()
+    }
+    fn explain(&self, request: ExplainRequest) -> Result<Explanation, String> {
+        fake_explain(request)
+    }
 }
 
 /// A server on a fresh socket in a temporary directory; stops it when dropped.
@@ -308,6 +318,7 @@ async fn metrics_are_exported_as_prometheus_text() {
         r#"podwire_node_packets_total{worker="0",node="ip4-\"lookup\""} 50"#,
         r#"podwire_node_nanoseconds_total{worker="0",node="ip4-\"lookup\""} 5000"#,
         r#"podwire_drops_total{worker="1",node="ip4-input",reason="ttl-expired"} 7"#,
+        r#"podwire_policy_rule_packets_total{pod="shop/db-0",rule="shop/db-access ingress[0]"} 12"#,
     ] {
         assert!(
             body.lines().any(|l| l == line),
@@ -632,24 +643,31 @@ async fn the_cluster_views_are_served() {
     server.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_body_that_is_not_a_manifest_request_answers_400() {
-    let server = Running::start(HealthStatus::Ok).await;
-    let mut stream = tokio::net::UnixStream::connect(&server.socket)
-        .await
-        .unwrap();
-    let body = r#"{"manifesto": "web"}"#;
+/// A JSON `POST` of `body` over the socket; the status code and the error the agent gave.
+async fn post_raw(socket: &Path, path: &str, body: &str) -> (u16, podwire_model::api::ApiError) {
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
     let request = format!(
-        "POST {} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        paths::CLUSTER_APPLY,
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
-    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
-    let error: podwire_model::api::ApiError = serde_json::from_str(body).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap())
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_manifest_request_answers_400() {
+    let server = Running::start(HealthStatus::Ok).await;
+    let (status, error) = post_raw(
+        &server.socket,
+        paths::CLUSTER_APPLY,
+        r#"{"manifesto": "web"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
     assert!(
         error
             .error
@@ -658,5 +676,125 @@ async fn a_body_that_is_not_a_manifest_request_answers_400() {
         error.error
     );
     assert!(server.fake.manifests.lock().unwrap().is_empty());
+    server.stop().await.unwrap();
+}
+
+fn policy_views() -> Vec<PolicyRuleView> {
+    vec![PolicyRuleView {
+        pod: "shop/db-0".into(),
+        rule: "shop/db-access ingress[0]".into(),
+        packets: 12,
+    }]
+}
+
+/// The pods the fake explains connections between.
+const FAKE_PODS: [&str; 2] = ["shop/web-0", "shop/db-0"];
+
+/// A fake verdict: `shop/db-access ingress[0]` lets TCP/5432 reach `shop/db-0`, and
+/// nothing else; a party that is neither a known pod nor an address is refused.
+fn fake_explain(request: ExplainRequest) -> Result<Explanation, String> {
+    for party in [&request.from, &request.to] {
+        if !FAKE_PODS.contains(&party.as_str()) && party.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!(
+                "there is no pod {party}: give NAMESPACE/POD of a pod in the store, or an address"
+            ));
+        }
+    }
+    let policy = PolicyId {
+        namespace: "shop".into(),
+        name: "db-access".into(),
+    };
+    let allowed =
+        request.to == "shop/db-0" && request.protocol == Protocol::Tcp && request.port == 5432;
+    let (rule, reason) = if allowed {
+        ("ingress[0]", "shop/db-access ingress[0] allows it")
+    } else {
+        ("ingress", "no rule of shop/db-access allows it")
+    };
+    Ok(Explanation {
+        verdict: (if allowed { "allow" } else { "deny" }).into(),
+        policy: Some(policy.to_string()),
+        rule: Some(rule.into()),
+        egress: None,
+        ingress: Some(Verdict {
+            allowed,
+            rule: allowed.then(|| RuleId {
+                policy: policy.clone(),
+                direction: PolicyDirection::Ingress,
+                index: 0,
+            }),
+            isolating: vec![policy],
+        }),
+        reason: reason.into(),
+    })
+}
+
+fn explain_request(from: &str, to: &str, protocol: Protocol, port: u16) -> ExplainRequest {
+    ExplainRequest {
+        from: from.into(),
+        to: to.into(),
+        protocol,
+        port,
+    }
+}
+
+#[tokio::test]
+async fn policies_and_explanations_are_served() {
+    let server = Running::start(HealthStatus::Ok).await;
+    assert_eq!(server.client.policies().await.unwrap(), policy_views());
+    for request in [
+        explain_request("shop/web-0", "shop/db-0", Protocol::Tcp, 5432),
+        explain_request("10.244.0.9", "shop/db-0", Protocol::Udp, 5432),
+        explain_request("shop/db-0", "shop/web-0", Protocol::Sctp, 80),
+    ] {
+        assert_eq!(
+            server.client.explain(&request).await.unwrap(),
+            fake_explain(request).unwrap()
+        );
+    }
+    let allowed = server
+        .client
+        .explain(&explain_request(
+            "shop/web-0",
+            "shop/db-0",
+            Protocol::Tcp,
+            5432,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (allowed.verdict.as_str(), allowed.rule.as_deref()),
+        ("allow", Some("ingress[0]"))
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_explanation_of_an_unknown_pod_answers_400_with_the_reason() {
+    let server = Running::start(HealthStatus::Ok).await;
+    let request = explain_request("shop/nobody", "shop/db-0", Protocol::Tcp, 5432);
+    match server.client.explain(&request).await.unwrap_err() {
+        ClientError::Refused {
+            status, message, ..
+        } => {
+            assert_eq!(status.as_u16(), 400);
+            assert_eq!(
+                message,
+                "there is no pod shop/nobody: give NAMESPACE/POD of a pod in the store, or an address"
+            );
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+    // A protocol policies do not know is not an `ExplainRequest`.
+    let body = r#"{"from": "shop/web-0", "to": "shop/db-0", "protocol": "ICMP", "port": 0}"#;
+    let (status, error) = post_raw(&server.socket, paths::EXPLAIN, body).await;
+    assert_eq!(status, 400);
+    assert!(
+        error
+            .error
+            .starts_with("the request is not what the API expects: "),
+        "{}",
+        error.error
+    );
     server.stop().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! What a Service's translation is made from, found in the store: the EndpointSlices
 //! labelled with its name, the Pods its selector picks with their addresses, and which
-//! Services a change of one object touches.
+//! Services a change of one object touches. The Pods with their addresses are also what
+//! NetworkPolicies are compiled against.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -41,6 +42,7 @@ fn labels(object: &Object) -> Option<&BTreeMap<String, String>> {
         Object::Pod(o) => o.metadata.labels.as_ref(),
         Object::Service(o) => o.metadata.labels.as_ref(),
         Object::EndpointSlice(o) => o.metadata.labels.as_ref(),
+        Object::NetworkPolicy(o) => o.metadata.labels.as_ref(),
     }
 }
 
@@ -110,7 +112,7 @@ pub fn touched(
                 .map(|(key, _)| key.clone())
                 .collect()
         }
-        ObjectKind::Namespace => Vec::new(),
+        ObjectKind::Namespace | ObjectKind::NetworkPolicy => Vec::new(),
     }
 }
 
@@ -158,6 +160,28 @@ pub fn pod_place(
     }
 }
 
+/// The Pods in `namespace` (every namespace when `None`), each with where it is.
+pub fn pod_infos<'a>(
+    objects: &'a Objects,
+    namespace: Option<&str>,
+    node: &NodeContext,
+    pods: &dyn PodAddresses,
+) -> Vec<PodInfo<'a>> {
+    of_kind(objects, ObjectKind::Pod, namespace)
+        .filter_map(|(key, object)| match object {
+            Object::Pod(pod) => {
+                let place = pod_place(key, object, node, pods);
+                Some(PodInfo {
+                    pod,
+                    ips: place.ips,
+                    node: place.node,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The stored EndpointSlices labelled with the name of the Service at `key`.
 pub fn stored_slices<'a>(
     objects: &'a Objects,
@@ -182,19 +206,7 @@ pub fn derived_slices(
     if !has_selector(service) {
         return Vec::new();
     }
-    let infos: Vec<PodInfo<'_>> = of_kind(objects, ObjectKind::Pod, Some(&key.namespace))
-        .filter_map(|(key, object)| match object {
-            Object::Pod(pod) => {
-                let place = pod_place(key, object, node, pods);
-                Some(PodInfo {
-                    pod,
-                    ips: place.ips,
-                    node: place.node,
-                })
-            }
-            _ => None,
-        })
-        .collect();
+    let infos = pod_infos(objects, Some(&key.namespace), node, pods);
     derive_slices(k8s_service, &infos)
         .into_iter()
         .map(Object::EndpointSlice)

@@ -1,5 +1,6 @@
-//! The cluster objects this node knows (Namespaces, Pods, Services, EndpointSlices): kept,
-//! persisted, and turned into the Services the data plane implements.
+//! The cluster objects this node knows (Namespaces, Pods, Services, EndpointSlices,
+//! NetworkPolicies): kept, persisted, and turned into the Services and the policies the data
+//! plane implements.
 //!
 //! [`Cluster`] keeps the objects that `podwire ctl apply` gave it, in
 //! `<state_dir>/cluster.json` ([`file`]), and answers each change with the
@@ -7,7 +8,9 @@
 //! Service means is decided by `podwire_k8s` ([`inputs`] gathers what it needs). On one
 //! machine no EndpointSlice controller runs, so the slices of a Service with a selector are
 //! derived here from the stored Pods and their addresses, which come from the pods'
-//! attachments on this node ([`PodAddresses`]) or else from their `status.podIPs`.
+//! attachments on this node ([`PodAddresses`]) or else from their `status.podIPs`. The
+//! NetworkPolicies are compiled, for this node's pods, against the same Pods and addresses
+//! ([`Cluster::pod_policies`]).
 
 pub mod file;
 pub mod inputs;

@@ -11,6 +11,8 @@ use podwire_model::service::ServiceId;
 use super::*;
 use crate::services::ServiceUpdate;
 
+mod policy;
+
 /// The pods attached on this node, as the tests say.
 #[derive(Default)]
 struct Attached(BTreeMap<(String, String), Vec<IpAddr>>);

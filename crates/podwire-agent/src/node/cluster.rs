@@ -1,5 +1,6 @@
 //! The cluster store on a running node: manifests applied and deleted through the API, and
-//! the Services whose endpoints follow the pods the CNI plugin attaches here.
+//! the Services whose endpoints, and the NetworkPolicies whose pods, follow the pods the CNI
+//! plugin attaches here.
 //!
 //! Every change of the store is computed and handed to the data plane under the store's
 //! lock, so that two changes reach the data plane in the order the store made them; and the
@@ -20,7 +21,7 @@ use crate::services::ServiceUpdate;
 
 /// The addresses of the pods attached on this node, by namespace and name.
 #[derive(Debug, Default)]
-struct AttachedPods(HashMap<String, HashMap<String, Vec<IpAddr>>>);
+pub(super) struct AttachedPods(HashMap<String, HashMap<String, Vec<IpAddr>>>);
 
 impl AttachedPods {
     /// From the attachments: each pod's `eth0` first (the interface Kubernetes' pod IPs are
@@ -69,16 +70,17 @@ impl From<ClusterError> for ClusterCallError {
 }
 
 impl Node {
-    fn cluster(&self) -> MutexGuard<'_, Cluster> {
+    pub(super) fn cluster(&self) -> MutexGuard<'_, Cluster> {
         self.cluster.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn attached_pods(&self) -> AttachedPods {
+    pub(super) fn attached_pods(&self) -> AttachedPods {
         AttachedPods::new(self.list_attachments())
     }
 
-    /// Runs `change` on the store and hands the updates it makes to the data plane, both
-    /// under the store's lock.
+    /// Runs `change` on the store and hands the updates it makes to the data plane, then
+    /// the policies of this node's pods compiled again (published only when they changed),
+    /// all under the store's lock.
     fn change_cluster<T>(
         &self,
         change: impl FnOnce(&mut Cluster, &AttachedPods) -> (T, Vec<ServiceUpdate>),
@@ -87,6 +89,7 @@ impl Node {
         let pods = self.attached_pods();
         let (answer, updates) = change(&mut cluster, &pods);
         self.apply_service_updates(updates);
+        self.apply_policies(cluster.pod_policies(&pods));
         answer
     }
 
@@ -116,13 +119,14 @@ impl Node {
         )
     }
 
-    /// Renders every Service of the store: at start, once the tables are published.
+    /// Renders every Service and the policies of the store: at start, once the tables are
+    /// published.
     pub(super) fn render_cluster(&self) {
         self.change_cluster(|cluster, pods| ((), cluster.all_updates(pods)));
     }
 
-    /// After a CNI ADD or DEL of one of `pod`'s interfaces: the Services that select it
-    /// follow its addresses.
+    /// After a CNI ADD or DEL of one of `pod`'s interfaces: the Services that select it, and
+    /// the policies that name it or apply to it, follow its addresses.
     pub(super) fn pod_attachments_changed(&self, pod: &PodIdentity) {
         let (Some(namespace), Some(name)) = (&pod.namespace, &pod.name) else {
             return;

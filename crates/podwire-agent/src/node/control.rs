@@ -16,7 +16,7 @@ use crate::api::NodeControl;
 use super::{Node, Peer};
 
 impl Node {
-    fn snapshots(&self) -> Vec<WorkerSnapshot> {
+    pub(super) fn snapshots(&self) -> Vec<WorkerSnapshot> {
         self.workers.snapshot().unwrap_or_else(|e| {
             tracing::error!(error = %e, "a worker did not answer");
             Vec::new()
@@ -115,6 +115,18 @@ impl NodeControl for Node {
 
     fn cluster_pods(&self) -> Vec<podwire_model::cluster::PodView> {
         self.pod_views()
+    }
+
+    fn policies(&self) -> Vec<podwire_model::policy::PolicyRuleView> {
+        self.policy_views()
+    }
+
+    fn explain(
+        &self,
+        request: podwire_model::policy::ExplainRequest,
+    ) -> Result<podwire_model::policy::Explanation, String> {
+        // Node's own `explain` (node/policy.rs): inherent methods come before trait ones.
+        Node::explain(self, request)
     }
 
     fn interfaces(&self) -> Vec<InterfaceView> {

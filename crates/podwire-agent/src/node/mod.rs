@@ -12,6 +12,7 @@ mod l2;
 mod mac;
 mod memif;
 mod pods;
+mod policy;
 mod services;
 
 use core::net::IpAddr;
@@ -169,8 +170,11 @@ pub struct Node {
     dynamic: std::sync::Mutex<attach::DynamicTables>,
     /// The pod networks, when the config has any.
     pods: Option<attach::PodNetworks>,
-    /// The cluster objects (Namespaces, Pods, Services, EndpointSlices) this node knows.
+    /// The cluster objects (Namespaces, Pods, Services, EndpointSlices, NetworkPolicies)
+    /// this node knows.
     cluster: std::sync::Mutex<crate::cluster::Cluster>,
+    /// The NetworkPolicies in the data plane.
+    policies: std::sync::Mutex<policy::Policies>,
     /// The Services in the data plane.
     services: std::sync::Mutex<crate::services::render::ServiceRenderer>,
     /// The health-check node ports served.
@@ -251,6 +255,7 @@ impl Node {
             )),
             pods,
             cluster: std::sync::Mutex::new(cluster),
+            policies: Default::default(),
             services: std::sync::Mutex::new(crate::services::render::ServiceRenderer::new(
                 Default::default(),
             )),

@@ -86,7 +86,10 @@ impl Node {
                 }
             }
         }
-        let tables = self.dynamic().set_services(renderer.table());
+        // Published under the tables' lock: a pod attached meanwhile renders and publishes
+        // under it too, and must not be overwritten by an older rendering.
+        let mut dynamic = self.dynamic();
+        let tables = dynamic.set_services(renderer.table());
         self.publisher.publish(tables);
     }
 }

@@ -123,6 +123,15 @@ impl DynamicTables {
         self.render()
     }
 
+    /// Replaces the NetworkPolicies (shared, not copied, by each rendering) and renders.
+    pub fn set_policies(
+        &mut self,
+        policies: std::sync::Arc<podwire_dataplane::policy::table::PolicyTable>,
+    ) -> Tables {
+        self.base.set_policies(policies);
+        self.render()
+    }
+
     /// The tables: the static part, then every slot (a free one as an interface that accepts
     /// nothing), then the bridged networks' bridge domains.
     pub fn render(&mut self) -> Tables {
