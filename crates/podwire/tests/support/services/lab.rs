@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use podwire_agent::api::client::Client;
 use podwire_model::cluster::{EndpointView, ServiceView};
+use podwire_model::policy::{Explanation, PolicyRuleView};
 use serde_json::json;
 
 use super::super::cni::{
@@ -194,10 +195,15 @@ impl SvcLab {
     /// [`NAMESPACE`] (`K8S_POD_NAMESPACE`/`K8S_POD_NAME` in `CNI_ARGS`, as a runtime sends
     /// them).
     pub fn attach_pod(&self, name: &str) -> Pod {
+        self.attach_pod_in(NAMESPACE, name)
+    }
+
+    /// [`SvcLab::attach_pod`] for a pod of Kubernetes namespace `namespace`.
+    pub fn attach_pod_in(&self, namespace: &str, name: &str) -> Pod {
         let ns = Netns::new("spod");
         let container = unique("svc");
         let env = CniEnv::pod(&container, &netns_path(&ns), "eth0").args(&format!(
-            "IgnoreUnknown=1;K8S_POD_NAMESPACE={NAMESPACE};K8S_POD_NAME={name};\
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name};\
              K8S_POD_INFRA_CONTAINER_ID={container}"
         ));
         let list = json!({
@@ -211,14 +217,14 @@ impl SvcLab {
         });
         let attached = Runtime::new(&self.plugins)
             .attach(&list, &env, &json!({}))
-            .unwrap_or_else(|failure| panic!("CNI ADD of pod {name}: {failure}"));
+            .unwrap_or_else(|failure| panic!("CNI ADD of pod {namespace}/{name}: {failure}"));
         let ip = result_ips(&attached.result)
             .iter()
             .find(|a| !a.contains(':'))
             .and_then(|a| addr_of(a).parse().ok())
             .unwrap_or_else(|| {
                 panic!(
-                    "the ADD result of pod {name} has no IPv4 address: {}",
+                    "the ADD result of pod {namespace}/{name} has no IPv4 address: {}",
                     attached.result
                 )
             });
@@ -368,6 +374,12 @@ impl SvcLab {
     /// The daemon's `podwire_sessions*` metrics (for failure messages: how many sessions
     /// were made, expired and cleared).
     pub fn session_metrics(&self) -> String {
+        self.metrics("podwire_sessions")
+    }
+
+    /// The lines of the daemon's `/metrics` that start with `prefix`, or why it could not
+    /// be read.
+    pub fn metrics(&self, prefix: &str) -> String {
         let Ok(mut stream) = std::net::TcpStream::connect(&self.daemon.metrics) else {
             return format!(
                 "cannot connect to the metrics listener {}",
@@ -384,9 +396,70 @@ impl SvcLab {
         let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
         answer
             .lines()
-            .filter(|l| l.starts_with("podwire_sessions"))
+            .filter(|l| l.starts_with(prefix))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// `podwire ctl --json explain --from FROM --to TO --port PORT`, which must succeed: the
+    /// verdict on a new connection and what decided it.
+    pub fn explain(&self, from: &str, to: &str, port: &str) -> Explanation {
+        let args = [
+            "--json", "explain", "--from", from, "--to", to, "--port", port,
+        ];
+        let out = self.daemon.ctl(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "podwire ctl {} failed ({}): {stdout}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "podwire ctl {} printed no Explanation ({e}):\n{stdout}",
+                args.join(" ")
+            )
+        })
+    }
+
+    /// `podwire ctl --json show policies`, which must succeed: each compiled rule of each
+    /// pod with its counter.
+    pub fn policy_rules(&self) -> Vec<PolicyRuleView> {
+        let out = self.daemon.ctl(&["--json", "show", "policies"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "podwire ctl --json show policies failed ({}): {stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("podwire ctl --json show policies printed no rule list ({e}):\n{stdout}")
+        })
+    }
+
+    /// The packets the switch dropped at graph node `node` for `reason` (`GET /v1/errors`),
+    /// summed over the workers.
+    pub fn drops(&self, node: &str, reason: &str) -> u64 {
+        block_on(self.client().errors())
+            .unwrap_or_else(|e| panic!("GET /v1/errors: {e}"))
+            .iter()
+            .filter(|e| e.node == node && e.reason == reason)
+            .map(|e| e.count)
+            .sum()
+    }
+
+    /// [`SvcLab::views`], the compiled rules (`ctl show policies`) and the policy metrics,
+    /// for failure messages of the NetworkPolicy tests.
+    pub fn policy_views(&self) -> String {
+        format!(
+            "{}\n--- podwire ctl show policies ---\n{}\n--- podwire_policy metrics ---\n{}",
+            self.views(),
+            self.get_output(&["show", "policies"]),
+            self.metrics("podwire_policy")
+        )
     }
 
     /// `GET /v1/cluster/services`.

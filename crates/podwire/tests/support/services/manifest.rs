@@ -22,8 +22,14 @@ pub fn documents(docs: &[String]) -> String {
 /// A Pod called `name` with `labels`, whose container declares the backend's ports as
 /// `http` (TCP) and `udp` (UDP).
 pub fn pod(name: &str, labels: &[(&str, &str)]) -> String {
-    let mut yaml =
-        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {NAMESPACE}\n");
+    pod_in(NAMESPACE, name, labels)
+}
+
+/// [`pod`] in namespace `namespace`.
+pub fn pod_in(namespace: &str, name: &str, labels: &[(&str, &str)]) -> String {
+    let mut yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"{name}\"\n  namespace: \"{namespace}\"\n"
+    );
     if !labels.is_empty() {
         yaml += "  labels:\n";
         for (key, value) in labels {
@@ -34,6 +40,20 @@ pub fn pod(name: &str, labels: &[(&str, &str)]) -> String {
         yaml,
         "spec:\n  containers:\n  - name: app\n    image: registry.k8s.io/e2e-test-images/agnhost:2.53\n    ports:\n    - name: http\n      containerPort: {BACKEND_PORT}\n      protocol: TCP\n    - name: udp\n      containerPort: {BACKEND_PORT}\n      protocol: UDP\n"
     );
+    yaml
+}
+
+/// A Namespace called `name` with `labels` (Kubernetes adds `kubernetes.io/metadata.name`
+/// itself; people do not write it). Its name is quoted, like the Pods': YAML 1.1 reads a bare
+/// `y` as `true`.
+pub fn namespace(name: &str, labels: &[(&str, &str)]) -> String {
+    let mut yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \"{name}\"\n");
+    if !labels.is_empty() {
+        yaml += "  labels:\n";
+        for (key, value) in labels {
+            let _ = writeln!(yaml, "    {key}: \"{value}\"");
+        }
+    }
     yaml
 }
 

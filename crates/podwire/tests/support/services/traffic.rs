@@ -231,7 +231,17 @@ pub struct TcpConn {
 impl TcpConn {
     /// Connects from `ns` (the test's own namespace when `None`) to `to`.
     pub fn connect(ns: Option<&Netns>, to: SocketAddr) -> io::Result<TcpConn> {
-        let stream = in_netns(ns, || TcpStream::connect_timeout(&to, CLIENT_TIMEOUT))?;
+        TcpConn::connect_within(ns, to, CLIENT_TIMEOUT)
+    }
+
+    /// [`TcpConn::connect`], giving up on connecting after `timeout` (`TimedOut`); the
+    /// answers may still take the usual time.
+    pub fn connect_within(
+        ns: Option<&Netns>,
+        to: SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<TcpConn> {
+        let stream = in_netns(ns, || TcpStream::connect_timeout(&to, timeout))?;
         stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
         stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
         Ok(TcpConn { stream, to })
