@@ -126,6 +126,15 @@ pub fn print_targets(figures: &[Figure], targets: &[(&str, f64)]) {
     }
 }
 
+/// A figure's name for a count (of Services, rules): `10`, `1k`, `30k`, `1500`.
+pub fn count_name(n: usize) -> String {
+    if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +160,13 @@ mod tests {
         let none = Figure::new("z", "us", 1.0, "none", None, Better::Lower);
         let v = serde_json::to_value(none).unwrap();
         assert!(v["anchor_value"].is_null() && v["ratio"].is_null());
+    }
+
+    #[test]
+    fn counts_are_named_in_thousands_when_round() {
+        assert_eq!(count_name(10), "10");
+        assert_eq!(count_name(1000), "1k");
+        assert_eq!(count_name(30_000), "30k");
+        assert_eq!(count_name(1500), "1500");
     }
 }

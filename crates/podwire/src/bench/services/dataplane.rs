@@ -26,8 +26,8 @@ use podwire_dataplane::publish::{TablePublisher, TableReader};
 use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
 use podwire_model::service::ServiceModel;
 
-use super::frames::{self, Segment, Side};
 use super::workload::{self, CLIENT_NET, CLUSTER_CIDR, ENDPOINT_NET, SERVICE_CIDR};
+use crate::bench::frames::{self, Segment, Side};
 use crate::bench::rng::Rng;
 use crate::bench::samples::Samples;
 

@@ -11,7 +11,6 @@
 //! nftables takes minutes to load them (kube-proxy's known slow first sync).
 
 mod dataplane;
-mod frames;
 mod kernel;
 mod kube_proxy;
 mod workload;
@@ -23,12 +22,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::process;
+use super::report::count_name;
 use super::report::{self, Better, Figure};
 use super::rng::Rng;
 use super::samples::Samples;
 use dataplane::{FirstPackets, Node};
 use kernel::{Kernel, Way};
-use workload::{CLUSTER_CIDR, MAX_SERVICES, count_name};
+use workload::{CLUSTER_CIDR, MAX_SERVICES};
 
 /// Options of `podwire bench services`.
 #[derive(Debug, clap::Args)]

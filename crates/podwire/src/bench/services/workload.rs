@@ -161,15 +161,6 @@ pub fn changes(models: &[ServiceModel], count: usize, rng: &mut Rng) -> Vec<Chan
         .collect()
 }
 
-/// A figure's name for a number of Services: `10`, `1k`, `30k`, `1500`.
-pub fn count_name(n: usize) -> String {
-    if n >= 1000 && n.is_multiple_of(1000) {
-        format!("{}k", n / 1000)
-    } else {
-        n.to_string()
-    }
-}
-
 /// `base` plus `k`.
 fn offset(base: Ipv4Addr, k: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(base).wrapping_add(k as u32))
@@ -241,13 +232,5 @@ mod tests {
                 assert_eq!(c.before, models[c.service]);
             }
         }
-    }
-
-    #[test]
-    fn counts_are_named_in_thousands_when_round() {
-        assert_eq!(count_name(10), "10");
-        assert_eq!(count_name(1000), "1k");
-        assert_eq!(count_name(30_000), "30k");
-        assert_eq!(count_name(1500), "1500");
     }
 }
