@@ -1,25 +1,35 @@
 //! A classifier: the compiled rules of one pod in one direction. A lookup by (remote address,
-//! protocol, port) costs the same with 10 rules as with 10 000: the rules are folded into
-//! per-protocol port segments, each with a longest-prefix-match table of the remote
-//! prefixes (exceptions included) whose value is the first rule that allows them.
+//! protocol, port) costs the same with 10 rules as with 10 000, and the classifier's memory
+//! grows with the rules, not with their square: each rule lives in the tables of the port
+//! segments it names, and a rule for every port (or every protocol) in one shared table.
 //!
 //! # How rules are folded
 //!
-//! **Ports.** For each protocol some rule names, the port space is cut into disjoint segments
-//! at every rule's boundaries (a range `a..=b` cuts before `a` and after `b`); inside a
-//! segment every rule either allows every port or none. Protocols no rule names form one
-//! more segment, which only the rules for every protocol touch. A lookup finds its segment
-//! by binary search over the segments' first ports.
+//! **Classes.** A rule allows some traffic in up to three ways, each with a table of its
+//! own: for every protocol and port (one table for the classifier); for every port of a
+//! protocol (one table per protocol); for some ports of a protocol (a table per port
+//! segment, below). A lookup asks the (at most three) tables that apply to its protocol and
+//! port for their first rule allowing the remote address, and takes the first of those: a
+//! rule's peers do not depend on how it names the port, so the first rule allowing the
+//! traffic is the first one of some table. A table that starts after the best answer so
+//! far is not asked.
 //!
-//! **Addresses.** A segment's table holds the *boundary prefixes* of the rules touching it:
-//! every rule prefix, every exception, and `0.0.0.0/0` and `::/0`. For an address, the
-//! longest boundary prefix `P` that contains it decides: a rule prefix or exception contains
-//! the address exactly when it contains `P` (it is a boundary too, no longer than `P`), so
-//! the first rule allowing `P` (a prefix of it contains `P`, none of that prefix's
-//! exceptions does) is the first rule allowing the address. An entry whose answer is its
-//! covering entry's is left out.
+//! **Ports.** For each protocol some rule names ports of, the port space is cut into
+//! disjoint segments at every range's boundaries (a range `a..=b` cuts before `a` and after
+//! `b`); inside a segment every range either holds every port or none. A lookup finds its
+//! segment by binary search over the segments' first ports. Only rules that overlap one
+//! another's ranges share segments, so those tables hold each rule about once (ranges that
+//! overlap in a staircase, each cutting the others, still cost their square).
 //!
-//! **Sharing.** Segments touched by the same rules have the same table: it is built once.
+//! **Addresses.** A table holds the *boundary prefixes* of its rules: every rule prefix,
+//! every exception, and `0.0.0.0/0` and `::/0`. For an address, the longest boundary prefix
+//! `P` that contains it decides: a rule prefix or exception contains the address exactly
+//! when it contains `P` (it is a boundary too, no longer than `P`), so the first rule
+//! allowing `P` (a prefix of it contains `P`, none of that prefix's exceptions does) is the
+//! first rule allowing the address. An entry whose answer is its covering entry's is left
+//! out.
+//!
+//! **Sharing.** Tables of the same rules are built once.
 //!
 //! The tables are [`Ip6Lpm`]s for both families (an IPv4 prefix is kept in the top 32 bits):
 //! their cost is one hash probe per distinct prefix length and their memory grows with
@@ -196,7 +206,7 @@ impl ClassifierBuilder {
             .filter(|(_, r)| r.ports.is_none())
             .map(|(i, _)| i)
             .collect();
-        let other = tables.table(&every_protocol);
+        let every_protocol = tables.table(&every_protocol);
         let named: BTreeSet<u8> = self
             .rules
             .iter()
@@ -206,51 +216,60 @@ impl ClassifierBuilder {
             .collect();
         let protocols = named
             .into_iter()
-            .map(|protocol| segments(&self.rules, protocol, &every_protocol, &mut tables))
+            .map(|protocol| segments(&self.rules, protocol, &mut tables))
             .collect();
         Classifier {
             slots: self.rules.iter().map(|r| r.slot).collect(),
-            other,
+            every_protocol,
             protocols,
             tables: tables.tables,
         }
     }
 }
 
-/// Cuts the port space of `protocol` into segments (see the module's documentation),
-/// merging neighbours with the same table.
-fn segments(
-    rules: &[Rule],
-    protocol: u8,
-    every_protocol: &[u32],
-    tables: &mut TableSet<'_>,
-) -> ProtocolSegments {
-    // (port, rule, +1 at a range's first port / -1 after its last), u32 so that 65536 fits.
+/// The ranges of `protocol` rule `rule` names: `None` for every port, else the first and
+/// last port (u32, so that the port after 65535 fits); a range holding no port is left out.
+fn ranges(rule: &Rule, protocol: u8) -> impl Iterator<Item = Option<(u32, u32)>> + '_ {
+    rule.ports
+        .iter()
+        .flatten()
+        .filter(move |p| p.protocol == protocol)
+        .filter_map(|p| match p.ports {
+            None | Some((0, u16::MAX)) => Some(None),
+            Some((first, last)) if first <= last => Some(Some((first.into(), last.into()))),
+            Some(_) => None,
+        })
+}
+
+/// The tables of `protocol`: its rules for every port, and its port segments (see the
+/// module's documentation), neighbours with the same table merged.
+fn segments(rules: &[Rule], protocol: u8, tables: &mut TableSet<'_>) -> ProtocolSegments {
+    let mut every_port: Vec<u32> = Vec::new();
+    // (port, rule, +1 at a range's first port / -1 after its last).
     let mut events: Vec<(u32, u32, bool)> = Vec::new();
     for (i, rule) in (0u32..).zip(rules) {
-        let ranges = rule
-            .ports
-            .iter()
-            .flatten()
-            .filter(|p| p.protocol == protocol);
-        for range in ranges {
-            let (first, last) = range.ports.unwrap_or((0, u16::MAX));
-            if first <= last {
-                events.push((u32::from(first), i, true));
-                events.push((u32::from(last) + 1, i, false));
+        for range in ranges(rule, protocol) {
+            match range {
+                None => every_port.push(i),
+                Some((first, last)) => {
+                    events.push((first, i, true));
+                    events.push((last + 1, i, false));
+                }
             }
         }
     }
+    every_port.dedup();
     events.sort_unstable();
     let mut cuts: Vec<u32> = events.iter().map(|e| e.0).collect();
     cuts.push(0);
     cuts.sort_unstable();
     cuts.dedup();
     // Rule → how many of its ranges of this protocol cover the current segment.
-    let mut active: BTreeMap<u32, u32> = every_protocol.iter().map(|&i| (i, 1)).collect();
+    let mut active: BTreeMap<u32, u32> = BTreeMap::new();
     let mut pending = events.iter().peekable();
     let mut out = ProtocolSegments {
         protocol,
+        every_port: tables.table(&every_port),
         starts: Vec::new(),
         tables: Vec::new(),
     };
@@ -299,6 +318,7 @@ impl<'r> TableSet<'r> {
             return index;
         }
         let table = PeerTable {
+            first: touching.first().copied().unwrap_or(DENIED),
             families: [Family::V4, Family::V6].map(|f| family_table(self.rules, touching, f)),
         };
         let index = u32::try_from(self.tables.len()).unwrap_or(u32::MAX);
@@ -365,20 +385,26 @@ fn family_table(rules: &[Rule], touching: &[u32], family: Family) -> Ip6Lpm {
     table
 }
 
-/// The address tables of one port segment.
+/// The address tables of some rules.
 #[derive(Clone, Debug, Default)]
 struct PeerTable {
+    /// The position of its first rule, [`DENIED`] without rules: no answer of the table
+    /// comes before it.
+    first: u32,
     /// Per [`Family`].
     families: [Ip6Lpm; 2],
 }
 
-/// The port segments of one protocol.
+/// The tables of one protocol.
 #[derive(Clone, Debug)]
 struct ProtocolSegments {
     protocol: u8,
+    /// The table of its rules for every port, an index into [`Classifier::tables`].
+    every_port: u32,
     /// The first port of each segment, ascending; the first is 0.
     starts: Vec<u16>,
-    /// The table of each segment, an index into [`Classifier::tables`].
+    /// The table of each segment's rules for some ports, an index into
+    /// [`Classifier::tables`].
     tables: Vec<u32>,
 }
 
@@ -387,9 +413,9 @@ struct ProtocolSegments {
 pub struct Classifier {
     /// The rules, by position (the values of the tables).
     slots: Vec<RuleSlot>,
-    /// The table of the protocols no rule names.
-    other: u32,
-    /// The protocols rules name, each with its segments.
+    /// The table of the rules for every protocol and port.
+    every_protocol: u32,
+    /// The protocols rules name, each with its tables.
     protocols: Vec<ProtocolSegments>,
     /// The tables, shared between segments.
     tables: Vec<PeerTable>,
@@ -401,19 +427,32 @@ impl Classifier {
     /// `port` (0 for protocols without ports); `None`: denied.
     #[inline]
     pub fn lookup(&self, remote: IpAddr, protocol: u8, port: u16) -> Option<RuleSlot> {
-        // A handful of protocols at most (TCP, UDP, SCTP): a scan beats any index.
-        let table = match self.protocols.iter().find(|p| p.protocol == protocol) {
-            Some(segments) => {
-                // `starts[0]` is 0, so the segment is the last start ≤ port.
-                let segment = segments.starts.partition_point(|&s| s <= port);
-                *segments.tables.get(segment.checked_sub(1)?)?
-            }
-            None => self.other,
-        };
-        let table = self.tables.get(table as usize)?;
         let (family, bits) = bits_of(remote);
-        let position = table.families[family as usize].lookup(Ipv6Addr::from(bits))?;
-        self.slots.get(position as usize).copied()
+        let address = Ipv6Addr::from(bits);
+        let mut first = DENIED;
+        // A handful of protocols at most (TCP, UDP, SCTP): a scan beats any index.
+        if let Some(segments) = self.protocols.iter().find(|p| p.protocol == protocol) {
+            // `starts[0]` is 0, so the segment is the last start ≤ port.
+            let segment = segments.starts.partition_point(|&s| s <= port);
+            if let Some(&table) = segment.checked_sub(1).and_then(|s| segments.tables.get(s)) {
+                first = self.first_in(table, family, address, first);
+            }
+            first = self.first_in(segments.every_port, family, address, first);
+        }
+        first = self.first_in(self.every_protocol, family, address, first);
+        self.slots.get(first as usize).copied()
+    }
+
+    /// The first of `before` and the first rule of table `table` allowing `address`; the
+    /// table is not searched when it has no rule before `before`.
+    #[inline]
+    fn first_in(&self, table: u32, family: Family, address: Ipv6Addr, before: u32) -> u32 {
+        match self.tables.get(table as usize) {
+            Some(table) if table.first < before => table.families[family as usize]
+                .lookup(address)
+                .map_or(before, |position| position.min(before)),
+            _ => before,
+        }
     }
 
     /// Bytes it takes besides itself.
