@@ -40,4 +40,4 @@ pub(crate) mod tests;
 pub use nat_in::{InDrop, Ip4NatIn, Ip6NatIn, NatIn};
 pub(crate) use nat_out::will_masquerade;
 pub use nat_out::{Ip4NatOut, Ip6NatOut, NatOut, OutDrop};
-pub(crate) use packet::{Parsed, Transport, addresses, parse};
+pub(crate) use packet::{Headers, Parsed, Transport, addresses, parse};

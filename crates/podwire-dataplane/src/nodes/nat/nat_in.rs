@@ -338,17 +338,7 @@ fn untranslated(
         return Verdict::Next(untracked(tables));
     }
     // Tracked from here on, so checked here.
-    let port = if headers.transport == Transport::Echo {
-        0
-    } else {
-        key.dst_port
-    };
-    let connection = Connection {
-        src: key.src,
-        dst: key.dst,
-        protocol: key.protocol,
-        port,
-    };
+    let connection = Connection::of(headers);
     let allowed = match allowed(cx, tables, bi, &connection) {
         Ok(allowed) => allowed,
         Err(reason) => return Verdict::Drop(reason),

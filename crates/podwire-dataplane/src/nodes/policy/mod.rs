@@ -38,7 +38,7 @@ use core::net::IpAddr;
 use crate::buffer::BufferIndex;
 use crate::graph::{Context, Dispatch, Node};
 use crate::nat::session::SessionError;
-use crate::nodes::nat::{Parsed, Transport, addresses, parse, will_masquerade};
+use crate::nodes::nat::{Headers, Parsed, Transport, addresses, parse, will_masquerade};
 use crate::policy::table::{Denied, PolicyVerdict};
 use crate::tables::Tables;
 
@@ -138,17 +138,7 @@ fn untracked<const V6: bool>(
         Parsed::Error { .. } | Parsed::Opaque(_) => return portless::<V6>(cx, tables, bi),
     };
     let key = headers.key;
-    let port = if headers.transport == Transport::Echo {
-        0
-    } else {
-        key.dst_port
-    };
-    let connection = Connection {
-        src: key.src,
-        dst: key.dst,
-        protocol: key.protocol,
-        port,
-    };
+    let connection = Connection::of(&headers);
     let verdict = match check(cx, tables, bi, &connection) {
         PolicyVerdict::Unrestricted => return Ok(()),
         PolicyVerdict::Denied(denied) => return Err(denied.into()),
@@ -203,6 +193,23 @@ pub(crate) struct Connection {
     pub protocol: u8,
     /// The server's port; 0 for protocols without ports.
     pub port: u16,
+}
+
+impl Connection {
+    /// The connection a parsed packet starts, as it is (no translation): ICMP echo has no
+    /// port (0).
+    pub(crate) fn of(headers: &Headers) -> Connection {
+        let key = headers.key;
+        Connection {
+            src: key.src,
+            dst: key.dst,
+            protocol: key.protocol,
+            port: match headers.transport {
+                Transport::Echo => 0,
+                _ => key.dst_port,
+            },
+        }
+    }
 }
 
 /// The policies' verdict on `connection`, whose packet `bi` is; a denial is noted for the
