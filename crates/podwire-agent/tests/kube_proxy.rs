@@ -28,6 +28,11 @@ mod network;
 mod nftables;
 #[path = "kube_proxy/objects.rs"]
 mod objects;
+// The frames of first packets, shared with the NetworkPolicy truth tables (netpol.rs), which
+// also use its answers and its reader.
+#[allow(dead_code)]
+#[path = "common/packets.rs"]
+mod packets;
 #[path = "kube_proxy/run.rs"]
 mod run;
 #[path = "kube_proxy/suite.rs"]

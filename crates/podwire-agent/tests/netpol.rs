@@ -25,7 +25,8 @@ mod generator;
 mod model;
 #[path = "netpol/oracle.rs"]
 mod oracle;
-#[path = "netpol/packets.rs"]
+// Shared with the Services truth tables (kube_proxy.rs).
+#[path = "common/packets.rs"]
 mod packets;
 #[path = "netpol/reachability.rs"]
 mod reachability;

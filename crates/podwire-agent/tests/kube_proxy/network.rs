@@ -3,6 +3,7 @@
 //! the node's addresses and a default route, and the host's interface. One packet at a time
 //! goes through a fresh engine, and what comes out is read back from the output queues.
 
+use crate::packets;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -13,9 +14,9 @@ use podwire_dataplane::nat::affinity::AffinityTable;
 use podwire_dataplane::nat::flow::FlowKey;
 use podwire_dataplane::nat::service::{Decision, NodeNat, ServiceTable};
 use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
-use podwire_wire::ethernet::{self, EtherType, EthernetAddress, EthernetRepr};
+use podwire_wire::ethernet::{self, EtherType, EthernetAddress};
 use podwire_wire::ip::IpProtocol;
-use podwire_wire::{icmpv4, icmpv6, ipv4, ipv6, sctp, tcp, udp};
+use podwire_wire::{icmpv4, icmpv6, ipv4, ipv6};
 
 /// The interface pods are attached to.
 pub const PODS: IfIndex = IfIndex(0);
@@ -290,103 +291,20 @@ pub fn is_masquerade_address(addr: IpAddr) -> bool {
 
 /// The frame of the first packet of `flow`, from a peer to the switch's interface `rx`.
 fn frame(flow: &FlowKey, rx: IfIndex) -> Vec<u8> {
-    let l4 = transport(flow);
-    let (ethertype, ip_len) = match (flow.src, flow.dst) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => (EtherType::IPV4, 20),
-        (IpAddr::V6(_), IpAddr::V6(_)) => (EtherType::IPV6, 40),
-        _ => panic!("{flow:?} mixes IPv4 and IPv6: the case is wrong"),
+    let flow = packets::Flow {
+        src: flow.src,
+        dst: flow.dst,
+        protocol: flow.protocol,
+        src_port: flow.src_port,
+        dst_port: flow.dst_port,
     };
-    let mut frame = vec![0u8; ethernet::HEADER_LEN + ip_len + l4.len()];
-    EthernetRepr {
-        src_addr: PEER_MAC,
-        dst_addr: SWITCH_MACS[usize::from(rx.0)],
-        ethertype,
-    }
-    .emit(&mut ethernet::Frame::new_unchecked(&mut frame[..]))
-    .expect("room for the Ethernet header");
-    let ip = &mut frame[ethernet::HEADER_LEN..];
-    let protocol = IpProtocol(flow.protocol);
-    match (flow.src, flow.dst) {
-        (IpAddr::V4(src_addr), IpAddr::V4(dst_addr)) => ipv4::Ipv4Repr {
-            src_addr,
-            dst_addr,
-            protocol,
-            payload_len: l4.len(),
-            ttl: 64,
-            dscp_ecn: 0,
-        }
-        .emit(&mut ipv4::Packet::new_unchecked(&mut ip[..]))
-        .expect("room for the IPv4 header"),
-        (IpAddr::V6(src_addr), IpAddr::V6(dst_addr)) => ipv6::Ipv6Repr {
-            src_addr,
-            dst_addr,
-            next_header: protocol,
-            payload_len: l4.len(),
-            hop_limit: 64,
-            traffic_class: 0,
-        }
-        .emit(&mut ipv6::Packet::new_unchecked(&mut ip[..]))
-        .expect("room for the IPv6 header"),
-        _ => unreachable!("checked above"),
-    }
-    ip[ip_len..].copy_from_slice(&l4);
-    frame
+    packets::frame(
+        &flow,
+        packets::Kind::Open,
+        PEER_MAC,
+        SWITCH_MACS[usize::from(rx.0)],
+    )
 }
-
-/// The transport header (and a little payload) of the first packet of `flow`, checksummed.
-fn transport(flow: &FlowKey) -> Vec<u8> {
-    match IpProtocol(flow.protocol) {
-        IpProtocol::TCP => {
-            let mut bytes = vec![0u8; 20];
-            let mut syn = tcp::Packet::new_unchecked(&mut bytes[..]);
-            syn.set_src_port(flow.src_port);
-            syn.set_dst_port(flow.dst_port);
-            syn.set_seq_number(0x1000_0000 | u32::from(flow.src_port));
-            syn.set_header_len(20);
-            syn.set_syn(true);
-            syn.set_window_len(64240);
-            match (flow.src, flow.dst) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => syn.fill_checksum_v4(s, d),
-                (IpAddr::V6(s), IpAddr::V6(d)) => syn.fill_checksum_v6(s, d),
-                _ => unreachable!("frame() refuses mixed families"),
-            }
-            bytes
-        }
-        IpProtocol::UDP => {
-            let mut bytes = vec![0u8; 8 + 8];
-            bytes[8..].copy_from_slice(b"kubeprxy");
-            let mut datagram = udp::Packet::new_unchecked(&mut bytes[..]);
-            datagram.set_src_port(flow.src_port);
-            datagram.set_dst_port(flow.dst_port);
-            datagram.set_len(16);
-            match (flow.src, flow.dst) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => datagram.fill_checksum_v4(s, d),
-                (IpAddr::V6(s), IpAddr::V6(d)) => datagram.fill_checksum_v6(s, d),
-                _ => unreachable!("frame() refuses mixed families"),
-            }
-            bytes
-        }
-        IpProtocol(SCTP) => {
-            // The common header (verification tag 0, as an INIT has), then an INIT chunk:
-            // type 1, flags 0, length 20, initiate tag, a_rwnd, streams out and in, TSN.
-            let mut bytes = vec![0u8; sctp::HEADER_LEN + 20];
-            bytes[12..16].copy_from_slice(&[1, 0, 0, 20]);
-            bytes[16..20].copy_from_slice(&(0x5eed_0000 | u32::from(flow.src_port)).to_be_bytes());
-            bytes[20..24].copy_from_slice(&65535u32.to_be_bytes());
-            bytes[24..28].copy_from_slice(&[0, 10, 0, 10]);
-            bytes[28..32].copy_from_slice(&1u32.to_be_bytes());
-            let mut init = sctp::Packet::new_unchecked(&mut bytes[..]);
-            init.set_src_port(flow.src_port);
-            init.set_dst_port(flow.dst_port);
-            init.fill_checksum();
-            bytes
-        }
-        other => panic!("no case sends IP protocol {}", other.0),
-    }
-}
-
-/// IP protocol number of SCTP.
-const SCTP: u8 = 132;
 
 /// What `bytes`, sent out of `interface` after the first packet of `flow` came in, is.
 fn read(flow: &FlowKey, interface: IfIndex, bytes: &[u8]) -> Outcome {
