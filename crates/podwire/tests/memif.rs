@@ -222,8 +222,7 @@ fn udp_echo(from: &Netns, src: &str, to: &str) {
         let data: Vec<u8> = (0..size).map(|j| (j + i) as u8).collect();
         socket.send_to(&data, (to, 7)).unwrap();
         let mut buf = [0u8; 2048];
-        let (len, from_addr) = socket
-            .recv_from(&mut buf)
+        let (len, from_addr) = again_if_interrupted(|| socket.recv_from(&mut buf))
             .unwrap_or_else(|e| panic!("no UDP echo of {size} bytes from {to}: {e}"));
         assert_eq!(from_addr.to_string(), format!("{to}:7"));
         assert_eq!(&buf[..len], &data[..], "UDP echo of {size} bytes");

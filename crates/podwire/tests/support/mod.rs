@@ -327,3 +327,15 @@ pub fn pod(name: &str, ns: &Netns, addrs: &[&str]) -> String {
 pub fn gone(path: &Path) -> bool {
     !path.exists()
 }
+
+/// Runs a socket call again while it fails with `Interrupted`. A socket with a timeout is
+/// not restarted by the kernel after a signal, nor after the process was stopped and
+/// continued (signal(7)), which a CI machine may do to a test at any moment.
+pub fn again_if_interrupted<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            done => return done,
+        }
+    }
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use podwire_io::netns::NetNs;
 
-use super::super::Netns;
+use super::super::{Netns, again_if_interrupted};
 
 /// How long a client waits to connect, and for each answer. Generous: a first packet may
 /// wait for neighbor resolution, and a lost TCP SYN is sent again after a second.
@@ -184,7 +184,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, name: &str, stop: &
     let mut pending = Vec::new();
     let mut buf = [0u8; 512];
     while !stop.load(Ordering::Relaxed) {
-        match stream.read(&mut buf) {
+        match again_if_interrupted(|| stream.read(&mut buf)) {
             Ok(0) => return,
             Ok(n) => pending.extend_from_slice(&buf[..n]),
             Err(e)
@@ -254,7 +254,7 @@ impl TcpConn {
         let mut answer = Vec::new();
         let mut byte = [0u8; 1];
         while answer.last() != Some(&b'\n') {
-            match self.stream.read(&mut byte)? {
+            match again_if_interrupted(|| self.stream.read(&mut byte))? {
                 0 => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -306,7 +306,7 @@ impl UdpClient {
             self.socket.send_to(token.as_bytes(), to)?;
             // Until this attempt times out: an answer with another token is a late one.
             loop {
-                match self.socket.recv_from(&mut buf) {
+                match again_if_interrupted(|| self.socket.recv_from(&mut buf)) {
                     Ok((n, _)) => {
                         if let Ok(answer) =
                             parse_answer(&String::from_utf8_lossy(&buf[..n]), &token)
@@ -343,6 +343,6 @@ pub fn udp_ask_connected(ns: Option<&Netns>, to: SocketAddr) -> io::Result<Answe
     let token = token();
     socket.send(token.as_bytes())?;
     let mut buf = [0u8; 512];
-    let n = socket.recv(&mut buf)?;
+    let n = again_if_interrupted(|| socket.recv(&mut buf))?;
     parse_answer(&String::from_utf8_lossy(&buf[..n]), &token)
 }
