@@ -6,6 +6,8 @@
 //! - [`manifest`]: YAML or JSON text (one or more documents) into checked objects.
 //! - [`validate`]: each object's fields, and conflicts between objects (ClusterIPs,
 //!   NodePorts), with the field path and the reason.
+//! - [`cnp`]: the network-policy-api's ClusterNetworkPolicy (Admin and Baseline tiers) as
+//!   a Rust type.
 //! - [`endpoints`]: EndpointSlice semantics: which endpoints traffic may use
 //!   (kube-proxy's `CategorizeEndpoints`), and slices derived from Pods for Services with a
 //!   selector when no controller makes them (one machine).
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cnp;
 pub mod endpoints;
 pub mod manifest;
 pub mod object;

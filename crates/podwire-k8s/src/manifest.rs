@@ -6,7 +6,7 @@
 //! `document 2, items[0] (...)`). Documents are numbered from 1 and empty documents are
 //! not counted. A field the object's type does not have is a problem (strict, like
 //! `kubectl apply`), and so is a document of a kind podwire does not keep (it keeps
-//! Namespaces, Pods, Services, EndpointSlices and NetworkPolicies).
+//! Namespaces, Pods, Services, EndpointSlices, NetworkPolicies and ClusterNetworkPolicies).
 
 use podwire_model::config::FieldError;
 use serde_json::Value;
@@ -250,6 +250,99 @@ spec:
         assert_eq!(
             err.problems[0].problem,
             "NetworkPolicy is apiVersion networking.k8s.io/v1, not extensions/v1beta1"
+        );
+    }
+
+    const CLUSTER_POLICY: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: sensitive, labels: {team: x}}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: guard-sensitive}
+spec:
+  tier: Admin
+  priority: 10
+  subject:
+    namespaces: {matchLabels: {team: x}}
+  ingress:
+    - name: monitoring
+      action: Accept
+      from: [{namespaces: {matchLabels: {team: ops}}}]
+      protocols: [{tcp: {destinationPort: {number: 9090}}}]
+    - name: same-team
+      action: Pass
+      from: [{pods: {namespaceSelector: {matchLabels: {team: x}}, podSelector: {}}}]
+    - name: others
+      action: Deny
+      from: [{namespaces: {}}]
+  egress:
+    - action: Deny
+      to: [{networks: [10.0.0.0/8, "fd00::/8"]}]
+      protocols: [{udp: {destinationPort: {range: {start: 5000, end: 5010}}}}]
+"#;
+
+    #[test]
+    fn a_cluster_network_policy_is_kept_without_a_namespace() {
+        use podwire_model::policy::{RuleAction, Tier};
+
+        let objects = parse(CLUSTER_POLICY).unwrap();
+        assert_eq!(objects.len(), 2);
+        let key = objects[1].key();
+        assert_eq!(key.kind, ObjectKind::ClusterNetworkPolicy);
+        assert_eq!(
+            (key.namespace.as_str(), key.name.as_str()),
+            ("", "guard-sensitive")
+        );
+        let Object::ClusterNetworkPolicy(policy) = &objects[1] else {
+            panic!("not a ClusterNetworkPolicy: {:?}", objects[1]);
+        };
+        assert_eq!(policy.spec.tier, Tier::Admin);
+        assert_eq!(policy.spec.priority, 10);
+        let actions: Vec<_> = policy.spec.ingress.iter().map(|r| r.action).collect();
+        assert_eq!(
+            actions,
+            [RuleAction::Accept, RuleAction::Pass, RuleAction::Deny]
+        );
+        let networks = policy.spec.egress[0].to[0].networks.as_deref();
+        assert_eq!(
+            networks,
+            Some(&["10.0.0.0/8".to_owned(), "fd00::/8".to_owned()][..])
+        );
+        let value = objects[1].to_json();
+        assert_eq!(value["apiVersion"], "policy.networking.k8s.io/v1alpha2");
+        assert_eq!(Object::from_json(value).unwrap(), objects[1]);
+    }
+
+    #[test]
+    fn a_cluster_network_policy_is_checked() {
+        let place = "document 2 (ClusterNetworkPolicy guard-sensitive)";
+        let err = parse(&CLUSTER_POLICY.replace("  subject:", "  subjet:")).unwrap_err();
+        let fields: Vec<_> = err.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, [format!("{place}: spec.subjet")]);
+
+        let err = parse(&CLUSTER_POLICY.replace("tier: Admin", "tier: Developer")).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].field, format!("{place}: spec.tier"));
+        assert!(
+            err.problems[0].problem.contains("Admin")
+                && err.problems[0].problem.contains("Baseline"),
+            "{err}"
+        );
+
+        let text = CLUSTER_POLICY.replace("number: 9090", "number: 0").replace(
+            "metadata: {name: guard-sensitive}",
+            "metadata: {name: guard-sensitive, namespace: x}",
+        );
+        let err = parse(&text).unwrap_err();
+        let fields: Vec<_> = err.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                format!("{place}: metadata.namespace"),
+                format!("{place}: spec.ingress[0].protocols[0].tcp.destinationPort.number"),
+            ]
         );
     }
 

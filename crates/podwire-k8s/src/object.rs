@@ -15,23 +15,26 @@ use podwire_model::config::FieldError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cnp::ClusterNetworkPolicy;
 use crate::manifest::ManifestError;
 
 /// The namespace of a namespaced object that names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// What a document must say in `apiVersion` and `kind` for podwire to keep it.
-pub(crate) const KEPT: [(&str, &str); 5] = [
+pub(crate) const KEPT: [(&str, &str); 6] = [
     (Namespace::API_VERSION, Namespace::KIND),
     (Pod::API_VERSION, Pod::KIND),
     (Service::API_VERSION, Service::KIND),
     (EndpointSlice::API_VERSION, EndpointSlice::KIND),
     (NetworkPolicy::API_VERSION, NetworkPolicy::KIND),
+    (ClusterNetworkPolicy::API_VERSION, ClusterNetworkPolicy::KIND),
 ];
 
 /// The list of kept kinds, for messages.
 pub(crate) const KEPT_TEXT: &str = "v1 Namespace, v1 Pod, v1 Service, discovery.k8s.io/v1 \
-                                    EndpointSlice and networking.k8s.io/v1 NetworkPolicy";
+                                    EndpointSlice, networking.k8s.io/v1 NetworkPolicy and \
+                                    policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy";
 
 /// One object of a kind podwire keeps.
 // Unboxed on purpose: Pods, the largest variant, are also the most numerous objects of a
@@ -50,6 +53,8 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     /// `networking.k8s.io/v1/NetworkPolicy`.
     NetworkPolicy(NetworkPolicy),
+    /// `policy.networking.k8s.io/v1alpha2/ClusterNetworkPolicy` (cluster-scoped).
+    ClusterNetworkPolicy(ClusterNetworkPolicy),
 }
 
 impl Object {
@@ -61,6 +66,7 @@ impl Object {
             Object::Service(_) => ObjectKind::Service,
             Object::EndpointSlice(_) => ObjectKind::EndpointSlice,
             Object::NetworkPolicy(_) => ObjectKind::NetworkPolicy,
+            Object::ClusterNetworkPolicy(_) => ObjectKind::ClusterNetworkPolicy,
         }
     }
 
@@ -72,15 +78,16 @@ impl Object {
             Object::Service(o) => o.metadata(),
             Object::EndpointSlice(o) => o.metadata(),
             Object::NetworkPolicy(o) => o.metadata(),
+            Object::ClusterNetworkPolicy(o) => o.metadata(),
         }
     }
 
     /// Its key: kind, namespace (`default` when a namespaced object names none; empty for a
-    /// Namespace) and name.
+    /// cluster-scoped one: a Namespace, a ClusterNetworkPolicy) and name.
     pub fn key(&self) -> ObjectKey {
         let meta = self.metadata();
         let namespace = match self {
-            Object::Namespace(_) => String::new(),
+            Object::Namespace(_) | Object::ClusterNetworkPolicy(_) => String::new(),
             _ => namespace_of(meta).to_owned(),
         };
         ObjectKey {
@@ -100,6 +107,7 @@ impl Object {
             Object::Service(o) => serde_json::to_value(o),
             Object::EndpointSlice(o) => serde_json::to_value(o),
             Object::NetworkPolicy(o) => serde_json::to_value(o),
+            Object::ClusterNetworkPolicy(o) => serde_json::to_value(o),
         };
         value.unwrap_or(Value::Null)
     }
@@ -129,7 +137,7 @@ pub(crate) fn describe(value: &Value) -> String {
         name = "<no name>".to_owned();
     }
     let kind = if kind.is_empty() { "<no kind>" } else { &kind };
-    if kind == Namespace::KIND {
+    if kind == Namespace::KIND || kind == ClusterNetworkPolicy::KIND {
         return format!("{kind} {name}");
     }
     let namespace = text(meta.and_then(|m| m.get("namespace")));
@@ -188,6 +196,7 @@ pub(crate) fn decode(value: Value) -> Result<Object, Vec<FieldError>> {
         "Pod" => typed(&value).map(Object::Pod),
         "Service" => typed(&value).map(Object::Service),
         "NetworkPolicy" => typed(&value).map(Object::NetworkPolicy),
+        "ClusterNetworkPolicy" => typed(&value).map(Object::ClusterNetworkPolicy),
         _ => typed(&value).map(Object::EndpointSlice),
     }?;
     let mut unknown = Vec::new();

@@ -21,6 +21,7 @@ use podwire_model::config::FieldError;
 
 use crate::object::Object;
 
+mod cnp;
 mod names;
 mod policy;
 mod service;
@@ -50,6 +51,7 @@ pub fn object(object: &Object) -> Vec<FieldError> {
         Object::Service(o) => service::service(o, &mut p),
         Object::EndpointSlice(o) => endpoint_slice(o, &mut p),
         Object::NetworkPolicy(o) => policy::network_policy(o, &mut p),
+        Object::ClusterNetworkPolicy(o) => cnp::cluster_network_policy(o, &mut p),
     }
     p.0
 }

@@ -19,6 +19,9 @@ pub enum ObjectKind {
     EndpointSlice,
     /// `networking.k8s.io/v1/NetworkPolicy`.
     NetworkPolicy,
+    /// `policy.networking.k8s.io/v1alpha2/ClusterNetworkPolicy` (cluster-scoped): the Admin
+    /// and Baseline tiers around NetworkPolicies.
+    ClusterNetworkPolicy,
 }
 
 impl fmt::Display for ObjectKind {
@@ -29,6 +32,7 @@ impl fmt::Display for ObjectKind {
             ObjectKind::Service => "Service",
             ObjectKind::EndpointSlice => "EndpointSlice",
             ObjectKind::NetworkPolicy => "NetworkPolicy",
+            ObjectKind::ClusterNetworkPolicy => "ClusterNetworkPolicy",
         })
     }
 }

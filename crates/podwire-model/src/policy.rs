@@ -11,18 +11,83 @@ use serde::{Deserialize, Serialize};
 use crate::cidr::Cidr;
 use crate::service::Protocol;
 
-/// A NetworkPolicy, by namespace and name.
+/// A NetworkPolicy, by namespace and name; or a ClusterNetworkPolicy (cluster-scoped), by
+/// name with an empty namespace.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PolicyId {
-    /// Its namespace.
+    /// Its namespace; empty for a ClusterNetworkPolicy.
     pub namespace: String,
     /// Its name.
     pub name: String,
 }
 
+/// How a ClusterNetworkPolicy's name is shown: a kind with capitals, which no namespace
+/// name can be, so it never reads as a NetworkPolicy's `namespace/name`.
+const CLUSTER_POLICY_PREFIX: &str = "ClusterNetworkPolicy";
+
+impl PolicyId {
+    /// The ClusterNetworkPolicy `name`.
+    pub fn cluster(name: impl Into<String>) -> PolicyId {
+        PolicyId {
+            namespace: String::new(),
+            name: name.into(),
+        }
+    }
+
+    /// Whether it is a ClusterNetworkPolicy (not a namespaced NetworkPolicy).
+    pub fn is_cluster(&self) -> bool {
+        self.namespace.is_empty()
+    }
+}
+
 impl std::fmt::Display for PolicyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
+        match self.is_cluster() {
+            true => write!(f, "{CLUSTER_POLICY_PREFIX}/{}", self.name),
+            false => write!(f, "{}/{}", self.namespace, self.name),
+        }
+    }
+}
+
+/// A ClusterNetworkPolicy tier. Tiers are evaluated Admin, then the NetworkPolicy tier
+/// (namespaced NetworkPolicies, final for the pods they isolate), then Baseline; when none
+/// decides, the traffic is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Tier {
+    /// Before NetworkPolicies: what the cluster's administrators impose.
+    Admin,
+    /// After NetworkPolicies: the default for pods no NetworkPolicy isolates.
+    Baseline,
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tier::Admin => "Admin",
+            Tier::Baseline => "Baseline",
+        })
+    }
+}
+
+/// What a ClusterNetworkPolicy rule does with the traffic it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RuleAction {
+    /// Allowed; no later rule of this direction is asked (the other end's ingress still
+    /// is, for an egress Accept).
+    Accept,
+    /// Dropped; no later rule is asked.
+    Deny,
+    /// The rest of this tier is skipped: the next tier decides.
+    Pass,
+}
+
+impl std::fmt::Display for RuleAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RuleAction::Accept => "Accept",
+            RuleAction::Deny => "Deny",
+            RuleAction::Pass => "Pass",
+        })
     }
 }
 
@@ -92,20 +157,50 @@ pub struct CompiledRule {
     pub ports: Option<Vec<PortRange>>,
 }
 
-/// One direction of one pod: isolated or not, and if isolated, what is allowed.
+/// A rule of a ClusterNetworkPolicy tier: what it matches (as a NetworkPolicy rule would
+/// allow it) and what it does with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierRule {
+    /// What it matches; its id names the ClusterNetworkPolicy ([`PolicyId::cluster`]).
+    pub rule: CompiledRule,
+    /// What it does.
+    pub action: RuleAction,
+}
+
+/// One direction of one pod: the Admin tier's rules, whether NetworkPolicies isolate it and
+/// what they allow, and the Baseline tier's rules.
+///
+/// The verdict on traffic: the first Admin rule that matches decides when it is Accept or
+/// Deny (Pass skips the rest of the Admin tier); then, when NetworkPolicies isolate the pod,
+/// they decide (allowed when one of `rules` matches, denied otherwise); then the first
+/// Baseline rule that matches decides when it is Accept or Deny; else the traffic is
+/// allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DirectionPolicy {
-    /// The policies that select the pod for this direction (isolate it), in name order;
-    /// empty: not isolated, everything is allowed.
+    /// The NetworkPolicies that select the pod for this direction (isolate it), in name
+    /// order; empty: not isolated by a NetworkPolicy.
     pub policies: Vec<PolicyId>,
-    /// The rules that allow traffic, in policy then rule order.
+    /// The NetworkPolicy rules that allow traffic, in policy then rule order.
     pub rules: Vec<CompiledRule>,
+    /// The Admin tier's rules for this pod and direction, in precedence order: by policy
+    /// priority (lower first), then policy name, then rule order.
+    #[serde(default)]
+    pub admin: Vec<TierRule>,
+    /// The Baseline tier's rules, in the same order.
+    #[serde(default)]
+    pub baseline: Vec<TierRule>,
 }
 
 impl DirectionPolicy {
-    /// Whether a policy isolates the pod in this direction.
+    /// Whether a NetworkPolicy isolates the pod in this direction.
     pub fn isolated(&self) -> bool {
         !self.policies.is_empty()
+    }
+
+    /// Whether anything restricts this direction: a NetworkPolicy or a rule of either
+    /// ClusterNetworkPolicy tier. When nothing does, everything is allowed.
+    pub fn restricted(&self) -> bool {
+        self.isolated() || !self.admin.is_empty() || !self.baseline.is_empty()
     }
 }
 
@@ -129,11 +224,19 @@ pub struct PodPolicy {
 pub struct Verdict {
     /// Whether the traffic is allowed.
     pub allowed: bool,
-    /// The rule that allowed it; `None` when nothing isolates the pod in this direction, or
-    /// when it is denied.
+    /// The rule that decided: a NetworkPolicy rule that allowed it, or an Accept or Deny
+    /// rule of a ClusterNetworkPolicy tier. `None` when no rule did: nothing restricts the
+    /// direction or no tier decided (allowed), or NetworkPolicies isolate the pod and none
+    /// of their rules allows it (denied).
     pub rule: Option<RuleId>,
-    /// The policies that isolate the pod in this direction (empty: none selects it).
+    /// The tier of `rule` when it is a ClusterNetworkPolicy's; `None` otherwise.
+    #[serde(default)]
+    pub tier: Option<Tier>,
+    /// The NetworkPolicies that isolate the pod in this direction (empty: none selects it).
     pub isolating: Vec<PolicyId>,
+    /// The Pass rules that matched on the way, in evaluation order (at most one per tier).
+    #[serde(default)]
+    pub passed: Vec<RuleId>,
 }
 
 /// `POST /v1/explain`: a connection to explain.
@@ -174,8 +277,12 @@ pub struct Explanation {
 pub struct PolicyRuleView {
     /// The pod (`namespace/name`).
     pub pod: String,
-    /// The rule (`namespace/policy ingress[0]`).
+    /// The rule (`namespace/policy ingress[0]`, `ClusterNetworkPolicy/name egress[1]`).
     pub rule: String,
-    /// New connections it allowed, all workers.
+    /// What the rule does: `Allow` for a NetworkPolicy rule, else its tier and action
+    /// (`Admin Deny`, `Baseline Accept`, `Admin Pass`).
+    #[serde(default)]
+    pub action: String,
+    /// New connections it decided (for a Pass rule: that it passed on), all workers.
     pub packets: u64,
 }

@@ -602,10 +602,17 @@ fn pods_table(pods: &[PodView]) -> String {
 }
 
 fn policies_table(rules: &[PolicyRuleView]) -> String {
-    let columns = [text("Pod"), text("Rule"), number("Packets")];
+    let columns = [text("Pod"), text("Rule"), text("Action"), number("Packets")];
     let rows: Vec<Vec<String>> = rules
         .iter()
-        .map(|r| vec![r.pod.clone(), r.rule.clone(), r.packets.to_string()])
+        .map(|r| {
+            vec![
+                r.pod.clone(),
+                r.rule.clone(),
+                r.action.clone(),
+                r.packets.to_string(),
+            ]
+        })
         .collect();
     table(&columns, &rows)
 }
@@ -1295,11 +1302,15 @@ mod tests {
                     index: 1,
                 }),
                 isolating: vec![policy("web-out")],
+                tier: None,
+                passed: Vec::new(),
             }),
             ingress: Some(Verdict {
                 allowed: false,
                 rule: None,
                 isolating: vec![policy("db-a"), policy("db-b")],
+                tier: None,
+                passed: Vec::new(),
             }),
             ..explanation("deny", Some("shop/db-a"), Some("ingress"))
         };
@@ -1319,6 +1330,8 @@ mod tests {
                 allowed: true,
                 rule: None,
                 isolating: Vec::new(),
+                tier: None,
+                passed: Vec::new(),
             }),
             ..explanation("allow", None, None)
         };
@@ -1351,20 +1364,29 @@ mod tests {
             PolicyRuleView {
                 pod: "shop/db-0".into(),
                 rule: "shop/db-access ingress[0]".into(),
+                action: "Allow".into(),
                 packets: 1234,
             },
             PolicyRuleView {
                 pod: "shop/web-0".into(),
                 rule: "shop/web-out egress[1]".into(),
+                action: "Allow".into(),
                 packets: 0,
+            },
+            PolicyRuleView {
+                pod: "shop/web-0".into(),
+                rule: "ClusterNetworkPolicy/lockdown ingress[0]".into(),
+                action: "Admin Deny".into(),
+                packets: 7,
             },
         ];
         assert_eq!(
             policies_table(&rules),
             concat!(
-                "Pod         Rule                       Packets\n",
-                "shop/db-0   shop/db-access ingress[0]     1234\n",
-                "shop/web-0  shop/web-out egress[1]           0\n",
+                "Pod         Rule                                      Action      Packets\n",
+                "shop/db-0   shop/db-access ingress[0]                 Allow          1234\n",
+                "shop/web-0  shop/web-out egress[1]                    Allow             0\n",
+                "shop/web-0  ClusterNetworkPolicy/lockdown ingress[0]  Admin Deny        7\n",
             )
         );
     }

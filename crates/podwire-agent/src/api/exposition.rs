@@ -143,7 +143,7 @@ const SESSION_FAMILIES: &[Family<SessionTableView>] = &[
 
 const POLICY_FAMILIES: &[Family<PolicyRuleView>] = &[Family {
     name: "podwire_policy_rule_packets_total",
-    help: "New connections a NetworkPolicy rule allowed, by pod and rule.",
+    help: "New connections a policy rule decided (Allow, Accept, Deny) or passed on (Pass), by pod, rule and action.",
     kind: COUNTER,
     value: |p| p.packets,
 }];
@@ -158,7 +158,7 @@ pub(super) struct Counters<'a> {
     pub errors: &'a [ErrorView],
     /// Per worker.
     pub sessions: &'a [SessionTableView],
-    /// Per pod and NetworkPolicy rule.
+    /// Per pod and policy rule.
     pub policies: &'a [PolicyRuleView],
 }
 
@@ -182,7 +182,11 @@ pub(super) fn render(counters: &Counters<'_>) -> String {
         vec![("worker", s.worker.to_string())]
     });
     write_families(&mut out, POLICY_FAMILIES, counters.policies, |p| {
-        vec![("pod", p.pod.clone()), ("rule", p.rule.clone())]
+        vec![
+            ("pod", p.pod.clone()),
+            ("rule", p.rule.clone()),
+            ("action", p.action.clone()),
+        ]
     });
     out
 }
@@ -287,11 +291,20 @@ mod tests {
                 refused_full: 2,
                 cleared: 0,
             }],
-            policies: &[PolicyRuleView {
-                pod: "shop/db-0".into(),
-                rule: "shop/db-access ingress[1]".into(),
-                packets: 42,
-            }],
+            policies: &[
+                PolicyRuleView {
+                    pod: "shop/db-0".into(),
+                    rule: "shop/db-access ingress[1]".into(),
+                    action: "Allow".into(),
+                    packets: 42,
+                },
+                PolicyRuleView {
+                    pod: "shop/db-0".into(),
+                    rule: "ClusterNetworkPolicy/lockdown ingress[0]".into(),
+                    action: "Admin Deny".into(),
+                    packets: 3,
+                },
+            ],
         });
         let expected_lines = [
             "# HELP podwire_interface_rx_packets_total Packets received on the interface.",
@@ -314,7 +327,8 @@ mod tests {
             r#"podwire_sessions_capacity{worker="0"} 1024"#,
             r#"podwire_sessions_refused_full_total{worker="0"} 2"#,
             "# TYPE podwire_policy_rule_packets_total counter",
-            r#"podwire_policy_rule_packets_total{pod="shop/db-0",rule="shop/db-access ingress[1]"} 42"#,
+            r#"podwire_policy_rule_packets_total{pod="shop/db-0",rule="shop/db-access ingress[1]",action="Allow"} 42"#,
+            r#"podwire_policy_rule_packets_total{pod="shop/db-0",rule="ClusterNetworkPolicy/lockdown ingress[0]",action="Admin Deny"} 3"#,
         ];
         let lines: Vec<&str> = text.lines().collect();
         for expected in expected_lines {

@@ -318,7 +318,7 @@ async fn metrics_are_exported_as_prometheus_text() {
         r#"podwire_node_packets_total{worker="0",node="ip4-\"lookup\""} 50"#,
         r#"podwire_node_nanoseconds_total{worker="0",node="ip4-\"lookup\""} 5000"#,
         r#"podwire_drops_total{worker="1",node="ip4-input",reason="ttl-expired"} 7"#,
-        r#"podwire_policy_rule_packets_total{pod="shop/db-0",rule="shop/db-access ingress[0]"} 12"#,
+        r#"podwire_policy_rule_packets_total{pod="shop/db-0",rule="shop/db-access ingress[0]",action="Allow"} 12"#,
     ] {
         assert!(
             body.lines().any(|l| l == line),
@@ -683,6 +683,7 @@ fn policy_views() -> Vec<PolicyRuleView> {
     vec![PolicyRuleView {
         pod: "shop/db-0".into(),
         rule: "shop/db-access ingress[0]".into(),
+        action: "Allow".into(),
         packets: 12,
     }]
 }
@@ -724,6 +725,8 @@ fn fake_explain(request: ExplainRequest) -> Result<Explanation, String> {
                 index: 0,
             }),
             isolating: vec![policy],
+            tier: None,
+            passed: Vec::new(),
         }),
         reason: reason.into(),
     })

@@ -43,6 +43,7 @@ fn labels(object: &Object) -> Option<&BTreeMap<String, String>> {
         Object::Service(o) => o.metadata.labels.as_ref(),
         Object::EndpointSlice(o) => o.metadata.labels.as_ref(),
         Object::NetworkPolicy(o) => o.metadata.labels.as_ref(),
+        Object::ClusterNetworkPolicy(o) => o.metadata.labels.as_ref(),
     }
 }
 
@@ -112,7 +113,9 @@ pub fn touched(
                 .map(|(key, _)| key.clone())
                 .collect()
         }
-        ObjectKind::Namespace | ObjectKind::NetworkPolicy => Vec::new(),
+        ObjectKind::Namespace
+        | ObjectKind::NetworkPolicy
+        | ObjectKind::ClusterNetworkPolicy => Vec::new(),
     }
 }
 

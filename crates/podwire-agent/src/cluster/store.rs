@@ -228,8 +228,21 @@ impl Cluster {
                 _ => None,
             })
             .collect();
+        let cluster_policies: Vec<_> =
+            inputs::of_kind(&self.objects, ObjectKind::ClusterNetworkPolicy, None)
+                .filter_map(|(_, object)| match object {
+                    Object::ClusterNetworkPolicy(policy) => Some(policy),
+                    _ => None,
+                })
+                .collect();
         let infos = inputs::pod_infos(&self.objects, None, &self.node, pods);
-        policy::compile(&policies, &infos, &namespaces, &self.node)
+        policy::compile(
+            &policies,
+            &cluster_policies,
+            &infos,
+            &namespaces,
+            &self.node,
+        )
     }
 
     /// The addresses of Pod `namespace/name` (from its attachments here, else its status);

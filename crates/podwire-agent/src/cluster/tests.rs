@@ -11,6 +11,7 @@ use podwire_model::service::ServiceId;
 use super::*;
 use crate::services::ServiceUpdate;
 
+mod cluster_policy;
 mod policy;
 
 /// The pods attached on this node, as the tests say.

@@ -112,9 +112,10 @@ impl Node {
         ))
     }
 
-    /// `GET /v1/policies`: every compiled rule of this node's pods with the new connections
-    /// it allowed, summed over the workers. A rule compiled into several classifier rules
-    /// (an egress rule with a named port) is shown once, with their sum.
+    /// `GET /v1/policies`: every compiled rule of this node's pods, with what it does and the
+    /// new connections it decided (allowed, accepted or denied) or, a Pass rule, passed on,
+    /// summed over the workers. A rule compiled into several classifier rules (a rule with
+    /// a named port) is shown once, with their sum.
     pub(crate) fn policy_views(&self) -> Vec<PolicyRuleView> {
         let table = self.policy_state().table.clone();
         let snapshots = self.snapshots();
@@ -198,6 +199,7 @@ fn views(table: &PolicyTable, hits: &[u64]) -> Vec<PolicyRuleView> {
                 views.push(PolicyRuleView {
                     pod: info.pod.to_string(),
                     rule: info.rule.to_string(),
+                    action: info.action.to_string(),
                     packets,
                 });
             }
@@ -254,7 +256,8 @@ mod tests {
     use super::*;
     use podwire_dataplane::interface::InterfaceConfig;
     use podwire_dataplane::nat::service::{NodeNat, ServiceTable};
-    use podwire_dataplane::policy::table::RuleInfo;
+    use podwire_dataplane::policy::table::{Action, RuleInfo};
+    use podwire_dataplane::policy::tier::{Tier, TierAction};
     use podwire_dataplane::tables::TablesBuilder;
     use podwire_k8s::services::NodeContext;
     use podwire_model::service::Protocol;
@@ -431,30 +434,49 @@ spec:
     }
 
     #[test]
-    fn views_merge_the_slots_of_one_rule_and_keep_slot_order() {
-        let info = |pod: &str, rule: &str| RuleInfo {
+    fn views_merge_the_slots_of_one_rule_keep_slot_order_and_say_what_each_does() {
+        let info = |pod: &str, rule: &str, action| RuleInfo {
             pod: pod.into(),
             rule: rule.into(),
+            action,
         };
+        let admin = |action| Action::Tier(Tier::Admin, action);
         let table = PolicyTable {
             rules: vec![
-                info("x/a", "x/p ingress[0]"),
-                info("x/b", "x/q egress[0]"),
-                info("x/b", "x/q egress[0]"),
-                info("x/b", "x/q egress[1]"),
+                info(
+                    "x/a",
+                    "ClusterNetworkPolicy/c ingress[0]",
+                    admin(TierAction::Pass),
+                ),
+                info("x/a", "x/p ingress[0]", Action::Allow),
+                info("x/b", "x/q egress[0]", Action::Allow),
+                info("x/b", "x/q egress[0]", Action::Allow),
+                info("x/b", "x/q egress[1]", Action::Allow),
+                info(
+                    "x/b",
+                    "ClusterNetworkPolicy/c egress[0]",
+                    Action::Tier(Tier::Baseline, TierAction::Deny),
+                ),
             ],
             ..PolicyTable::default()
         };
-        let found: Vec<(String, String, u64)> = views(&table, &[1, 2, 3, 0])
+        let found: Vec<(String, String, String, u64)> = views(&table, &[4, 1, 2, 3, 0, 6])
             .into_iter()
-            .map(|v| (v.pod, v.rule, v.packets))
+            .map(|v| (v.pod, v.rule, v.action, v.packets))
             .collect();
         let expected = [
-            ("x/a", "x/p ingress[0]", 1),
-            ("x/b", "x/q egress[0]", 5),
-            ("x/b", "x/q egress[1]", 0),
+            ("x/a", "ClusterNetworkPolicy/c ingress[0]", "Admin Pass", 4),
+            ("x/a", "x/p ingress[0]", "Allow", 1),
+            ("x/b", "x/q egress[0]", "Allow", 5),
+            ("x/b", "x/q egress[1]", "Allow", 0),
+            (
+                "x/b",
+                "ClusterNetworkPolicy/c egress[0]",
+                "Baseline Deny",
+                6,
+            ),
         ]
-        .map(|(p, r, n)| (p.to_owned(), r.to_owned(), n));
+        .map(|(p, r, a, n)| (p.to_owned(), r.to_owned(), a.to_owned(), n));
         assert_eq!(found, expected);
     }
 }

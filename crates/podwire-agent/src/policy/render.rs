@@ -1,23 +1,29 @@
-//! Compiled pod policies into the data plane's [`PolicyTable`]: per pod a classifier for each
-//! isolated direction, and one [`RuleSlot`] per compiled rule, in order, named for counters
-//! and traces.
+//! Compiled pod policies into the data plane's [`PolicyTable`]: per pod and restricted
+//! direction a classifier for each ClusterNetworkPolicy tier with rules and one for the
+//! NetworkPolicies that isolate it, and one [`RuleSlot`] per compiled rule, in order, named
+//! (with what it does) for counters and traces.
 
 use std::sync::Arc;
 
 use podwire_dataplane::policy::classifier::{
     Classifier, ClassifierBuilder, PeerMatch, PortMatch, RuleSlot,
 };
-use podwire_dataplane::policy::table::{PodRules, PolicyTable, RuleInfo};
+use podwire_dataplane::policy::table::{Action, DirectionRules, PodRules, PolicyTable, RuleInfo};
+use podwire_dataplane::policy::tier::{Tier, TierAction, TierBuilder, TierClassifier};
 use podwire_model::Cidr;
-use podwire_model::policy::{DirectionPolicy, PeerBlock, PodPolicy, PortRange};
+use podwire_model::policy::{
+    CompiledRule, DirectionPolicy, PeerBlock, PodPolicy, PortRange, RuleAction, TierRule,
+};
 
 /// The policy table of `pods`, stamped `generation` (which must exceed the generation of the
 /// table it replaces: sessions remember the generation they were allowed under).
 ///
-/// Slots are given in pod order, each pod's ingress rules before its egress rules. A pod
-/// that no policy isolates in a direction has no classifier for it (everything allowed), and
-/// a pod isolated in neither is left out, so that a node whose pods have no policies has an
-/// empty table and its packets skip the policy check.
+/// Slots are given in pod order, each pod's ingress rules before its egress rules, and in a
+/// direction the Admin tier's, the NetworkPolicies', then the Baseline tier's. A direction
+/// that nothing restricts has no rules in the table (everything allowed), a tier without
+/// rules no classifier, and NetworkPolicies one only when they isolate the pod; a pod
+/// restricted in neither direction is left out, so that a node whose pods have no policies
+/// has an empty table and its packets skip the policy check.
 pub fn render(pods: &[PodPolicy], generation: u64) -> PolicyTable {
     let mut table = PolicyTable {
         generation,
@@ -25,8 +31,12 @@ pub fn render(pods: &[PodPolicy], generation: u64) -> PolicyTable {
     };
     for pod in pods {
         let name: Arc<str> = format!("{}/{}", pod.namespace, pod.name).into();
-        let ingress = classifier(&pod.ingress, &name, &mut table.rules);
-        let egress = classifier(&pod.egress, &name, &mut table.rules);
+        let mut slots = Slots {
+            pod: &name,
+            rules: &mut table.rules,
+        };
+        let ingress = slots.direction(&pod.ingress);
+        let egress = slots.direction(&pod.egress);
         if ingress.is_none() && egress.is_none() {
             continue;
         }
@@ -42,35 +52,89 @@ pub fn render(pods: &[PodPolicy], generation: u64) -> PolicyTable {
     table
 }
 
-/// The classifier of one direction (`None` when nothing isolates it), its rules given the
-/// next slots of `rules`.
-fn classifier(
-    direction: &DirectionPolicy,
-    pod: &Arc<str>,
-    rules: &mut Vec<RuleInfo>,
-) -> Option<Classifier> {
-    if !direction.isolated() {
-        return None;
+/// Gives one pod's rules the next slots of the table's `rules`.
+struct Slots<'a> {
+    pod: &'a Arc<str>,
+    rules: &'a mut Vec<RuleInfo>,
+}
+
+impl Slots<'_> {
+    /// The rules of one direction; `None` when nothing restricts it.
+    fn direction(&mut self, direction: &DirectionPolicy) -> Option<DirectionRules> {
+        if !direction.restricted() {
+            return None;
+        }
+        let admin = self.tier(Tier::Admin, &direction.admin);
+        let policies = direction
+            .isolated()
+            .then(|| self.network_policies(&direction.rules));
+        let baseline = self.tier(Tier::Baseline, &direction.baseline);
+        Some(DirectionRules {
+            admin,
+            policies,
+            baseline,
+        })
     }
-    let mut builder = ClassifierBuilder::new();
-    for rule in &direction.rules {
+
+    /// The NetworkPolicy rules' classifier: the first that matches allows.
+    fn network_policies(&mut self, rules: &[CompiledRule]) -> Classifier {
+        let mut builder = ClassifierBuilder::new();
+        for rule in rules {
+            let slot = self.slot(rule, Action::Allow);
+            let (peers, ports) = matches(rule);
+            builder.add(slot, peers.as_deref(), ports.as_deref());
+        }
+        builder.build()
+    }
+
+    /// A tier's classifier, `None` when it has no rules.
+    fn tier(&mut self, tier: Tier, rules: &[TierRule]) -> Option<TierClassifier> {
+        if rules.is_empty() {
+            return None;
+        }
+        let mut builder = TierBuilder::new();
+        for TierRule { rule, action } in rules {
+            let action = tier_action(*action);
+            let slot = self.slot(rule, Action::Tier(tier, action));
+            let (peers, ports) = matches(rule);
+            builder.add(slot, action, peers.as_deref(), ports.as_deref());
+        }
+        Some(builder.build())
+    }
+
+    /// The next slot, for `rule` doing `action`.
+    fn slot(&mut self, rule: &CompiledRule, action: Action) -> RuleSlot {
         // More than 4 billion rules on one node cannot be built in memory anyway.
-        let slot = RuleSlot(u32::try_from(rules.len()).unwrap_or(u32::MAX));
-        let peers: Option<Vec<PeerMatch>> = rule
-            .peers
-            .as_ref()
-            .map(|peers| peers.iter().map(peer_match).collect());
-        let ports: Option<Vec<PortMatch>> = rule
-            .ports
-            .as_ref()
-            .map(|ports| ports.iter().map(port_match).collect());
-        builder.add(slot, peers.as_deref(), ports.as_deref());
-        rules.push(RuleInfo {
-            pod: pod.clone(),
+        let slot = RuleSlot(u32::try_from(self.rules.len()).unwrap_or(u32::MAX));
+        self.rules.push(RuleInfo {
+            pod: self.pod.clone(),
             rule: rule.id.to_string().into(),
+            action,
         });
+        slot
     }
-    Some(builder.build())
+}
+
+/// The data plane's form of a tier rule's action.
+fn tier_action(action: RuleAction) -> TierAction {
+    match action {
+        RuleAction::Accept => TierAction::Accept,
+        RuleAction::Deny => TierAction::Deny,
+        RuleAction::Pass => TierAction::Pass,
+    }
+}
+
+/// What a rule matches, as the classifier takes it: its peers and its ports.
+fn matches(rule: &CompiledRule) -> (Option<Vec<PeerMatch>>, Option<Vec<PortMatch>>) {
+    let peers = rule
+        .peers
+        .as_ref()
+        .map(|peers| peers.iter().map(peer_match).collect());
+    let ports = rule
+        .ports
+        .as_ref()
+        .map(|ports| ports.iter().map(port_match).collect());
+    (peers, ports)
 }
 
 /// A prefix as the classifier takes it: network address (host bits cleared) and length.

@@ -1,14 +1,17 @@
 //! The verdict on one connection, with what decided it, for `podwire ctl explain`.
 //!
 //! The client's egress is judged against the server's address, the server's ingress
-//! against the client's (the first pair of addresses of one family). Traffic between a pod
-//! and its node, and from a pod to itself, is always allowed: Kubernetes exempts both.
-//! When both directions decide, the egress side is named first: it is the one a packet
-//! meets first.
+//! against the client's (the first pair of addresses of one family), each through the
+//! Admin tier, NetworkPolicies and the Baseline tier: an egress Accept does not bypass the
+//! server's ingress. Traffic between a pod and its node, and from a pod to itself, is always
+//! allowed: Kubernetes exempts both. When both directions decide, the egress side is named
+//! first: it is the one a packet meets first.
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use podwire_model::policy::{DirectionPolicy, Explanation, PodPolicy, PolicyDirection, Verdict};
+use podwire_model::policy::{
+    DirectionPolicy, Explanation, PodPolicy, PolicyDirection, RuleId, Tier, Verdict,
+};
 use podwire_model::service::Protocol;
 
 use super::{Party, evaluate};
@@ -31,6 +34,8 @@ pub(super) fn explain(
             allowed: true,
             rule: None,
             isolating: direction.policies.clone(),
+            tier: None,
+            passed: Vec::new(),
         },
         false => evaluate(direction, remote, protocol, port),
     };
@@ -95,8 +100,9 @@ fn party_addresses<'a>(party: &'a Party<'a>) -> &'a [IpAddr] {
     }
 }
 
-/// The policy and rule of [`Explanation`]: the allowing rule (egress first), or for a
-/// denial the first isolating policy of the direction that denied (egress first).
+/// The policy and rule of [`Explanation`]: the rule that allowed (egress first), or for a
+/// denial, on the direction that denied (egress first), its Deny rule, else its first
+/// isolating NetworkPolicy and the direction.
 fn decided_by(
     egress: &Option<Verdict>,
     ingress: &Option<Verdict>,
@@ -109,21 +115,26 @@ fn decided_by(
     let mut sides = sides
         .into_iter()
         .filter_map(|(verdict, direction)| Some((verdict.as_ref()?, direction)));
+    let named = |rule: &RuleId| {
+        (
+            Some(rule.policy.to_string()),
+            Some(format!("{}[{}]", list_name(rule.direction), rule.index)),
+        )
+    };
     if allowed {
-        let rule = sides.find_map(|(verdict, _)| verdict.rule.as_ref());
-        return match rule {
-            Some(rule) => (
-                Some(rule.policy.to_string()),
-                Some(format!("{}[{}]", list_name(rule.direction), rule.index)),
-            ),
+        return match sides.find_map(|(verdict, _)| verdict.rule.as_ref()) {
+            Some(rule) => named(rule),
             None => (None, None),
         };
     }
     match sides.find(|(verdict, _)| !verdict.allowed) {
-        Some((verdict, direction)) => (
-            verdict.isolating.first().map(ToString::to_string),
-            Some(list_name(direction).to_owned()),
-        ),
+        Some((verdict, direction)) => match &verdict.rule {
+            Some(rule) => named(rule),
+            None => (
+                verdict.isolating.first().map(ToString::to_string),
+                Some(list_name(direction).to_owned()),
+            ),
+        },
         None => (None, None),
     }
 }
@@ -146,59 +157,192 @@ struct Said<'a> {
     same_pod: bool,
 }
 
-impl Said<'_> {
-    /// `denied: x/b's ingress is isolated by x/deny-all and no rule allows TCP 80 from
-    /// 10.0.0.5` (both sides, `; `-separated, when both deny).
-    fn denied(&self, egress: &Option<Verdict>, ingress: &Option<Verdict>) -> String {
-        let (protocol, port) = (self.protocol, self.port);
+/// One judged direction of a pod of this node.
+struct Side<'a> {
+    pod: &'a PodPolicy,
+    direction: PolicyDirection,
+    verdict: &'a Verdict,
+    /// The other end is the node: exempt.
+    node: Option<IpAddr>,
+}
+
+impl Side<'_> {
+    fn policy(&self) -> &DirectionPolicy {
+        match self.direction {
+            PolicyDirection::Ingress => &self.pod.ingress,
+            PolicyDirection::Egress => &self.pod.egress,
+        }
+    }
+
+    /// `x/b's ingress`.
+    fn subject(&self) -> String {
+        format!("{}'s {}", pod_name(self.pod), list_name(self.direction))
+    }
+
+    /// The Pass rule of `tier` that matched on the way.
+    fn passed(&self, tier: Tier) -> Option<&RuleId> {
+        let rules = match tier {
+            Tier::Admin => &self.policy().admin,
+            Tier::Baseline => &self.policy().baseline,
+        };
+        let in_tier = |id: &&RuleId| rules.iter().any(|rule| rule.rule.id == **id);
+        self.verdict.passed.iter().find(in_tier)
+    }
+
+    /// `, after <rule> passed it to NetworkPolicies` when an Admin Pass rule matched.
+    fn after_admin_pass(&self) -> String {
+        self.passed(Tier::Admin)
+            .map(|rule| format!(", after {rule} passed it to NetworkPolicies"))
+            .unwrap_or_default()
+    }
+
+    /// Why nothing decided, tier by tier.
+    fn undecided(&self) -> String {
+        let name = pod_name(self.pod);
+        let direction = list_name(self.direction);
+        let policy = self.policy();
+        if !policy.restricted() {
+            return format!("no policy selects {name} for {direction}");
+        }
         let mut parts = Vec::new();
-        if let (Party::Pod(pod), Some(verdict)) = (self.from, egress)
-            && !verdict.allowed
-        {
-            parts.push(format!(
-                "{}'s egress is isolated by {} and no rule allows {protocol} {port} to {}",
-                pod_name(pod),
-                policy_list(verdict),
-                self.dst
-            ));
+        match self.passed(Tier::Admin) {
+            Some(rule) => parts.push(format!(
+                "{rule} passed {} to NetworkPolicies",
+                self.subject()
+            )),
+            None if !policy.admin.is_empty() => {
+                parts.push(format!("no Admin rule matches {}", self.subject()));
+            }
+            None => {}
         }
-        if let (Party::Pod(pod), Some(verdict)) = (self.to, ingress)
-            && !verdict.allowed
-        {
-            parts.push(format!(
-                "{}'s ingress is isolated by {} and no rule allows {protocol} {port} from {}",
-                pod_name(pod),
-                policy_list(verdict),
-                self.src
-            ));
+        parts.push(match parts.is_empty() {
+            true => format!("no NetworkPolicy isolates {name} for {direction}"),
+            false => "no NetworkPolicy isolates it".to_owned(),
+        });
+        match self.passed(Tier::Baseline) {
+            Some(rule) => parts.push(format!("{rule} passed the rest of the Baseline tier")),
+            None if !policy.baseline.is_empty() => parts.push("no Baseline rule matches".into()),
+            None => {}
         }
-        format!("denied: {}", parts.join("; "))
+        parts.join(", ")
+    }
+}
+
+impl<'a> Said<'a> {
+    /// The directions judged: the client's egress, then the server's ingress.
+    fn sides(&self, egress: &'a Option<Verdict>, ingress: &'a Option<Verdict>) -> Vec<Side<'a>> {
+        let node = |party: Party<'_>| match party {
+            Party::Node(ip) => Some(ip),
+            _ => None,
+        };
+        let mut sides = Vec::new();
+        if let (Party::Pod(pod), Some(verdict)) = (self.from, egress) {
+            sides.push(Side {
+                pod,
+                direction: PolicyDirection::Egress,
+                verdict,
+                node: node(self.to),
+            });
+        }
+        if let (Party::Pod(pod), Some(verdict)) = (self.to, ingress) {
+            sides.push(Side {
+                pod,
+                direction: PolicyDirection::Ingress,
+                verdict,
+                node: node(self.from),
+            });
+        }
+        sides
+    }
+
+    /// `TCP 80 to 10.0.0.5` (egress) or `TCP 80 from 10.0.0.5` (ingress): the traffic as
+    /// `side` sees it.
+    fn traffic(&self, side: &Side<'_>) -> String {
+        let (protocol, port) = (self.protocol, self.port);
+        match side.direction {
+            PolicyDirection::Egress => format!("{protocol} {port} to {}", self.dst),
+            PolicyDirection::Ingress => format!("{protocol} {port} from {}", self.src),
+        }
+    }
+
+    /// `TCP 80 from x/a to 10.0.0.5`: the traffic between `side`'s pod and the other end.
+    fn flow(&self, side: &Side<'_>) -> String {
+        let (protocol, port, pod) = (self.protocol, self.port, pod_name(side.pod));
+        match side.direction {
+            PolicyDirection::Egress => format!("{protocol} {port} from {pod} to {}", self.dst),
+            PolicyDirection::Ingress => format!("{protocol} {port} from {} to {pod}", self.src),
+        }
+    }
+
+    /// `denied: x/b's ingress is isolated by x/deny-all and no rule allows TCP 80 from
+    /// 10.0.0.5`, or `denied by the Admin tier: ClusterNetworkPolicy/deny-x ingress[0]
+    /// (Deny) matches TCP 80 from 10.0.0.5 to x/b` (both sides, `; `-separated, when both
+    /// deny).
+    fn denied(&self, egress: &'a Option<Verdict>, ingress: &'a Option<Verdict>) -> String {
+        let mut reason = String::new();
+        for side in self.sides(egress, ingress) {
+            if side.verdict.allowed {
+                continue;
+            }
+            if !reason.is_empty() {
+                reason.push_str("; ");
+            }
+            match (&side.verdict.rule, side.verdict.tier) {
+                (Some(rule), Some(tier)) => reason.push_str(&format!(
+                    "denied by the {tier} tier: {rule} (Deny) matches {}{}",
+                    self.flow(&side),
+                    side.after_admin_pass()
+                )),
+                _ => {
+                    if reason.is_empty() {
+                        reason.push_str("denied: ");
+                    }
+                    reason.push_str(&format!(
+                        "{} is isolated by {} and no rule allows {}{}",
+                        side.subject(),
+                        policy_list(side.verdict),
+                        self.traffic(&side),
+                        side.after_admin_pass()
+                    ));
+                }
+            }
+        }
+        reason
     }
 
     /// `allowed: ` and what allowed each side: a rule, no isolation, or an exemption.
-    fn allowed(&self, egress: &Option<Verdict>, ingress: &Option<Verdict>) -> String {
+    fn allowed(&self, egress: &'a Option<Verdict>, ingress: &'a Option<Verdict>) -> String {
         if self.same_pod
             && let Party::Pod(pod) = self.from
         {
             return format!("allowed: {} always reaches itself", pod_name(pod));
         }
-        let mut parts = Vec::new();
-        if let (Party::Pod(pod), Some(verdict)) = (self.from, egress) {
-            let name = pod_name(pod);
-            parts.push(match (self.to, &verdict.rule) {
-                (Party::Node(ip), _) => format!("{name} always reaches its node ({ip})"),
-                (_, Some(rule)) => format!("{name}'s egress allows it by {rule}"),
-                (_, None) => format!("no policy selects {name} for egress"),
-            });
-        }
-        if let (Party::Pod(pod), Some(verdict)) = (self.to, ingress) {
-            let name = pod_name(pod);
-            parts.push(match (self.from, &verdict.rule) {
-                (Party::Node(ip), _) => format!("{name} is always reachable from its node ({ip})"),
-                (_, Some(rule)) => format!("{name}'s ingress allows it by {rule}"),
-                (_, None) => format!("no policy selects {name} for ingress"),
-            });
-        }
+        let parts: Vec<String> = self
+            .sides(egress, ingress)
+            .iter()
+            .map(|side| {
+                let name = pod_name(side.pod);
+                match (side.node, &side.verdict.rule, side.verdict.tier) {
+                    (Some(ip), _, _) => match side.direction {
+                        PolicyDirection::Egress => format!("{name} always reaches its node ({ip})"),
+                        PolicyDirection::Ingress => {
+                            format!("{name} is always reachable from its node ({ip})")
+                        }
+                    },
+                    (None, Some(rule), Some(tier)) => format!(
+                        "{} is accepted by {rule} ({tier} tier, Accept){}",
+                        side.subject(),
+                        side.after_admin_pass()
+                    ),
+                    (None, Some(rule), None) => format!(
+                        "{} allows it by {rule}{}",
+                        side.subject(),
+                        side.after_admin_pass()
+                    ),
+                    (None, None, _) => side.undecided(),
+                }
+            })
+            .collect();
         if parts.is_empty() {
             return format!(
                 "allowed: neither {} nor {} is a pod of this node, so no policy applies",

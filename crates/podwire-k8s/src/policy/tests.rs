@@ -15,20 +15,20 @@ use serde_json::{Value, json};
 use super::*;
 use crate::test_support::{merge, typed};
 
-const NODE: &str = "node-a";
+pub(super) const NODE: &str = "node-a";
 const NAMESPACES: [&str; 3] = ["x", "y", "z"];
 const PODS: [&str; 3] = ["a", "b", "c"];
-const TCP: Protocol = Protocol::Tcp;
-const UDP: Protocol = Protocol::Udp;
+pub(super) const TCP: Protocol = Protocol::Tcp;
+pub(super) const UDP: Protocol = Protocol::Udp;
 const SCTP: Protocol = Protocol::Sctp;
 
-fn node() -> NodeContext {
+pub(super) fn node() -> NodeContext {
     NodeContext {
         node_name: NODE.into(),
     }
 }
 
-fn ip(namespace: &str, pod: &str) -> IpAddr {
+pub(super) fn ip(namespace: &str, pod: &str) -> IpAddr {
     let n = |list: &[&str], name: &str| list.iter().position(|x| *x == name).unwrap() + 1;
     format!("10.0.{}.{}", n(&NAMESPACES, namespace), n(&PODS, pod))
         .parse()
@@ -54,13 +54,13 @@ fn model_pod(namespace: &str, name: &str) -> Pod {
 }
 
 /// The nine pods. Namespace z has no object: it is known by its pods only.
-struct Model {
-    pods: Vec<Pod>,
-    namespaces: Vec<Namespace>,
+pub(super) struct Model {
+    pub(super) pods: Vec<Pod>,
+    pub(super) namespaces: Vec<Namespace>,
 }
 
 impl Model {
-    fn new() -> Model {
+    pub(super) fn new() -> Model {
         let pods = NAMESPACES
             .iter()
             .flat_map(|ns| PODS.iter().map(move |p| model_pod(ns, p)))
@@ -72,7 +72,7 @@ impl Model {
         Model { pods, namespaces }
     }
 
-    fn infos(&self) -> Vec<PodInfo<'_>> {
+    pub(super) fn infos(&self) -> Vec<PodInfo<'_>> {
         self.pods
             .iter()
             .map(|pod| PodInfo {
@@ -87,19 +87,31 @@ impl Model {
     }
 
     fn compile(&self, policies: &[Value]) -> Vec<PodPolicy> {
+        self.compile_with(policies, &[])
+    }
+
+    /// Compiles NetworkPolicies and ClusterNetworkPolicies, both as JSON.
+    pub(super) fn compile_with(
+        &self,
+        policies: &[Value],
+        cluster_policies: &[Value],
+    ) -> Vec<PodPolicy> {
         let policies: Vec<NetworkPolicy> = policies.iter().cloned().map(typed).collect();
         let policies: Vec<&NetworkPolicy> = policies.iter().collect();
+        let cluster: Vec<ClusterNetworkPolicy> =
+            cluster_policies.iter().cloned().map(typed).collect();
+        let cluster: Vec<&ClusterNetworkPolicy> = cluster.iter().collect();
         let namespaces: Vec<&Namespace> = self.namespaces.iter().collect();
-        compile(&policies, &self.infos(), &namespaces, &node())
+        compile(&policies, &cluster, &self.infos(), &namespaces, &node())
     }
 }
 
 /// A NetworkPolicy named `name` in `namespace` with `spec`.
-fn policy(namespace: &str, name: &str, spec: Value) -> Value {
+pub(super) fn policy(namespace: &str, name: &str, spec: Value) -> Value {
     json!({"metadata": {"name": name, "namespace": namespace}, "spec": spec})
 }
 
-fn find<'a>(compiled: &'a [PodPolicy], pod: &str) -> &'a PodPolicy {
+pub(super) fn find<'a>(compiled: &'a [PodPolicy], pod: &str) -> &'a PodPolicy {
     compiled
         .iter()
         .find(|p| format!("{}/{}", p.namespace, p.name) == pod)
@@ -107,7 +119,13 @@ fn find<'a>(compiled: &'a [PodPolicy], pod: &str) -> &'a PodPolicy {
 }
 
 /// Whether `from` may open a connection to `to`: its egress and the server's ingress.
-fn reaches(compiled: &[PodPolicy], from: &str, to: &str, protocol: Protocol, port: u16) -> bool {
+pub(super) fn reaches(
+    compiled: &[PodPolicy],
+    from: &str,
+    to: &str,
+    protocol: Protocol,
+    port: u16,
+) -> bool {
     let (client, server) = (find(compiled, from), find(compiled, to));
     let egress = evaluate(&client.egress, server.addresses[0], protocol, port);
     let ingress = evaluate(&server.ingress, client.addresses[0], protocol, port);
@@ -130,7 +148,7 @@ fn all_pods() -> Vec<String> {
 }
 
 /// Checks every ordered pair of distinct pods; lists every cell that differs.
-fn check_matrix(
+pub(super) fn check_matrix(
     what: &str,
     compiled: &[PodPolicy],
     protocol: Protocol,
@@ -156,7 +174,7 @@ fn check_matrix(
     );
 }
 
-fn ns(pod: &str) -> &str {
+pub(super) fn ns(pod: &str) -> &str {
     pod.split('/').next().unwrap()
 }
 
@@ -489,7 +507,7 @@ fn rule_id(namespace: &str, name: &str, direction: PolicyDirection, index: usize
     }
 }
 
-fn host(text: &str) -> PeerBlock {
+pub(super) fn host(text: &str) -> PeerBlock {
     PeerBlock {
         cidr: Cidr::host(text.parse().unwrap()),
         except: Vec::new(),
@@ -621,7 +639,7 @@ fn only_pods_of_this_node_with_addresses_are_compiled_and_peers_need_an_address(
         json!({"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]}),
     ))];
     let policies: Vec<&NetworkPolicy> = policies.iter().collect();
-    let compiled = compile(&policies, &infos, &[], &node());
+    let compiled = compile(&policies, &[], &infos, &[], &node());
     let names: Vec<_> = compiled
         .iter()
         .map(|p| format!("{}/{}", p.namespace, p.name))
@@ -680,6 +698,7 @@ fn isolated(rules: Vec<CompiledRuleSpec>) -> DirectionPolicy {
                 },
             )
             .collect(),
+        ..DirectionPolicy::default()
     }
 }
 

@@ -48,7 +48,7 @@ pub(super) fn network_policy(policy: &NetworkPolicy, p: &mut Problems) {
 
 /// `matchLabels` keys and values, and `matchExpressions`: a valid key, a known operator,
 /// values for `In` and `NotIn` and none for `Exists` and `DoesNotExist`.
-fn label_selector(selector: &LabelSelector, field: &str, p: &mut Problems) {
+pub(super) fn label_selector(selector: &LabelSelector, field: &str, p: &mut Problems) {
     labels(
         selector.match_labels.as_ref(),
         &format!("{field}.matchLabels"),

@@ -10,7 +10,8 @@ use crate::nat::flow::FlowKey;
 use crate::nat::service::{Decision, DropCause, Frontend, cidrs_contain};
 use crate::nat::session::{Direction, ServiceBinding, SessionError, SessionId};
 use crate::nodes::policy::{self, Connection};
-use crate::policy::table::{Denied, PolicyVerdict};
+use crate::policy::table::{Denied, DeniedBy, PolicyVerdict};
+use crate::policy::tier::Tier;
 use crate::state::WorkerState;
 use crate::tables::Tables;
 
@@ -49,6 +50,10 @@ crate::drop_reasons! {
         BadTranslation => ("bad-translation", "a session or a Service translates to an address of the other IP version (a podwire bug)"),
         PolicyDeniedEgress => ("policy-denied-egress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, from a pod whose egress NetworkPolicies allow no such connection: add an egress rule for the endpoint pod and its target port if it should pass (`podwire ctl explain`)"),
         PolicyDeniedIngress => ("policy-denied-ingress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, to a pod whose ingress NetworkPolicies allow no such connection: add an ingress rule for the client and the target port if it should pass (`podwire ctl explain`)"),
+        PolicyDeniedAdminEgress => ("policy-denied-admin-egress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, from a pod whose egress an Admin-tier ClusterNetworkPolicy's Deny rule refuses, which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
+        PolicyDeniedAdminIngress => ("policy-denied-admin-ingress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, to a pod whose ingress an Admin-tier ClusterNetworkPolicy's Deny rule refuses, which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
+        PolicyDeniedBaselineEgress => ("policy-denied-baseline-egress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, from a pod no NetworkPolicy isolates for egress, refused by a Baseline-tier ClusterNetworkPolicy's Deny rule: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
+        PolicyDeniedBaselineIngress => ("policy-denied-baseline-ingress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, to a pod no NetworkPolicy isolates for ingress, refused by a Baseline-tier ClusterNetworkPolicy's Deny rule: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
     }
 }
 
@@ -364,9 +369,20 @@ fn allowed(
         return Ok(PolicyVerdict::Unrestricted);
     }
     match policy::check(cx, tables, bi, connection) {
-        PolicyVerdict::Denied(Denied::Egress) => Err(InDrop::PolicyDeniedEgress),
-        PolicyVerdict::Denied(Denied::Ingress) => Err(InDrop::PolicyDeniedIngress),
+        PolicyVerdict::Denied { side, by, .. } => Err(policy_denied(side, by)),
         verdict => Ok(verdict),
+    }
+}
+
+/// The drop reason of a new flow `side` refused, because of `by`.
+fn policy_denied(side: Denied, by: DeniedBy) -> InDrop {
+    match (side, by) {
+        (Denied::Egress, DeniedBy::Isolation) => InDrop::PolicyDeniedEgress,
+        (Denied::Ingress, DeniedBy::Isolation) => InDrop::PolicyDeniedIngress,
+        (Denied::Egress, DeniedBy::Rule(Tier::Admin, _)) => InDrop::PolicyDeniedAdminEgress,
+        (Denied::Ingress, DeniedBy::Rule(Tier::Admin, _)) => InDrop::PolicyDeniedAdminIngress,
+        (Denied::Egress, DeniedBy::Rule(Tier::Baseline, _)) => InDrop::PolicyDeniedBaselineEgress,
+        (Denied::Ingress, DeniedBy::Rule(Tier::Baseline, _)) => InDrop::PolicyDeniedBaselineIngress,
     }
 }
 

@@ -1,5 +1,5 @@
-//! `ip4-policy` / `ip6-policy`: NetworkPolicy for new connections, between `ip*-nat-in` and
-//! the route lookup.
+//! `ip4-policy` / `ip6-policy`: NetworkPolicies and ClusterNetworkPolicies for new
+//! connections, between `ip*-nat-in` and the route lookup.
 //!
 //! ```text
 //! ip*-input → ip*-nat-in → ip*-policy → ip*-lookup → ip*-nat-out → ip*-rewrite
@@ -13,13 +13,18 @@
 //! with policies ([`PolicyTable::check`](crate::policy::table::PolicyTable::check)): the
 //! client's egress, then the server's ingress.
 //!
-//! - Denied: dropped, by the direction that refused it.
-//! - Allowed with an isolated side: the first packet of a flow gets a session without
-//!   translation, so that the replies (and ICMP errors about the flow) are tracked and pass
-//!   the other side's isolation; the rules that allowed it are counted per worker
-//!   ([`WorkerState::policy_hits`](crate::state::WorkerState::policy_hits)). A flow that
-//!   `ip*-nat-out` will masquerade gets no session here: the masquerade's carries its replies.
-//! - Neither side isolated: passes, nothing remembered.
+//! - Denied: dropped, for the direction that refused it and what did (a ClusterNetworkPolicy
+//!   Deny rule of either tier, or NetworkPolicy isolation).
+//! - Allowed with a pod with policies at either end: the first packet of a flow gets a
+//!   session without translation, so that the replies (and ICMP errors about the flow) are
+//!   tracked and pass the other side's policies. A flow that `ip*-nat-out` will masquerade
+//!   gets no session here: the masquerade's carries its replies.
+//! - Neither end a pod with policies: passes, nothing remembered.
+//!
+//! The rules that decided a connection (allowed or denied it) and the Pass rules it matched
+//! on the way are counted per worker
+//! ([`WorkerState::policy_hits`](crate::state::WorkerState::policy_hits)): a denied one when
+//! it is refused, an allowed one once its session is made.
 //!
 //! The node itself is the client or the server when the packet came in by the host
 //! interface or one side is a node address; it always reaches its pods, and they it. So
@@ -39,7 +44,9 @@ use crate::buffer::BufferIndex;
 use crate::graph::{Context, Dispatch, Node};
 use crate::nat::session::SessionError;
 use crate::nodes::nat::{Headers, Parsed, Transport, addresses, parse, will_masquerade};
-use crate::policy::table::{Denied, PolicyVerdict};
+use crate::policy::classifier::RuleSlot;
+use crate::policy::table::{Action, Denied, DeniedBy, PolicyTable, PolicyVerdict};
+use crate::policy::tier::Tier;
 use crate::tables::Tables;
 
 /// Where `ip*-policy` sends packets: a position in [`NEXT4`] / [`NEXT6`].
@@ -61,16 +68,27 @@ crate::drop_reasons! {
     pub enum PolicyDrop {
         DeniedEgress => ("policy-denied-egress", "a new connection from a pod whose egress NetworkPolicies allow no such connection: add an egress rule for its destination and port if it should pass (`podwire ctl explain` says which policies isolate the pod)"),
         DeniedIngress => ("policy-denied-ingress", "a new connection to a pod whose ingress NetworkPolicies allow no such connection: add an ingress rule for its source and port if it should pass (`podwire ctl explain` says which policies isolate the pod)"),
-        SessionTableFull => ("session-table-full", "a new connection a NetworkPolicy allowed needs a session and the table is full of live ones: raise services.sessions_per_worker"),
+        DeniedAdminEgress => ("policy-denied-admin-egress", "a new connection from a pod refused by an egress Deny rule of an Admin-tier ClusterNetworkPolicy, which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
+        DeniedAdminIngress => ("policy-denied-admin-ingress", "a new connection to a pod refused by an ingress Deny rule of an Admin-tier ClusterNetworkPolicy, which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
+        DeniedBaselineEgress => ("policy-denied-baseline-egress", "a new connection from a pod that no NetworkPolicy isolates for egress, refused by an egress Deny rule of a Baseline-tier ClusterNetworkPolicy: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
+        DeniedBaselineIngress => ("policy-denied-baseline-ingress", "a new connection to a pod that no NetworkPolicy isolates for ingress, refused by an ingress Deny rule of a Baseline-tier ClusterNetworkPolicy: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
+        SessionTableFull => ("session-table-full", "a new connection the policies allowed needs a session and the table is full of live ones: raise services.sessions_per_worker"),
         SessionClash => ("session-clash", "a new connection's reply is tracked by another session already (a podwire bug)"),
     }
 }
 
-impl From<Denied> for PolicyDrop {
-    fn from(denied: Denied) -> Self {
-        match denied {
-            Denied::Egress => PolicyDrop::DeniedEgress,
-            Denied::Ingress => PolicyDrop::DeniedIngress,
+impl PolicyDrop {
+    /// The reason for a connection `side` refused, because of `by`.
+    fn denied(side: Denied, by: DeniedBy) -> Self {
+        match (side, by) {
+            (Denied::Egress, DeniedBy::Isolation) => PolicyDrop::DeniedEgress,
+            (Denied::Ingress, DeniedBy::Isolation) => PolicyDrop::DeniedIngress,
+            (Denied::Egress, DeniedBy::Rule(Tier::Admin, _)) => PolicyDrop::DeniedAdminEgress,
+            (Denied::Ingress, DeniedBy::Rule(Tier::Admin, _)) => PolicyDrop::DeniedAdminIngress,
+            (Denied::Egress, DeniedBy::Rule(Tier::Baseline, _)) => PolicyDrop::DeniedBaselineEgress,
+            (Denied::Ingress, DeniedBy::Rule(Tier::Baseline, _)) => {
+                PolicyDrop::DeniedBaselineIngress
+            }
         }
     }
 }
@@ -141,7 +159,7 @@ fn untracked<const V6: bool>(
     let connection = Connection::of(&headers);
     let verdict = match check(cx, tables, bi, &connection) {
         PolicyVerdict::Unrestricted => return Ok(()),
-        PolicyVerdict::Denied(denied) => return Err(denied.into()),
+        PolicyVerdict::Denied { side, by, .. } => return Err(PolicyDrop::denied(side, by)),
         allowed => allowed,
     };
     if starts_flow && !will_masquerade(tables, &key) {
@@ -175,7 +193,7 @@ fn portless<const V6: bool>(
         port: 0,
     };
     match check(cx, tables, bi, &connection) {
-        PolicyVerdict::Denied(denied) => Err(denied.into()),
+        PolicyVerdict::Denied { side, by, .. } => Err(PolicyDrop::denied(side, by)),
         verdict => {
             count(cx, tables, bi, verdict);
             Ok(())
@@ -212,8 +230,8 @@ impl Connection {
     }
 }
 
-/// The policies' verdict on `connection`, whose packet `bi` is; a denial is noted for the
-/// trace.
+/// The policies' verdict on `connection`, whose packet `bi` is. A denial is counted (the
+/// rules that matched) and noted for the trace here: nothing comes after it.
 pub(crate) fn check(
     cx: &mut Context<'_>,
     tables: &Tables,
@@ -225,25 +243,42 @@ pub(crate) fn check(
     let from_node = node.host_interface == Some(cx.pool.meta(bi).rx_if) || is_node(connection.src);
     let to_node = is_node(connection.dst);
     let c = connection;
-    let verdict = tables
-        .policies
-        .check(c.src, c.dst, c.protocol, c.port, from_node, to_node);
-    if let PolicyVerdict::Denied(denied) = verdict {
+    let policies = &*tables.policies;
+    let verdict = policies.check(c.src, c.dst, c.protocol, c.port, from_node, to_node);
+    if let PolicyVerdict::Denied { side, by, .. } = verdict {
+        for slot in verdict.slots() {
+            cx.state.policy_hits.count(policies, slot);
+        }
         cx.note(bi, || {
-            let (pod, direction, remote) = match denied {
+            let (pod, direction, remote) = match side {
                 Denied::Egress => (c.src, "egress", c.dst),
                 Denied::Ingress => (c.dst, "ingress", c.src),
             };
-            let name = tables.policies.pods.get(&pod).map(|p| p.name.clone());
-            format!(
-                "denied: no {direction} rule of {} allows protocol {} port {} with {remote}",
-                name.as_deref().unwrap_or("?"),
-                c.protocol,
-                c.port
-            )
+            match by {
+                DeniedBy::Isolation => {
+                    let name = policies.pods.get(&pod).map(|p| p.name.clone());
+                    format!(
+                        "denied: no {direction} rule of {} allows protocol {} port {} with {remote}",
+                        name.as_deref().unwrap_or("?"),
+                        c.protocol,
+                        c.port
+                    )
+                }
+                DeniedBy::Rule(_, slot) => format!("denied by {}", describe(policies, slot)),
+            }
         });
     }
     verdict
+}
+
+/// A rule for traces: `namespace/policy ingress[0] (namespace/pod)` for a NetworkPolicy
+/// rule, with its tier and action before the pod for a ClusterNetworkPolicy's.
+fn describe(policies: &PolicyTable, slot: RuleSlot) -> String {
+    match policies.rules.get(slot.0 as usize) {
+        Some(info) if info.action == Action::Allow => format!("{} ({})", info.rule, info.pod),
+        Some(info) => format!("{} ({}, {})", info.rule, info.action, info.pod),
+        None => format!("rule {}", slot.0),
+    }
 }
 
 /// Whether an address is IPv6 link-local or multicast: the switch's neighbor discovery with
@@ -255,8 +290,9 @@ fn link_scoped(addr: IpAddr) -> bool {
     }
 }
 
-/// Counts the rules that allowed the connection packet `bi` starts, and notes them; nothing
-/// for a verdict other than [`PolicyVerdict::Allowed`].
+/// Counts the rules that decided the allowed connection packet `bi` starts and the Pass
+/// rules it matched, and notes them; nothing for a verdict other than
+/// [`PolicyVerdict::Allowed`].
 pub(crate) fn count(
     cx: &mut Context<'_>,
     tables: &Tables,
@@ -267,18 +303,27 @@ pub(crate) fn count(
         return;
     };
     let policies = &*tables.policies;
-    for slot in [egress, ingress].into_iter().flatten() {
+    for slot in verdict.slots() {
         cx.state.policy_hits.count(policies, slot);
     }
     cx.note(bi, || {
-        let rules: Vec<String> = [egress, ingress]
+        let rules: Vec<String> = [egress.rule, ingress.rule]
             .into_iter()
             .flatten()
-            .map(|slot| match policies.rules.get(slot.0 as usize) {
-                Some(info) => format!("{} ({})", info.rule, info.pod),
-                None => format!("rule {}", slot.0),
-            })
+            .map(|slot| describe(policies, slot))
             .collect();
-        format!("allowed by {}", rules.join(" and "))
+        let passed: Vec<String> = [egress, ingress]
+            .iter()
+            .flat_map(|d| d.passed.into_iter().flatten())
+            .map(|slot| describe(policies, slot))
+            .collect();
+        let decided = match rules.is_empty() {
+            true => "allowed: no rule decided it".to_owned(),
+            false => format!("allowed by {}", rules.join(" and ")),
+        };
+        match passed.is_empty() {
+            true => decided,
+            false => format!("{decided}, after passing on {}", passed.join(" and ")),
+        }
     });
 }

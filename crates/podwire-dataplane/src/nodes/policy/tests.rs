@@ -9,8 +9,9 @@ use crate::nat::flow::{TCP, UDP};
 use crate::nodes::ip_common::harness::frames::{from_pod, from_router};
 use crate::nodes::ip_common::harness::*;
 use crate::nodes::nat::tests::*;
-use crate::policy::classifier::{ClassifierBuilder, PeerMatch, PortMatch, RuleSlot};
-use crate::policy::table::{PodRules, PolicyTable, RuleInfo};
+use crate::policy::classifier::{Classifier, ClassifierBuilder, PeerMatch, PortMatch, RuleSlot};
+use crate::policy::table::{Action, DirectionRules, PodRules, PolicyTable, RuleInfo};
+use crate::policy::tier::{Tier, TierAction, TierBuilder, TierClassifier};
 
 /// A rule: its name, the remote prefixes it allows (`None`: any), its ports (`None`: any).
 type Rule = (
@@ -30,23 +31,75 @@ fn port(protocol: u8, port: u16) -> Option<Vec<PortMatch>> {
     }])
 }
 
+/// A ClusterNetworkPolicy rule: its policy's name, its action, the remote prefixes it
+/// matches (`None`: any), its ports (`None`: any).
+type TierRule = (
+    &'static str,
+    TierAction,
+    Option<Vec<(IpAddr, u8)>>,
+    Option<Vec<PortMatch>>,
+);
+
+/// One direction of a pod: its Admin tier rules, its NetworkPolicy rules (`Some`: isolated;
+/// an empty list: nothing is allowed), its Baseline tier rules.
+#[derive(Default, Clone, Copy)]
+struct Direction<'r> {
+    admin: &'r [TierRule],
+    policies: Option<&'r [Rule]>,
+    baseline: &'r [TierRule],
+}
+
+fn isolated(rules: &[Rule]) -> Direction<'_> {
+    Direction {
+        policies: Some(rules),
+        ..Direction::default()
+    }
+}
+
+fn peer_matches(peers: &Option<Vec<(IpAddr, u8)>>) -> Option<Vec<PeerMatch>> {
+    peers.as_ref().map(|peers| {
+        peers
+            .iter()
+            .map(|&prefix| PeerMatch {
+                prefix,
+                except: Vec::new(),
+            })
+            .collect()
+    })
+}
+
 /// A policy table built pod by pod; rule slots in the order rules are given.
 #[derive(Default)]
 struct Policies(PolicyTable);
 
 impl Policies {
-    /// `pod` at `addresses`, isolated in each direction given (an empty list: nothing is
-    /// allowed).
+    /// `pod` at `addresses`, isolated by NetworkPolicies in each direction given (an empty
+    /// list: nothing is allowed).
     fn pod(
-        mut self,
+        self,
         pod: &str,
         addresses: &[IpAddr],
         ingress: Option<&[Rule]>,
         egress: Option<&[Rule]>,
     ) -> Self {
+        let direction = |policies| Direction {
+            policies,
+            ..Direction::default()
+        };
+        self.pod_tiers(pod, addresses, direction(ingress), direction(egress))
+    }
+
+    /// `pod` at `addresses`, with the tiers of each direction.
+    fn pod_tiers(
+        mut self,
+        pod: &str,
+        addresses: &[IpAddr],
+        ingress: Direction<'_>,
+        egress: Direction<'_>,
+    ) -> Self {
         let name: Arc<str> = pod.into();
-        let ingress = ingress.map(|rules| self.classifier(&name, rules));
-        let egress = egress.map(|rules| self.classifier(&name, rules));
+        let ingress = self.direction(&name, ingress);
+        let egress = self.direction(&name, egress);
         let rules = Arc::new(PodRules {
             name,
             ingress,
@@ -58,28 +111,53 @@ impl Policies {
         self
     }
 
-    fn classifier(
-        &mut self,
-        pod: &Arc<str>,
-        rules: &[Rule],
-    ) -> crate::policy::classifier::Classifier {
+    fn direction(&mut self, pod: &Arc<str>, rules: Direction<'_>) -> Option<DirectionRules> {
+        if rules.admin.is_empty() && rules.policies.is_none() && rules.baseline.is_empty() {
+            return None;
+        }
+        let admin = self.tier(pod, Tier::Admin, rules.admin);
+        let policies = rules.policies.map(|rules| self.classifier(pod, rules));
+        let baseline = self.tier(pod, Tier::Baseline, rules.baseline);
+        Some(DirectionRules {
+            admin,
+            policies,
+            baseline,
+        })
+    }
+
+    fn slot(&mut self, pod: &Arc<str>, rule: String, action: Action) -> RuleSlot {
+        let slot = RuleSlot(self.0.rules.len() as u32);
+        self.0.rules.push(RuleInfo {
+            pod: pod.clone(),
+            rule: rule.into(),
+            action,
+        });
+        slot
+    }
+
+    fn tier(&mut self, pod: &Arc<str>, tier: Tier, rules: &[TierRule]) -> Option<TierClassifier> {
+        if rules.is_empty() {
+            return None;
+        }
+        let mut b = TierBuilder::new();
+        for (name, action, peers, ports) in rules {
+            let rule = format!("ClusterNetworkPolicy/{name}");
+            let slot = self.slot(pod, rule, Action::Tier(tier, *action));
+            b.add(
+                slot,
+                *action,
+                peer_matches(peers).as_deref(),
+                ports.as_deref(),
+            );
+        }
+        Some(b.build())
+    }
+
+    fn classifier(&mut self, pod: &Arc<str>, rules: &[Rule]) -> Classifier {
         let mut b = ClassifierBuilder::new();
         for (name, peers, ports) in rules {
-            let slot = RuleSlot(self.0.rules.len() as u32);
-            let peers: Option<Vec<PeerMatch>> = peers.as_ref().map(|peers| {
-                peers
-                    .iter()
-                    .map(|&prefix| PeerMatch {
-                        prefix,
-                        except: Vec::new(),
-                    })
-                    .collect()
-            });
-            b.add(slot, peers.as_deref(), ports.as_deref());
-            self.0.rules.push(RuleInfo {
-                pod: pod.clone(),
-                rule: format!("default/{name}").into(),
-            });
+            let slot = self.slot(pod, format!("default/{name}"), Action::Allow);
+            b.add(slot, peer_matches(peers).as_deref(), ports.as_deref());
         }
         b.build()
     }
@@ -541,4 +619,221 @@ fn a_flow_from_outside_that_nat_in_tracks_is_checked_there() {
         "not masqueraded"
     );
     assert_eq!(h.state.policy_hits.hits, vec![1]);
+}
+
+/// B's ingress: `admin` before NetworkPolicies allowing A on TCP 8080 (`np`) or not isolated.
+fn b_ingress<'r>(
+    admin: &'r [TierRule],
+    np: Option<&'r [Rule]>,
+    baseline: &'r [TierRule],
+) -> Harness {
+    Policies::default()
+        .pod_tiers(
+            "default/b",
+            &b(),
+            Direction {
+                admin,
+                policies: np,
+                baseline,
+            },
+            Direction::default(),
+        )
+        .harness(false)
+}
+
+const ALLOW_A: &[Rule] = &[("allow-a", None, None)];
+
+#[test]
+fn an_admin_deny_refuses_what_a_network_policy_allows_and_is_counted() {
+    let deny: &[TierRule] = &[("no-a", TierAction::Deny, host(POD_IP4), port(TCP, 8080))];
+    let np: &[Rule] = &[("allow-a", host(POD_IP4), None)];
+    let mut h = b_ingress(deny, Some(np), &[]);
+    let id = send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-admin-ingress");
+    let noted = noted(&h, id, "ip4-policy");
+    assert!(
+        noted.contains("denied by ClusterNetworkPolicy/no-a (Admin Deny, default/b)"),
+        "{noted}"
+    );
+    assert_eq!(h.state.policy_hits.hits, vec![1, 0], "the Deny rule counts");
+    // What the Admin rule does not match, the NetworkPolicy allows.
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(9090), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    assert_eq!(h.state.policy_hits.hits, vec![1, 1]);
+    assert_eq!(active(&h), 1, "only the allowed connection is tracked");
+}
+
+#[test]
+fn an_admin_pass_leaves_the_connection_to_network_policies() {
+    let pass: &[TierRule] = &[
+        ("pass-a", TierAction::Pass, host(POD_IP4), None),
+        ("deny-all", TierAction::Deny, None, None),
+    ];
+    let np: &[Rule] = &[("web", host(POD_IP4), port(TCP, 8080))];
+    let mut h = b_ingress(pass, Some(np), &[]);
+    let id = send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    let noted = noted(&h, id, "ip4-policy");
+    assert!(
+        noted.contains("allowed by default/web (default/b), after passing on ClusterNetworkPolicy/pass-a (Admin Pass, default/b)"),
+        "{noted}"
+    );
+    assert_eq!(
+        h.state.policy_hits.hits,
+        vec![1, 0, 1],
+        "the Pass and the Allow"
+    );
+    // Passed on, the NetworkPolicies refuse another port: isolation, not the Admin Deny.
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(9090), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert_eq!(h.state.policy_hits.hits, vec![2, 0, 1]);
+    // Not passed on: the Admin Deny.
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), sa(OUTSIDE4, 1), b4(8080), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-admin-ingress");
+}
+
+#[test]
+fn the_baseline_decides_only_for_pods_no_network_policy_isolates() {
+    let baseline: &[TierRule] = &[("no-outside", TierAction::Deny, host(OUTSIDE4), None)];
+    let outside = sa(OUTSIDE4, 1);
+    let mut h = b_ingress(&[], None, baseline);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), outside, b4(8080), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-baseline-ingress");
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    assert_eq!(
+        h.state.policy_hits.hits,
+        vec![1],
+        "no rule decided A's connection"
+    );
+
+    let mut h = b_ingress(&[], Some(ALLOW_A), baseline);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), outside, b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    assert_eq!(
+        h.state.policy_hits.hits,
+        vec![1, 0],
+        "the NetworkPolicy allowed it; the Baseline was not asked"
+    );
+}
+
+#[test]
+fn an_egress_accept_still_needs_the_servers_ingress() {
+    let accept: &[TierRule] = &[("to-b", TierAction::Accept, host(POD_B_IP4), None)];
+    let mut h = Policies::default()
+        .pod_tiers(
+            "default/a",
+            &a(),
+            Direction::default(),
+            Direction {
+                admin: accept,
+                ..Direction::default()
+            },
+        )
+        .pod_tiers("default/b", &b(), isolated(&[]), Direction::default())
+        .harness(false);
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert_eq!(
+        h.state.policy_hits.hits,
+        vec![1],
+        "the egress Accept matched"
+    );
+}
+
+#[test]
+fn tier_denials_of_service_flows_are_dropped_by_nat_in() {
+    let vip = sa(VIP4, 80);
+    let deny: &[TierRule] = &[("no-b", TierAction::Deny, host(POD_B_IP4), port(TCP, 8080))];
+    for (tier, reason) in [
+        ("admin", "policy-denied-admin-egress"),
+        ("baseline", "policy-denied-baseline-egress"),
+    ] {
+        let egress = match tier {
+            "admin" => Direction {
+                admin: deny,
+                ..Direction::default()
+            },
+            _ => Direction {
+                baseline: deny,
+                ..Direction::default()
+            },
+        };
+        let mut h = Policies::default()
+            .pod_tiers("default/a", &a(), Direction::default(), egress)
+            .harness(false);
+        send(
+            &mut h,
+            POD_IF,
+            &frame(from_pod(), a4(A_CLIENT), vip, L4::Syn),
+        );
+        assert_dropped(&mut h, "ip4-nat-in", reason);
+        assert_eq!(active(&h), 0);
+        assert_eq!(h.state.policy_hits.hits, vec![1], "{tier}");
+    }
+    let mut h = b_ingress(
+        &[("no-a", TierAction::Deny, host(POD_IP4), None)],
+        None,
+        &[],
+    );
+    send(
+        &mut h,
+        POD_IF,
+        &frame(from_pod(), a4(A_CLIENT), vip, L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-admin-ingress");
+}
+
+#[test]
+fn the_node_reaches_pods_a_tier_denies_everything() {
+    let deny_all: &[TierRule] = &[("deny-all", TierAction::Deny, None, None)];
+    let mut h = b_ingress(deny_all, None, &[]);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), sa(UPLINK_IP4, 40000), b4(8080), L4::Syn),
+    );
+    one_out(&mut h, POD_B_IF);
+    send(
+        &mut h,
+        UPLINK_IF,
+        &frame(from_router(), sa(OUTSIDE4, 1), b4(8080), L4::Syn),
+    );
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-admin-ingress");
 }

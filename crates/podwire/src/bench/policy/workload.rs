@@ -98,6 +98,7 @@ pub fn server_policy(n: usize) -> PodPolicy {
         ingress: DirectionPolicy {
             policies: ids,
             rules,
+            ..DirectionPolicy::default()
         },
         egress: DirectionPolicy::default(),
     }
