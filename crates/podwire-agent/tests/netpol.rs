@@ -1,15 +1,19 @@
-//! NetworkPolicy truth tables, run against podwire's data plane in memory.
+//! NetworkPolicy and ClusterNetworkPolicy truth tables, run against podwire's data plane in
+//! memory.
 //!
 //! Upstream's netpol e2e suite (kubernetes/kubernetes `test/e2e/network/netpol`) builds
 //! namespaces x, y, z with pods a, b, c, applies NetworkPolicies, and checks the whole 9×9
 //! reachability matrix against the one it expects. Its tests are ported here as data
-//! (`netpol/upstream.rs`: same names, same policies, same expected matrices) and run through
-//! podwire's real path: the objects are compiled by `podwire_k8s::policy::compile`, rendered
-//! by the agent's policy renderer, published in the data plane's tables, and every cell is
-//! probed with a connection's first packet (and its answer) through an `Engine`. The same
-//! tables are also checked against an oracle written independently from the API's
-//! semantics (`netpol/oracle.rs`), which is itself checked against upstream's matrices,
-//! and thousands of cyclonus-style generated policies are run against that oracle.
+//! (`netpol/upstream.rs`: same names, same policies, same expected matrices), and so are the
+//! network-policy-api conformance tests of the Admin and Baseline tiers
+//! (`netpol/tiers.rs`, mapped onto the same model). They run through podwire's real path:
+//! the objects are compiled by `podwire_k8s::policy::compile`, rendered by the agent's
+//! policy renderer, published in the data plane's tables, and every cell is probed with a
+//! connection's first packet (and its answer) through an `Engine`. The same tables are also
+//! checked against an oracle written independently from the APIs' semantics
+//! (`netpol/oracle.rs`), which is itself checked against the cases' matrices, and
+//! thousands of cyclonus-style generated scenarios (NetworkPolicies and ClusterNetworkPolicies
+//! of both tiers together) are run against that oracle.
 //!
 //! `NETPOL_SEED` and `NETPOL_SCENARIOS` change the generated run (to search further, or to
 //! rerun one seed).
@@ -32,6 +36,8 @@ mod packets;
 mod reachability;
 #[path = "netpol/run.rs"]
 mod run;
+#[path = "netpol/tiers.rs"]
+mod tiers;
 #[path = "netpol/upstream.rs"]
 mod upstream;
 #[path = "netpol/yaml.rs"]
@@ -39,7 +45,8 @@ mod yaml;
 
 use dataplane::Target;
 use model::Family;
-use run::{Judge, check_generated, check_upstream};
+use run::{Judge, check_cases, check_generated};
+use tiers::TIER_CASES;
 use upstream::{SCTP_CASES, TCP_CASES, UDP_CASES};
 
 /// The generated run's seed, unless `NETPOL_SEED` says otherwise.
@@ -67,38 +74,57 @@ fn setting(name: &str, default: u64) -> u64 {
 fn the_oracle_agrees_with_upstream() {
     for family in [Family::V4, Family::V6] {
         for cases in [TCP_CASES, UDP_CASES, SCTP_CASES] {
-            check_upstream(cases, family, Judge::Oracle);
+            check_cases(cases, family, Judge::Oracle);
         }
     }
 }
 
 #[test]
 fn upstream_tcp() {
-    check_upstream(TCP_CASES, Family::V4, Judge::DataPlane(Target::Pod));
+    check_cases(TCP_CASES, Family::V4, Judge::DataPlane(Target::Pod));
 }
 
 #[test]
 fn upstream_udp() {
-    check_upstream(UDP_CASES, Family::V4, Judge::DataPlane(Target::Pod));
+    check_cases(UDP_CASES, Family::V4, Judge::DataPlane(Target::Pod));
 }
 
 #[test]
 fn upstream_sctp() {
-    check_upstream(SCTP_CASES, Family::V4, Judge::DataPlane(Target::Pod));
+    check_cases(SCTP_CASES, Family::V4, Judge::DataPlane(Target::Pod));
 }
 
 #[test]
 fn upstream_ipv6() {
     for cases in [TCP_CASES, UDP_CASES, SCTP_CASES] {
-        check_upstream(cases, Family::V6, Judge::DataPlane(Target::Pod));
+        check_cases(cases, Family::V6, Judge::DataPlane(Target::Pod));
     }
 }
 
 #[test]
 fn upstream_through_services() {
     for cases in [TCP_CASES, UDP_CASES, SCTP_CASES] {
-        check_upstream(cases, Family::V4, Judge::DataPlane(Target::Service));
+        check_cases(cases, Family::V4, Judge::DataPlane(Target::Service));
     }
+}
+
+#[test]
+fn the_oracle_agrees_with_the_tier_cases() {
+    for family in [Family::V4, Family::V6] {
+        check_cases(TIER_CASES, family, Judge::Oracle);
+    }
+}
+
+#[test]
+fn tier_cases() {
+    for family in [Family::V4, Family::V6] {
+        check_cases(TIER_CASES, family, Judge::DataPlane(Target::Pod));
+    }
+}
+
+#[test]
+fn tier_cases_through_services() {
+    check_cases(TIER_CASES, Family::V4, Judge::DataPlane(Target::Service));
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! A ported upstream test: what it does to the cluster, step after step, and the matrices it
-//! expects in between.
+//! A ported test (upstream's netpol e2e, or network-policy-api's conformance): what it does to
+//! the cluster, step after step, and the matrices it expects in between.
 
 use podwire_model::service::Protocol;
 use serde_json::{Value, json};
@@ -15,8 +15,12 @@ pub enum Change {
         namespace: &'static str,
         policy: Value,
     },
-    /// Delete every policy (upstream's `cleanNetworkPolicies`).
+    /// Delete every NetworkPolicy (upstream's `cleanNetworkPolicies`).
     DeletePolicies,
+    /// Create the ClusterNetworkPolicy `policy`, or update the one of its name.
+    ApplyCluster { policy: Value },
+    /// Delete the ClusterNetworkPolicy `name`.
+    DeleteCluster { name: String },
     /// Set a label of a namespace (`AddNamespaceLabel`).
     NamespaceLabel {
         namespace: &'static str,
@@ -36,6 +40,8 @@ impl Change {
         match self {
             Change::Apply { namespace, policy } => cluster.apply(namespace, policy.clone()),
             Change::DeletePolicies => cluster.delete_policies(),
+            Change::ApplyCluster { policy } => cluster.apply_cluster_policy(policy.clone()),
+            Change::DeleteCluster { name } => cluster.delete_cluster_policy(name),
             Change::NamespaceLabel {
                 namespace,
                 key,
@@ -54,7 +60,13 @@ impl std::fmt::Display for Change {
                 "apply policy {namespace}/{}",
                 policy["metadata"]["name"].as_str().unwrap_or("?")
             ),
-            Change::DeletePolicies => f.write_str("delete every policy"),
+            Change::DeletePolicies => f.write_str("delete every NetworkPolicy"),
+            Change::ApplyCluster { policy } => write!(
+                f,
+                "apply ClusterNetworkPolicy {}",
+                policy["metadata"]["name"].as_str().unwrap_or("?")
+            ),
+            Change::DeleteCluster { name } => write!(f, "delete ClusterNetworkPolicy {name}"),
             Change::NamespaceLabel {
                 namespace,
                 key,
@@ -81,11 +93,12 @@ pub enum Step {
     },
 }
 
-/// One upstream test (`f.It`), with the model it sets up (`initializeResources`).
+/// One ported test (upstream's `f.It`), with the model it sets up (`initializeResources`).
 pub struct Case {
     /// Its name, as upstream has it.
     pub name: &'static str,
-    /// Its `Context`: which protocol family of tests it belongs to.
+    /// Where it sits in its suite, as its full name starts: upstream's `Describe` and
+    /// `Context` (`Netpol NetworkPolicy between server and client using UDP`).
     pub context: &'static str,
     /// The ports every pod serves.
     pub ports: &'static [u16],
@@ -103,7 +116,7 @@ impl Case {
 
     /// How it is called in reports.
     pub fn label(&self) -> String {
-        format!("Netpol {} {:?}", self.context, self.name)
+        format!("{} {:?}", self.context, self.name)
     }
 }
 
@@ -118,6 +131,23 @@ pub fn create(namespace: &'static str, name: &str, spec: Value) -> Step {
             "metadata": { "name": name },
             "spec": spec,
         }),
+    })
+}
+
+/// Creates (or updates) the ClusterNetworkPolicy `name` with `spec`.
+pub fn create_cluster(name: &str, spec: Value) -> Step {
+    Step::Change(Change::ApplyCluster {
+        policy: cluster_policy(name, spec),
+    })
+}
+
+/// The ClusterNetworkPolicy `name` with `spec`, as the API's JSON.
+pub fn cluster_policy(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "policy.networking.k8s.io/v1alpha2",
+        "kind": "ClusterNetworkPolicy",
+        "metadata": { "name": name },
+        "spec": spec,
     })
 }
 

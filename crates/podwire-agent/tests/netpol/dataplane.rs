@@ -1,8 +1,9 @@
 //! The model's pods behind a podwire switch, in memory, the way the agent wires them: each
 //! pod on a routed interface of its own (the link-local gateway, the source check, a host
 //! route to the pod), the node on a host interface. The cluster's objects go the agent's way:
-//! compiled by `podwire_k8s::policy::compile`, rendered by the agent's
-//! `policy::render::render`, published in the tables. A probe sends the first packet of a
+//! ClusterNetworkPolicies read and checked as a manifest's are, then everything compiled by
+//! `podwire_k8s::policy::compile`, rendered by the agent's `policy::render::render`,
+//! published in the tables. A probe sends the first packet of a
 //! connection in from the client's interface and looks for it at the server's, then sends
 //! the server's answer and looks for it back at the client's.
 //!
@@ -22,9 +23,12 @@ use podwire_dataplane::engine::Engine;
 use podwire_dataplane::interface::{IfIndex, InterfaceConfig};
 use podwire_dataplane::nat::service::NodeNat;
 use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
+use podwire_k8s::cnp::ClusterNetworkPolicy;
 use podwire_k8s::endpoints::PodInfo;
+use podwire_k8s::object::Object;
 use podwire_k8s::policy::compile;
 use podwire_k8s::services::{NodeContext, service_id, translate};
+use podwire_k8s::validate;
 use podwire_model::policy::PodPolicy;
 use podwire_model::service::Protocol;
 use podwire_wire::ethernet::EthernetAddress;
@@ -423,6 +427,11 @@ fn compile_policies(cluster: &Cluster) -> Result<Vec<PodPolicy>, String> {
         .map(|p| serde_json::from_value(p.clone()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("a policy is not a networking.k8s.io/v1 NetworkPolicy: {e}"))?;
+    let cluster_policies = cluster
+        .cluster_policies
+        .iter()
+        .map(checked_cluster_policy)
+        .collect::<Result<Vec<_>, _>>()?;
     let pods = PodId::all()
         .map(|p| serde_json::from_value(cluster.pod_object(p)))
         .collect::<Result<Vec<_>, _>>()
@@ -441,16 +450,42 @@ fn compile_policies(cluster: &Cluster) -> Result<Vec<PodPolicy>, String> {
         })
         .collect();
     let policies: Vec<&_> = policies.iter().collect();
+    let cluster_policies: Vec<&_> = cluster_policies.iter().collect();
     let namespaces: Vec<&_> = namespaces.iter().collect();
     let node = NodeContext {
         node_name: NODE.to_string(),
     };
     Ok(compile(
         policies.as_slice(),
+        cluster_policies.as_slice(),
         infos.as_slice(),
         namespaces.as_slice(),
         &node,
     ))
+}
+
+/// A ClusterNetworkPolicy from its JSON, read strictly (no unknown field) and validated as
+/// the agent does a manifest's objects: what podwire would refuse never reaches compile,
+/// so a case or a generated scenario that writes one is wrong.
+fn checked_cluster_policy(policy: &Value) -> Result<ClusterNetworkPolicy, String> {
+    let name = policy["metadata"]["name"].as_str().unwrap_or("?");
+    let object = Object::from_json(policy.clone())
+        .map_err(|e| format!("ClusterNetworkPolicy {name} does not read: {e}"))?;
+    let problems = validate::object(&object);
+    if !problems.is_empty() {
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "ClusterNetworkPolicy {name} is refused by validation: {}",
+            problems.join("; ")
+        ));
+    }
+    match object {
+        Object::ClusterNetworkPolicy(policy) => Ok(policy),
+        other => Err(format!(
+            "ClusterNetworkPolicy {name} reads as a {:?}",
+            other.kind()
+        )),
+    }
 }
 
 /// `pod`'s Service (upstream's `s-<ns>-<pod>`: selector `pod=<name>`, a port per container

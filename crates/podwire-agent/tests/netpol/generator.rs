@@ -1,20 +1,30 @@
 //! A cyclonus-style generator (mattfenwick/cyclonus `pkg/generator`, reference §3.3):
-//! scenarios of one to three random NetworkPolicies over the x/y/z × a/b/c model (pods
-//! serving 80 and 81 over TCP, UDP and SCTP), some followed by a perturbation (another
-//! policy, an update, a deletion, a label change) and a second probe. The pieces are
-//! cyclonus's and then some: targets and peers by podSelector, namespaceSelector or both
-//! (nil, empty, matchLabels, every matchExpressions operator, labels no pod has), ipBlocks
-//! around pod addresses with excepts (sometimes with host bits set, sometimes of the other
-//! family), ports numbered, named (served, not served, served over another protocol),
-//! ranges with endPort, protocols given or defaulted, policyTypes absent, empty, one or
-//! both, rule lists absent, empty or not.
+//! scenarios of random NetworkPolicies over the x/y/z × a/b/c model (pods serving 80 and 81
+//! over TCP, UDP and SCTP), in most of them together with random ClusterNetworkPolicies of
+//! the Admin and Baseline tiers, some followed by a perturbation (another policy, an update,
+//! a deletion, a label change) and a second probe.
+//!
+//! NetworkPolicies: cyclonus's pieces and then some: targets and peers by podSelector,
+//! namespaceSelector or both (nil, empty, matchLabels, every matchExpressions operator,
+//! labels no pod has), ipBlocks around pod addresses with excepts (sometimes with host bits
+//! set, sometimes of the other family), ports numbered, named (served, not served, served
+//! over another protocol), ranges with endPort, protocols given or defaulted, policyTypes
+//! absent, empty, one or both, rule lists absent, empty or not.
+//!
+//! ClusterNetworkPolicies: either tier, distinct priorities (equal ones are left to
+//! implementations upstream) drawn so that name order and priority order disagree as often
+//! as not, subjects and peers by `namespaces` or `pods` (with or without a
+//! namespaceSelector) with the same selectors, `networks` peers around pod addresses (and
+//! `/0`s of either family), every action, protocols absent or TCP, UDP and SCTP with port
+//! numbers and ranges, or named ports (not beside a `networks` peer, which the API
+//! refuses). Updates keep a policy's name and may move its priority.
 //!
 //! Deterministic: scenario `n` of seed `s` is always the same.
 
 use podwire_model::service::Protocol;
 use serde_json::{Map, Value, json};
 
-use crate::case::Change;
+use crate::case::{Change, cluster_policy};
 use crate::model::{Cluster, Family, NAME_LABEL, NAMESPACES, PodId};
 
 /// The model's pods as `namespace/name`, for label changes.
@@ -56,6 +66,15 @@ impl Rng {
     /// One of `items`.
     fn pick<T: Clone>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())].clone()
+    }
+
+    /// `items` in a random order (Fisher-Yates).
+    fn shuffled<T: Clone>(&mut self, items: &[T]) -> Vec<T> {
+        let mut items = items.to_vec();
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+        items
     }
 }
 
@@ -104,13 +123,27 @@ pub fn scenario(seed: u64, number: u64) -> Scenario {
             });
         }
     }
-    let policies = 1 + rng.below(3);
-    for n in 0..policies {
+    // Two scenarios in three have ClusterNetworkPolicies; then fewer NetworkPolicies (none
+    // at times), so that the Baseline tier meets pods no NetworkPolicy isolates.
+    let tiers = rng.chance(67);
+    let made = Made {
+        policies: if tiers {
+            rng.below(3)
+        } else {
+            1 + rng.below(3)
+        },
+        cluster_policies: if tiers { 1 + rng.below(3) } else { 0 },
+        priorities: rng.shuffled(&PRIORITIES),
+    };
+    for n in 0..made.policies {
         let namespace = rng.pick(&NAMESPACES);
         setup.push(apply(&mut rng, &cluster, n, namespace));
     }
+    for n in 0..made.cluster_policies {
+        setup.push(apply_cluster(&mut rng, &cluster, n, made.priorities[n]));
+    }
     let then = if rng.chance(30) {
-        vec![perturbation(&mut rng, &cluster, &setup, policies)]
+        vec![perturbation(&mut rng, &cluster, &setup, &made)]
     } else {
         Vec::new()
     };
@@ -121,16 +154,34 @@ pub fn scenario(seed: u64, number: u64) -> Scenario {
     }
 }
 
-/// A change between two probes, after `setup` made `policies` policies.
-fn perturbation(rng: &mut Rng, cluster: &Cluster, setup: &[Change], policies: usize) -> Change {
-    match rng.below(5) {
-        0 => {
-            let namespace = rng.pick(&NAMESPACES);
-            apply(rng, cluster, policies, namespace)
-        }
+/// Priorities of ClusterNetworkPolicies, shuffled for each scenario: policy `n` of the setup
+/// (or the one a perturbation adds) takes the `n`-th, and an update that moves policy `n`
+/// the `n + 4`-th, so that no two policies share one.
+const PRIORITIES: [i32; 8] = [0, 1, 2, 10, 50, 100, 999, 1000];
+/// How far an update moves a ClusterNetworkPolicy in [`PRIORITIES`]: past every index a
+/// scenario gives a new policy (at most three in the setup, one more after).
+const MOVED: usize = 4;
+
+/// What a scenario's setup made.
+struct Made {
+    /// NetworkPolicies, `gen-0` on.
+    policies: usize,
+    /// ClusterNetworkPolicies, `gen-cluster-0` on.
+    cluster_policies: usize,
+    /// The priorities of its ClusterNetworkPolicies, by index (see [`PRIORITIES`]).
+    priorities: Vec<i32>,
+}
+
+/// A change between two probes, after `setup` made `made`.
+fn perturbation(rng: &mut Rng, cluster: &Cluster, setup: &[Change], made: &Made) -> Change {
+    let choices = match made.cluster_policies {
+        0 => 5,
+        _ => 8,
+    };
+    match rng.below(choices) {
         // A new version of a policy: same name, same namespace.
-        1 => {
-            let n = rng.below(policies);
+        1 if made.policies > 0 => {
+            let n = rng.below(made.policies);
             let namespace = setup
                 .iter()
                 .find_map(|c| match c {
@@ -144,6 +195,10 @@ fn perturbation(rng: &mut Rng, cluster: &Cluster, setup: &[Change], policies: us
                 .unwrap_or("x");
             apply(rng, cluster, n, namespace)
         }
+        0 | 1 => {
+            let namespace = rng.pick(&NAMESPACES);
+            apply(rng, cluster, made.policies, namespace)
+        }
         2 => Change::DeletePolicies,
         3 => Change::PodLabels {
             pod: rng.pick(&POD_PATHS),
@@ -153,10 +208,26 @@ fn perturbation(rng: &mut Rng, cluster: &Cluster, setup: &[Change], policies: us
                 &[("pod", "c")][..],
             ]),
         },
-        _ => Change::NamespaceLabel {
+        4 => Change::NamespaceLabel {
             namespace: rng.pick(&NAMESPACES),
             key: "env",
             value: rng.pick(&["prod", "dev", "test"]),
+        },
+        5 => {
+            let n = made.cluster_policies;
+            apply_cluster(rng, cluster, n, made.priorities[n])
+        }
+        // A new version of a ClusterNetworkPolicy, at its priority or moved.
+        6 => {
+            let n = rng.below(made.cluster_policies);
+            let priority = match rng.chance(50) {
+                true => made.priorities[n],
+                false => made.priorities[n + MOVED],
+            };
+            apply_cluster(rng, cluster, n, priority)
+        }
+        _ => Change::DeleteCluster {
+            name: cluster_policy_name(rng.below(made.cluster_policies)),
         },
     }
 }
@@ -164,6 +235,11 @@ fn perturbation(rng: &mut Rng, cluster: &Cluster, setup: &[Change], policies: us
 /// The name of the `n`-th generated policy of a scenario.
 fn policy_name(n: usize) -> String {
     format!("gen-{n}")
+}
+
+/// The name of the `n`-th generated ClusterNetworkPolicy of a scenario.
+fn cluster_policy_name(n: usize) -> String {
+    format!("gen-cluster-{n}")
 }
 
 /// Creates (or replaces) policy `n` in `namespace`, with random content.
@@ -361,4 +437,119 @@ fn ip_block(rng: &mut Rng, cluster: &Cluster) -> Value {
     } else {
         json!({ "cidr": cidr, "except": except })
     }
+}
+
+/// Creates (or replaces) ClusterNetworkPolicy `n` with `priority`, with random content.
+fn apply_cluster(rng: &mut Rng, cluster: &Cluster, n: usize, priority: i32) -> Change {
+    let tier = match rng.chance(60) {
+        true => "Admin",
+        false => "Baseline",
+    };
+    let mut spec = json!({ "tier": tier, "priority": priority, "subject": pods(rng) });
+    for (field, peers) in [("ingress", "from"), ("egress", "to")] {
+        // Absent or empty (the same: no say in that direction), or some rules.
+        match rng.below(8) {
+            0 => {}
+            1 => spec[field] = json!([]),
+            _ => {
+                let rules: Vec<Value> = (0..1 + rng.below(3))
+                    .map(|_| tier_rule(rng, cluster, peers))
+                    .collect();
+                spec[field] = Value::Array(rules);
+            }
+        }
+    }
+    Change::ApplyCluster {
+        policy: cluster_policy(&cluster_policy_name(n), spec),
+    }
+}
+
+/// A subject, or a `namespaces` or `pods` peer.
+fn pods(rng: &mut Rng) -> Value {
+    if rng.chance(35) {
+        return json!({ "namespaces": namespace_selector(rng) });
+    }
+    let mut pods = Map::new();
+    // Absent, it selects every namespace, as `{}` does.
+    if rng.chance(80) {
+        pods.insert("namespaceSelector".into(), namespace_selector(rng));
+    }
+    pods.insert("podSelector".into(), pod_selector(rng));
+    json!({ "pods": pods })
+}
+
+/// A ClusterNetworkPolicy rule, its peers in field `peers_field` (`from` or `to`).
+fn tier_rule(rng: &mut Rng, cluster: &Cluster, peers_field: &str) -> Value {
+    let mut rule = Map::new();
+    if rng.chance(30) {
+        rule.insert(
+            "name".into(),
+            json!(rng.pick(&["first", "then", "the-rest"])),
+        );
+    }
+    rule.insert(
+        "action".into(),
+        json!(rng.pick(&["Accept", "Deny", "Pass"])),
+    );
+    let peers: Vec<Value> = (0..1 + rng.below(2))
+        .map(|_| match peers_field == "to" && rng.chance(30) {
+            true => networks(rng, cluster),
+            false => pods(rng),
+        })
+        .collect();
+    // The API refuses named ports in a rule with a networks peer: addresses have none.
+    let named = !peers.iter().any(|p| p.get("networks").is_some());
+    rule.insert(peers_field.into(), Value::Array(peers));
+    if rng.chance(55) {
+        let protocols: Vec<Value> = (0..1 + rng.below(2))
+            .map(|_| tier_protocol(rng, named))
+            .collect();
+        rule.insert("protocols".into(), Value::Array(protocols));
+    }
+    Value::Object(rule)
+}
+
+/// A `networks` peer: one or two distinct prefixes around pod addresses, now and then a
+/// `/0` of either family.
+fn networks(rng: &mut Rng, cluster: &Cluster) -> Value {
+    let (lens, every, other_family) = match cluster.family {
+        Family::V4 => (&[0, 24, 28, 29, 30, 31, 32][..], "0.0.0.0/0", "::/0"),
+        Family::V6 => (&[0, 120, 124, 125, 126, 127, 128][..], "::/0", "0.0.0.0/0"),
+    };
+    let mut cidrs: Vec<String> = Vec::new();
+    for _ in 0..1 + rng.below(2) {
+        let cidr = match rng.below(10) {
+            0 => every.to_string(),
+            1 => other_family.to_string(),
+            _ => cluster.cidr_around(PodId(rng.below(9)), rng.pick(lens)),
+        };
+        if !cidrs.contains(&cidr) {
+            cidrs.push(cidr);
+        }
+    }
+    json!({ "networks": cidrs })
+}
+
+/// A `protocols` entry: a protocol with a port number or range, or (when `named`) a named
+/// port.
+fn tier_protocol(rng: &mut Rng, named: bool) -> Value {
+    if named && rng.chance(25) {
+        let names = [
+            "serve-80-tcp",
+            "serve-81-udp",
+            "serve-80-sctp",
+            "serve-81-tcp",
+            "serve-99-tcp",
+            "dns",
+        ];
+        return json!({ "destinationNamedPort": rng.pick(&names) });
+    }
+    let port = match rng.chance(65) {
+        true => json!({ "number": rng.pick(&[80, 81, 82]) }),
+        false => {
+            let (start, end) = rng.pick(&[(79, 80), (80, 81), (53, 84), (81, 90), (1, 79)]);
+            json!({ "range": { "start": start, "end": end } })
+        }
+    };
+    json!({ rng.pick(&["tcp", "udp", "sctp"]): { "destinationPort": port } })
 }

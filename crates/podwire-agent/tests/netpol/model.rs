@@ -5,7 +5,7 @@
 //! Here all nine pods run on this node, and each has one address of the cluster's family.
 //!
 //! The cluster is the state a test has put its objects in: labels (which tests change), and
-//! the NetworkPolicies in force, as the API's JSON.
+//! the NetworkPolicies and ClusterNetworkPolicies in force, as the API's JSON.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -99,6 +99,9 @@ pub struct Cluster {
     pub pod_labels: Vec<BTreeMap<String, String>>,
     /// The NetworkPolicies, as the API's JSON (with `metadata.namespace`), in creation order.
     pub policies: Vec<Value>,
+    /// The ClusterNetworkPolicies (`policy.networking.k8s.io/v1alpha2`, cluster-scoped), as
+    /// the API's JSON, in creation order.
+    pub cluster_policies: Vec<Value>,
 }
 
 impl Cluster {
@@ -122,6 +125,7 @@ impl Cluster {
                 .collect(),
             pod_labels: PodId::all().map(|p| labels(&[("pod", p.name())])).collect(),
             policies: Vec::new(),
+            cluster_policies: Vec::new(),
         }
     }
 
@@ -178,9 +182,28 @@ impl Cluster {
         }
     }
 
-    /// Deletes every policy.
+    /// Deletes every NetworkPolicy.
     pub fn delete_policies(&mut self) {
         self.policies.clear();
+    }
+
+    /// Creates the ClusterNetworkPolicy `policy`, or replaces the one of its name.
+    pub fn apply_cluster_policy(&mut self, policy: Value) {
+        let name = &policy["metadata"]["name"];
+        match self
+            .cluster_policies
+            .iter_mut()
+            .find(|p| p["metadata"]["name"] == *name)
+        {
+            Some(old) => *old = policy,
+            None => self.cluster_policies.push(policy),
+        }
+    }
+
+    /// Deletes the ClusterNetworkPolicy `name`, if there is one.
+    pub fn delete_cluster_policy(&mut self, name: &str) {
+        self.cluster_policies
+            .retain(|p| p["metadata"]["name"] != name);
     }
 
     /// Sets label `key` of namespace `namespace`.

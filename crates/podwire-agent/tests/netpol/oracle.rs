@@ -1,15 +1,22 @@
-//! An oracle for NetworkPolicy verdicts, written from the API's semantics
-//! (`/work/shared/reference/kubernetes.md` §3.1, the `networking.k8s.io/v1` type comments)
-//! and nothing of podwire's: it reads the policies as the API's JSON and decides one
-//! connection at a time, the slow and obvious way. The data plane is checked against it.
+//! An oracle for NetworkPolicy and ClusterNetworkPolicy verdicts, written from the APIs'
+//! semantics (`/work/shared/reference/kubernetes.md` §3.1 and §3.4, the `networking.k8s.io/v1`
+//! and `policy.networking.k8s.io/v1alpha2` type comments) and nothing of podwire's: it reads
+//! the policies as the API's JSON and decides one connection at a time, the slow and obvious
+//! way. The data plane is checked against it.
 //!
 //! - A connection from pod A to pod B is allowed iff A's egress allows it AND B's ingress
-//!   allows it.
+//!   allows it. Each direction is decided on its own, tier after tier:
+//!   1. the Admin tier (`oracle_tiers.rs`): its first rule that matches decides if it is
+//!      Accept or Deny; a Pass skips the rest of the tier;
+//!   2. the NetworkPolicy tier: if NetworkPolicies isolate the pod in this direction, they
+//!      decide (below), whatever comes after;
+//!   3. the Baseline tier, as the Admin tier;
+//!   4. nothing decided: allowed.
 //! - A direction of a pod is isolated iff a policy of its namespace selects it
 //!   (`spec.podSelector`) and has that direction in its policy types. Policy types default,
-//!   when absent or empty, to `Ingress`, plus `Egress` when `spec.egress` has a rule. A
-//!   direction nothing isolates allows everything; an isolated one allows what a rule of a
-//!   selecting policy (of that direction) allows. Policies add up; there is no deny.
+//!   when absent or empty, to `Ingress`, plus `Egress` when `spec.egress` has a rule. An
+//!   isolated direction allows what a rule of a selecting policy (of that direction) allows.
+//!   Policies add up; there is no deny.
 //! - A rule allows iff its ports (absent or empty: all) match AND its peers (absent or empty:
 //!   all) match.
 //! - A peer: an ipBlock matches an address in its cidr and in none of its excepts (host bits
@@ -32,31 +39,67 @@ use serde_json::Value;
 
 use crate::model::{Cluster, PodId, port_name};
 
+// The ClusterNetworkPolicy tiers; beside this file.
+#[path = "oracle_tiers.rs"]
+mod tiers;
+
+/// What decided one direction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// No tier decided: allowed.
+    Open,
+    /// Allowed by this NetworkPolicy rule (`namespace/policy egress[0]`).
+    Allowed(String),
+    /// Isolated by these NetworkPolicies, and no rule of theirs allows it.
+    Denied(Vec<String>),
+    /// Accepted or denied by a ClusterNetworkPolicy rule.
+    Tier {
+        /// `Admin` or `Baseline`.
+        tier: &'static str,
+        /// Whether the rule's action is Accept (else Deny).
+        accept: bool,
+        /// The rule (`ClusterNetworkPolicy/name ingress[2]`).
+        rule: String,
+    },
+}
+
 /// One direction's verdict, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// No policy isolates the pod in this direction.
-    Open,
-    /// Allowed by this rule (`namespace/policy egress[0]`).
-    Allowed(String),
-    /// Isolated by these policies, and no rule of theirs allows it.
-    Denied(Vec<String>),
+pub struct Verdict {
+    /// The Pass rules that sent the traffic on to the next tier, in order.
+    pub passed: Vec<String>,
+    /// What decided.
+    pub decision: Decision,
 }
 
 impl Verdict {
     /// Whether the traffic passes this direction.
     pub fn allows(&self) -> bool {
-        !matches!(self, Verdict::Denied(_))
+        match &self.decision {
+            Decision::Open | Decision::Allowed(_) => true,
+            Decision::Denied(_) => false,
+            Decision::Tier { accept, .. } => *accept,
+        }
     }
 }
 
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Verdict::Open => f.write_str("not isolated"),
-            Verdict::Allowed(rule) => write!(f, "allowed by {rule}"),
-            Verdict::Denied(by) => write!(f, "isolated by {} and no rule allows it", by.join(", ")),
+        match &self.decision {
+            Decision::Open => f.write_str("no tier decides (allowed)")?,
+            Decision::Allowed(rule) => write!(f, "allowed by {rule}")?,
+            Decision::Denied(by) => {
+                write!(f, "isolated by {} and no rule allows it", by.join(", "))?
+            }
+            Decision::Tier { tier, accept, rule } => {
+                let action = if *accept { "Accept" } else { "Deny" };
+                write!(f, "{tier} tier {action} by {rule}")?
+            }
         }
+        if !self.passed.is_empty() {
+            write!(f, ", after Pass by {}", self.passed.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -142,12 +185,28 @@ pub fn judge(cluster: &Cluster, cell: Cell) -> Judgement {
     }
 }
 
-/// The verdict of the client's egress or the server's ingress.
+/// The verdict of the client's egress or the server's ingress: the Admin tier, the
+/// NetworkPolicy tier, the Baseline tier, in that order, until one decides.
 fn direction(cluster: &Cluster, dir: Direction, cell: Cell) -> Verdict {
-    let (subject, remote) = match dir {
+    let mut passed = Vec::new();
+    let decision = tiers::decide(cluster, tiers::ADMIN, dir, cell, &mut passed)
+        .or_else(|| network_policies(cluster, dir, cell))
+        .or_else(|| tiers::decide(cluster, tiers::BASELINE, dir, cell, &mut passed))
+        .unwrap_or(Decision::Open);
+    Verdict { passed, decision }
+}
+
+/// The pod whose direction `dir` is judged (the subject of its policies), and the other one.
+fn ends(dir: Direction, cell: Cell) -> (PodId, PodId) {
+    match dir {
         Direction::Egress => (cell.from, cell.to),
         Direction::Ingress => (cell.to, cell.from),
-    };
+    }
+}
+
+/// The NetworkPolicy tier's decision: `None` when no NetworkPolicy isolates the pod.
+fn network_policies(cluster: &Cluster, dir: Direction, cell: Cell) -> Option<Decision> {
+    let (subject, remote) = ends(dir, cell);
     let selecting: Vec<&Value> = cluster
         .policies
         .iter()
@@ -156,21 +215,23 @@ fn direction(cluster: &Cluster, dir: Direction, cell: Cell) -> Verdict {
         .filter(|p| policy_types(p).contains(&dir.type_name()))
         .collect();
     if selecting.is_empty() {
-        return Verdict::Open;
+        return None;
     }
     for policy in &selecting {
         let rules = list(&policy["spec"][dir.rules_field()]);
         for (i, rule) in rules.iter().enumerate() {
             if rule_allows(cluster, dir, policy, rule, remote, cell) {
-                return Verdict::Allowed(format!(
+                return Some(Decision::Allowed(format!(
                     "{} {}[{i}]",
                     policy_name(policy),
                     dir.rules_field()
-                ));
+                )));
             }
         }
     }
-    Verdict::Denied(selecting.iter().map(|p| policy_name(p)).collect())
+    Some(Decision::Denied(
+        selecting.iter().map(|p| policy_name(p)).collect(),
+    ))
 }
 
 /// `namespace/name`.

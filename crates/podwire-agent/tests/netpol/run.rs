@@ -15,15 +15,15 @@ use crate::yaml::to_yaml;
 /// Where observed matrices come from.
 #[derive(Clone, Copy, Debug)]
 pub enum Judge {
-    /// The oracle (checks the oracle against upstream).
+    /// The oracle (checks the oracle against the cases' matrices).
     Oracle,
     /// The data plane, probed at the pods or at their Services.
     DataPlane(Target),
 }
 
 /// Runs `cases` in a cluster of `family`, judged by `judge`; fails naming every probe step
-/// whose matrix differs from upstream's.
-pub fn check_upstream(cases: &[Case], family: Family, judge: Judge) {
+/// whose matrix differs from the one the case expects.
+pub fn check_cases(cases: &[Case], family: Family, judge: Judge) {
     let mut failures = Vec::new();
     let mut probes = 0;
     for case in cases {
@@ -53,13 +53,13 @@ pub fn check_upstream(cases: &[Case], family: Family, judge: Judge) {
         }
     }
     println!(
-        "{} upstream cases, {probes} probe steps, {} differ ({family}, {judge:?})",
+        "{} cases, {probes} probe steps, {} differ ({family}, {judge:?})",
         cases.len(),
         failures.len()
     );
     assert!(
         failures.is_empty(),
-        "{} of {probes} probe steps differ from upstream's matrices{}:\n\n{}",
+        "{} of {probes} probe steps differ from the expected matrices{}:\n\n{}",
         failures.len(),
         match failures.len() > REPORTED {
             true => format!(" (the first {REPORTED} in full)"),
@@ -275,8 +275,9 @@ const REPORTED_CELLS: usize = 8;
 /// The cluster's policies (as YAML) and labels.
 pub fn describe(cluster: &Cluster) -> String {
     let policies: Vec<String> = cluster
-        .policies
+        .cluster_policies
         .iter()
+        .chain(&cluster.policies)
         .map(|p| format!("---\n{}", to_yaml(p)))
         .collect();
     format!(

@@ -19,9 +19,9 @@ use crate::case::{Case, Change, Step, create, probe};
 use crate::model::{Cluster, NAME_LABEL, PodId};
 use crate::reachability::{Peer, Reachability};
 
-const TCP_CONTEXT: &str = "NetworkPolicy between server and client";
-const UDP_CONTEXT: &str = "NetworkPolicy between server and client using UDP";
-const SCTP_CONTEXT: &str = "NetworkPolicy between server and client using SCTP";
+const TCP_CONTEXT: &str = "Netpol NetworkPolicy between server and client";
+const UDP_CONTEXT: &str = "Netpol NetworkPolicy between server and client using UDP";
+const SCTP_CONTEXT: &str = "Netpol NetworkPolicy between server and client using SCTP";
 
 /// Every pod reaching every pod.
 fn all() -> Reachability {

@@ -5,6 +5,7 @@
 
 mod lab;
 pub mod manifest;
+mod policies;
 mod traffic;
 
 // Each test file uses its own part of the harness (see `dead_code` in support/mod.rs).
@@ -12,5 +13,7 @@ mod traffic;
 pub use lab::*;
 #[allow(unused_imports)]
 pub use manifest::{SERVICE_PORT, Service};
+#[allow(unused_imports)]
+pub use policies::*;
 #[allow(unused_imports)]
 pub use traffic::*;
