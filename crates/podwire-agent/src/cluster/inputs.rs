@@ -113,9 +113,9 @@ pub fn touched(
                 .map(|(key, _)| key.clone())
                 .collect()
         }
-        ObjectKind::Namespace
-        | ObjectKind::NetworkPolicy
-        | ObjectKind::ClusterNetworkPolicy => Vec::new(),
+        ObjectKind::Namespace | ObjectKind::NetworkPolicy | ObjectKind::ClusterNetworkPolicy => {
+            Vec::new()
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::sync::{Arc, MutexGuard};
 
+use podwire_dataplane::policy::classifier::RuleSlot;
 use podwire_dataplane::policy::table::PolicyTable;
 use podwire_dataplane::tables::{Adjacency, Tables};
 use podwire_k8s::policy::Party;
@@ -13,6 +14,7 @@ use podwire_model::policy::{ExplainRequest, Explanation, PodPolicy, PolicyRuleVi
 use super::Node;
 use crate::cluster::{Cluster, PodAddresses};
 use crate::policy::render;
+use crate::policy::slots::RuleSlots;
 
 /// What the data plane was last told about policies.
 #[derive(Debug, Default)]
@@ -21,6 +23,39 @@ pub(super) struct Policies {
     pods: Vec<PodPolicy>,
     /// The table rendered from them and published.
     table: Arc<PolicyTable>,
+    /// The rules' slots, kept from table to table so that their counters go on.
+    slots: RuleSlots,
+}
+
+impl Policies {
+    /// Makes `pods` the compiled policies and renders them into the table of the next
+    /// generation, which it returns to be published; `None` when they are what was rendered
+    /// last.
+    fn update(&mut self, pods: Vec<PodPolicy>) -> Option<Arc<PolicyTable>> {
+        if self.pods == pods {
+            return None;
+        }
+        let generation = self.table.generation + 1;
+        self.table = Arc::new(render::render(&pods, &mut self.slots, generation));
+        self.pods = pods;
+        Some(self.table.clone())
+    }
+
+    /// The views of the current table's rules with the workers' counters `hits` (each with
+    /// the numbering epoch of the slots it is indexed by), summed: counters of another
+    /// epoch count other rules in the same slots, and are left out.
+    fn views<'a>(&self, hits: impl IntoIterator<Item = (u64, &'a [u64])>) -> Vec<PolicyRuleView> {
+        let mut sums = vec![0u64; self.table.rules.len()];
+        let current = hits
+            .into_iter()
+            .filter(|&(epoch, _)| epoch == self.table.epoch);
+        for (_, counts) in current {
+            for (sum, &count) in sums.iter_mut().zip(counts) {
+                *sum += count;
+            }
+        }
+        views(&self.table, self.slots.live(), &sums)
+    }
 }
 
 /// One end of a connection to explain, as the request names it.
@@ -68,16 +103,12 @@ impl Node {
     /// Makes `pods` (the cluster store's compiled policies of this node's pods) what the data
     /// plane enforces: renders them and publishes the tables, unless they are what it already
     /// enforces (most changes of the store touch no policy). The new table gets the next
-    /// generation, so that only new connections are checked against it.
+    /// generation, so that only new connections are checked against it; its rules keep the
+    /// slots they had, so that their counters go on.
     pub(super) fn apply_policies(&self, pods: Vec<PodPolicy>) {
         let mut policies = self.policy_state();
-        if policies.pods == pods {
+        let Some(table) = policies.update(pods) else {
             return;
-        }
-        let table = Arc::new(render::render(&pods, policies.table.generation + 1));
-        *policies = Policies {
-            pods,
-            table: table.clone(),
         };
         // Published under the tables' lock: a change of attachments renders and publishes
         // under it too, and must not publish tables rendered before this one after it.
@@ -117,19 +148,13 @@ impl Node {
     /// summed over the workers. A rule compiled into several classifier rules (a rule with
     /// a named port) is shown once, with their sum.
     pub(crate) fn policy_views(&self) -> Vec<PolicyRuleView> {
-        let table = self.policy_state().table.clone();
+        // The workers answer before the policies are locked: a change of policies must not
+        // wait for them.
         let snapshots = self.snapshots();
-        let mut hits = vec![0u64; table.rules.len()];
-        // Counters are indexed by the slots of the table they were counted under.
-        let current = snapshots
+        let hits = snapshots
             .iter()
-            .filter(|s| s.policy_generation == table.generation);
-        for snapshot in current {
-            for (sum, &count) in hits.iter_mut().zip(&snapshot.policy_hits) {
-                *sum += count;
-            }
-        }
-        views(&table, &hits)
+            .map(|s| (s.policy_epoch, s.policy_hits.as_slice()));
+        self.policy_state().views(hits)
     }
 }
 
@@ -183,12 +208,16 @@ impl<'a> Resolver<'a> {
     }
 }
 
-/// The rule views of `table` with the counts `hits` (by slot), slots of the same pod and
-/// rule merged, in slot order.
-fn views(table: &PolicyTable, hits: &[u64]) -> Vec<PolicyRuleView> {
+/// The views of `table`'s rules in the slots `live`, in that order, with the counts `hits`
+/// (by slot), slots of the same pod and rule merged.
+fn views(table: &PolicyTable, live: &[RuleSlot], hits: &[u64]) -> Vec<PolicyRuleView> {
     let mut views: Vec<PolicyRuleView> = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for (info, &packets) in table.rules.iter().zip(hits) {
+    for &slot in live {
+        let Some(info) = table.rules.get(slot.0 as usize) else {
+            continue;
+        };
+        let packets = hits.get(slot.0 as usize).copied().unwrap_or(0);
         match seen.get(&(info.pod.clone(), info.rule.clone())) {
             Some(&i) => {
                 let view: &mut PolicyRuleView = &mut views[i];
@@ -256,7 +285,7 @@ mod tests {
     use super::*;
     use podwire_dataplane::interface::InterfaceConfig;
     use podwire_dataplane::nat::service::{NodeNat, ServiceTable};
-    use podwire_dataplane::policy::table::{Action, RuleInfo};
+    use podwire_dataplane::policy::table::{Action, PolicyHits, RuleInfo};
     use podwire_dataplane::policy::tier::{Tier, TierAction};
     use podwire_dataplane::tables::TablesBuilder;
     use podwire_k8s::services::NodeContext;
@@ -434,7 +463,7 @@ spec:
     }
 
     #[test]
-    fn views_merge_the_slots_of_one_rule_keep_slot_order_and_say_what_each_does() {
+    fn views_merge_the_slots_of_one_rule_show_the_live_ones_in_order_and_say_what_each_does() {
         let info = |pod: &str, rule: &str, action| RuleInfo {
             pod: pod.into(),
             rule: rule.into(),
@@ -460,23 +489,264 @@ spec:
             ],
             ..PolicyTable::default()
         };
-        let found: Vec<(String, String, String, u64)> = views(&table, &[4, 1, 2, 3, 0, 6])
+        // x/b's rules were rendered first; x/q egress[1] (slot 4) went away.
+        let live = [2, 3, 5, 0, 1].map(RuleSlot);
+        let found: Vec<(String, String, String, u64)> = views(&table, &live, &[4, 1, 2, 3, 7, 6])
             .into_iter()
             .map(|v| (v.pod, v.rule, v.action, v.packets))
             .collect();
         let expected = [
-            ("x/a", "ClusterNetworkPolicy/c ingress[0]", "Admin Pass", 4),
-            ("x/a", "x/p ingress[0]", "Allow", 1),
             ("x/b", "x/q egress[0]", "Allow", 5),
-            ("x/b", "x/q egress[1]", "Allow", 0),
             (
                 "x/b",
                 "ClusterNetworkPolicy/c egress[0]",
                 "Baseline Deny",
                 6,
             ),
+            ("x/a", "ClusterNetworkPolicy/c ingress[0]", "Admin Pass", 4),
+            ("x/a", "x/p ingress[0]", "Allow", 1),
         ]
         .map(|(p, r, a, n)| (p.to_owned(), r.to_owned(), a.to_owned(), n));
         assert_eq!(found, expected);
+    }
+
+    /// The pods attached here: x/web, and x/client once it has attached.
+    struct Attaching {
+        client: bool,
+    }
+
+    impl PodAddresses for Attaching {
+        fn addresses(&self, namespace: &str, name: &str) -> Vec<IpAddr> {
+            match (namespace, name) {
+                ("x", "web") => vec!["10.244.0.2".parse().unwrap()],
+                ("x", "client") if self.client => vec!["10.244.0.3".parse().unwrap()],
+                _ => Vec::new(),
+            }
+        }
+    }
+
+    /// x/web is isolated for ingress: x/allow ingress[0] lets x/client in on TCP 80,
+    /// ingress[1] lets 10.1.0.0/16 in; x/client is isolated for egress: x/out egress[0]
+    /// lets it reach x/web.
+    const WEB: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: x, labels: {app: web}}
+spec: {containers: [{name: main, image: example}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: x, labels: {app: client}}
+spec: {containers: [{name: main, image: example}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{protocol: TCP, port: 80}]
+  - from: [{ipBlock: {cidr: 10.1.0.0/16}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Egress]
+  egress: [{to: [{podSelector: {matchLabels: {app: web}}}]}]
+";
+
+    /// A worker: its counters, counting as the data plane does.
+    #[derive(Default)]
+    struct Worker(PolicyHits);
+
+    impl Worker {
+        /// A TCP connection from `src` to `dst` port `port`, checked against `table`.
+        fn connect(&mut self, table: &PolicyTable, src: &str, dst: &str, port: u16) {
+            let verdict = table.check(
+                src.parse().unwrap(),
+                dst.parse().unwrap(),
+                6,
+                port,
+                false,
+                false,
+            );
+            for slot in verdict.slots() {
+                self.0.count(table, slot);
+            }
+        }
+
+        fn hits(&self) -> (u64, &[u64]) {
+            (self.0.epoch, &self.0.hits)
+        }
+    }
+
+    /// The views' rules and counts.
+    fn counts(views: Vec<PolicyRuleView>) -> Vec<(String, String, u64)> {
+        views
+            .into_iter()
+            .map(|v| (v.pod, v.rule, v.packets))
+            .collect()
+    }
+
+    fn count(pod: &str, rule: &str, packets: u64) -> (String, String, u64) {
+        (pod.to_owned(), rule.to_owned(), packets)
+    }
+
+    #[test]
+    fn a_rules_count_goes_on_when_another_pod_attaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeContext {
+            node_name: "node-a".into(),
+        };
+        let mut cluster = Cluster::open(dir.path(), node).unwrap();
+        let alone = Attaching { client: false };
+        cluster.apply(WEB, &alone).unwrap();
+        let mut policies = Policies::default();
+        let first = policies.update(cluster.pod_policies(&alone)).unwrap();
+        assert!(
+            policies.update(cluster.pod_policies(&alone)).is_none(),
+            "nothing changed"
+        );
+        let (mut one, mut two) = (Worker::default(), Worker::default());
+        one.connect(&first, "10.1.0.9", "10.244.0.2", 443);
+        two.connect(&first, "10.1.0.9", "10.244.0.2", 443);
+
+        // x/client attaches: its rule is rendered before x/web's, which are compiled again
+        // (ingress[0] now allows its address), and a new table is published.
+        let attached = Attaching { client: true };
+        let second = policies.update(cluster.pod_policies(&attached)).unwrap();
+        assert!(second.generation > first.generation);
+        assert_eq!(second.epoch, first.epoch);
+        assert_eq!(
+            second.rules[..first.rules.len()],
+            first.rules[..],
+            "x/web's rules keep their slots, x/client's gets a new one"
+        );
+        one.connect(&second, "10.1.0.9", "10.244.0.2", 443);
+        one.connect(&second, "10.244.0.3", "10.244.0.2", 80);
+        // Worker two counted under the first table only: its count still adds up.
+        let views = policies.views([one.hits(), two.hits()]);
+        assert_eq!(
+            counts(views),
+            [
+                count("x/client", "x/out egress[0]", 1),
+                count("x/web", "x/allow ingress[0]", 1),
+                count("x/web", "x/allow ingress[1]", 3)
+            ]
+        );
+    }
+
+    /// Pod x/`name` at `address`, isolated for ingress by x/p, whose rule `index` allows
+    /// `from` for each (index, from).
+    fn isolated_pod(name: &str, address: &str, rules: &[(usize, &str)]) -> PodPolicy {
+        use podwire_model::policy::{
+            CompiledRule, DirectionPolicy, PeerBlock, PolicyDirection, PolicyId, RuleId,
+        };
+        let policy = PolicyId {
+            namespace: "x".into(),
+            name: "p".into(),
+        };
+        let rule = |&(index, from): &(usize, &str)| CompiledRule {
+            id: RuleId {
+                policy: policy.clone(),
+                direction: PolicyDirection::Ingress,
+                index,
+            },
+            peers: Some(vec![PeerBlock {
+                cidr: from.parse().unwrap(),
+                except: Vec::new(),
+            }]),
+            ports: None,
+        };
+        PodPolicy {
+            namespace: "x".into(),
+            name: name.into(),
+            addresses: vec![address.parse().unwrap()],
+            ingress: DirectionPolicy {
+                policies: vec![policy.clone()],
+                rules: rules.iter().map(rule).collect(),
+                ..DirectionPolicy::default()
+            },
+            egress: DirectionPolicy::default(),
+        }
+    }
+
+    #[test]
+    fn a_removed_rule_leaves_the_views_and_comes_back_with_its_count() {
+        let mut policies = Policies::default();
+        let both = [(0, "10.1.0.1/32"), (1, "10.1.0.2/32")];
+        let table = policies
+            .update(vec![isolated_pod("a", "10.244.0.2", &both)])
+            .unwrap();
+        let mut worker = Worker::default();
+        worker.connect(&table, "10.1.0.1", "10.244.0.2", 80);
+        worker.connect(&table, "10.1.0.2", "10.244.0.2", 80);
+        worker.connect(&table, "10.1.0.2", "10.244.0.2", 80);
+
+        // Rule 0 is removed (its policy changed): its count leaves the views.
+        let one = [(1, "10.1.0.2/32")];
+        let table = policies
+            .update(vec![isolated_pod("a", "10.244.0.2", &one)])
+            .unwrap();
+        worker.connect(&table, "10.1.0.2", "10.244.0.2", 80);
+        worker.connect(&table, "10.1.0.1", "10.244.0.2", 80);
+        assert_eq!(
+            counts(policies.views([worker.hits()])),
+            [count("x/a", "x/p ingress[1]", 3)]
+        );
+
+        // It comes back: its slot and its count with it.
+        let table = policies
+            .update(vec![isolated_pod("a", "10.244.0.2", &both)])
+            .unwrap();
+        worker.connect(&table, "10.1.0.1", "10.244.0.2", 80);
+        assert_eq!(
+            counts(policies.views([worker.hits()])),
+            [
+                count("x/a", "x/p ingress[0]", 2),
+                count("x/a", "x/p ingress[1]", 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn renumbered_slots_drop_the_old_counts_and_workers_count_again() {
+        let mut policies = Policies {
+            slots: RuleSlots::with_min_retired(1),
+            ..Policies::default()
+        };
+        let many: Vec<(usize, &str)> = (0..4).map(|i| (i, "10.1.0.0/16")).collect();
+        let pods = |rules: &[(usize, &str)]| vec![isolated_pod("a", "10.244.0.2", rules)];
+        let table = policies.update(pods(&many)).unwrap();
+        let (mut one, mut two) = (Worker::default(), Worker::default());
+        one.connect(&table, "10.1.0.1", "10.244.0.2", 80);
+        // Three rules go away: their slots outnumber the one left, and the next table
+        // numbers the rules afresh.
+        let table = policies.update(pods(&many[3..])).unwrap();
+        assert_eq!(table.epoch, 0);
+        two.connect(&table, "10.1.0.1", "10.244.0.2", 80);
+        let renumbered = policies.update(pods(&many[2..])).unwrap();
+        assert_eq!(renumbered.epoch, 1);
+        assert_eq!(renumbered.rules.len(), 2, "only the live rules have slots");
+        // Counted under the old numbering (rule 0 in slot 0, rule 3 in slot 3): not shown,
+        // as slot 0 is rule 2's now.
+        assert_eq!(
+            counts(policies.views([one.hits(), two.hits()])),
+            [
+                count("x/a", "x/p ingress[2]", 0),
+                count("x/a", "x/p ingress[3]", 0)
+            ]
+        );
+        one.connect(&renumbered, "10.1.0.1", "10.244.0.2", 80);
+        assert_eq!(one.hits(), (1, &[1, 0][..]), "counted afresh");
+        assert_eq!(
+            counts(policies.views([one.hits(), two.hits()])),
+            [
+                count("x/a", "x/p ingress[2]", 1),
+                count("x/a", "x/p ingress[3]", 0)
+            ]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Compiled pod policies into the data plane's [`PolicyTable`]: per pod and restricted
 //! direction a classifier for each ClusterNetworkPolicy tier with rules and one for the
-//! NetworkPolicies that isolate it, and one [`RuleSlot`] per compiled rule, in order, named
-//! (with what it does) for counters and traces.
+//! NetworkPolicies that isolate it, and one [`RuleSlot`] per compiled rule, named (with what
+//! it does) for counters and traces, and kept from table to table ([`RuleSlots`]).
 
 use std::sync::Arc;
 
@@ -15,28 +15,33 @@ use podwire_model::policy::{
     CompiledRule, DirectionPolicy, PeerBlock, PodPolicy, PortRange, RuleAction, TierRule,
 };
 
+use super::slots::RuleSlots;
+
 /// The policy table of `pods`, stamped `generation` (which must exceed the generation of the
-/// table it replaces: sessions remember the generation they were allowed under).
+/// table it replaces: sessions remember the generation they were allowed under), its rules
+/// in the slots `slots` gave them in earlier tables (new rules in new slots), and the
+/// numbering epoch of `slots`.
 ///
-/// Slots are given in pod order, each pod's ingress rules before its egress rules, and in a
-/// direction the Admin tier's, the NetworkPolicies', then the Baseline tier's. A direction
-/// that nothing restricts has no rules in the table (everything allowed), a tier without
-/// rules no classifier, and NetworkPolicies one only when they isolate the pod; a pod
-/// restricted in neither direction is left out, so that a node whose pods have no policies
-/// has an empty table and its packets skip the policy check.
-pub fn render(pods: &[PodPolicy], generation: u64) -> PolicyTable {
+/// Rules are rendered (new ones given new slots) in pod order, each pod's ingress rules
+/// before its egress rules, and in a direction the Admin tier's, the NetworkPolicies', then
+/// the Baseline tier's. A direction that nothing restricts has no rules in the table (everything
+/// allowed), a tier without rules no classifier, and NetworkPolicies one only when they
+/// isolate the pod; a pod restricted in neither direction is left out, so that a node whose
+/// pods have no policies has an empty table and its packets skip the policy check.
+pub fn render(pods: &[PodPolicy], slots: &mut RuleSlots, generation: u64) -> PolicyTable {
+    slots.start();
     let mut table = PolicyTable {
         generation,
         ..PolicyTable::default()
     };
     for pod in pods {
         let name: Arc<str> = format!("{}/{}", pod.namespace, pod.name).into();
-        let mut slots = Slots {
+        let mut given = PodRenderer {
             pod: &name,
-            rules: &mut table.rules,
+            slots: &mut *slots,
         };
-        let ingress = slots.direction(&pod.ingress);
-        let egress = slots.direction(&pod.egress);
+        let ingress = given.direction(&pod.ingress);
+        let egress = given.direction(&pod.egress);
         if ingress.is_none() && egress.is_none() {
             continue;
         }
@@ -49,16 +54,18 @@ pub fn render(pods: &[PodPolicy], generation: u64) -> PolicyTable {
             table.pods.insert(address, rules.clone());
         }
     }
+    table.rules = slots.rules().to_vec();
+    table.epoch = slots.epoch();
     table
 }
 
-/// Gives one pod's rules the next slots of the table's `rules`.
-struct Slots<'a> {
+/// Gives one pod's rules their slots.
+struct PodRenderer<'a> {
     pod: &'a Arc<str>,
-    rules: &'a mut Vec<RuleInfo>,
+    slots: &'a mut RuleSlots,
 }
 
-impl Slots<'_> {
+impl PodRenderer<'_> {
     /// The rules of one direction; `None` when nothing restricts it.
     fn direction(&mut self, direction: &DirectionPolicy) -> Option<DirectionRules> {
         if !direction.restricted() {
@@ -102,16 +109,13 @@ impl Slots<'_> {
         Some(builder.build())
     }
 
-    /// The next slot, for `rule` doing `action`.
+    /// The slot of `rule` doing `action` (of its next part, when it compiled into several).
     fn slot(&mut self, rule: &CompiledRule, action: Action) -> RuleSlot {
-        // More than 4 billion rules on one node cannot be built in memory anyway.
-        let slot = RuleSlot(u32::try_from(self.rules.len()).unwrap_or(u32::MAX));
-        self.rules.push(RuleInfo {
+        self.slots.give(RuleInfo {
             pod: self.pod.clone(),
             rule: rule.id.to_string().into(),
             action,
-        });
-        slot
+        })
     }
 }
 

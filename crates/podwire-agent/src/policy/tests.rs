@@ -13,6 +13,7 @@ use podwire_model::policy::{
 use podwire_model::service::Protocol;
 
 use super::render::render;
+use super::slots::RuleSlots;
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
@@ -134,8 +135,8 @@ fn pods() -> Vec<PodPolicy> {
 
 #[test]
 fn gives_one_slot_per_compiled_rule_in_order_with_its_pod_and_rule_names() {
-    let table = render(&pods(), 7);
-    assert_eq!(table.generation, 7);
+    let table = render(&pods(), &mut RuleSlots::default(), 7);
+    assert_eq!((table.generation, table.epoch), (7, 0));
     let names: Vec<(&str, &str)> = table
         .rules
         .iter()
@@ -154,7 +155,7 @@ fn gives_one_slot_per_compiled_rule_in_order_with_its_pod_and_rule_names() {
 
 #[test]
 fn finds_each_isolated_pod_by_each_of_its_addresses_and_leaves_out_the_others() {
-    let table = render(&pods(), 1);
+    let table = render(&pods(), &mut RuleSlots::default(), 1);
     let mut addresses: Vec<IpAddr> = table.pods.keys().copied().collect();
     addresses.sort();
     let expected: Vec<IpAddr> = ["10.244.0.2", "10.244.0.3", "10.244.0.5", "fd00::2"]
@@ -174,12 +175,15 @@ fn finds_each_isolated_pod_by_each_of_its_addresses_and_leaves_out_the_others() 
     );
     let b = &table.pods[&ip("10.244.0.3")];
     assert!(b.ingress.is_none() && b.egress.is_some());
-    assert!(render(&pods()[2..3], 1).is_empty(), "x/c has no policy");
+    assert!(
+        render(&pods()[2..3], &mut RuleSlots::default(), 1).is_empty(),
+        "x/c has no policy"
+    );
 }
 
 #[test]
 fn classifiers_allow_what_the_rules_allow_and_deny_the_rest() {
-    let table = render(&pods(), 1);
+    let table = render(&pods(), &mut RuleSlots::default(), 1);
     let (tcp, udp, icmp) = (6, 17, 1);
     let network_policies = |address: &str, ingress: bool| {
         let rules = &table.pods[&ip(address)];
@@ -230,7 +234,7 @@ fn classifiers_allow_what_the_rules_allow_and_deny_the_rest() {
 #[test]
 fn classifiers_agree_with_evaluate() {
     let pods = pods();
-    let table = render(&pods, 1);
+    let table = render(&pods, &mut RuleSlots::default(), 1);
     let remotes = [
         "10.0.0.0",
         "10.0.0.5",
@@ -456,7 +460,7 @@ fn tier_of(table: &PolicyTable, slot: RuleSlot) -> Option<Tier> {
 
 #[test]
 fn tiers_render_in_precedence_order_with_their_actions() {
-    let table = render(&tier_pods(), 1);
+    let table = render(&tier_pods(), &mut RuleSlots::default(), 1);
     let priorities: Vec<(String, String)> = table
         .rules
         .iter()
@@ -504,7 +508,7 @@ fn tiers_render_in_precedence_order_with_their_actions() {
 #[test]
 fn tiers_agree_with_evaluate() {
     let pods = tier_pods();
-    let table = render(&pods, 1);
+    let table = render(&pods, &mut RuleSlots::default(), 1);
     for pod in &pods {
         let rules = &table.pods[&pod.addresses[0]];
         for (name, direction, rendered) in [
@@ -556,7 +560,7 @@ fn tiers_agree_with_evaluate() {
 #[test]
 fn connections_need_the_clients_egress_and_the_servers_ingress() {
     let pods = tier_pods();
-    let table = render(&pods, 1);
+    let table = render(&pods, &mut RuleSlots::default(), 1);
     let client = pods.iter().find(|p| p.name == "priorities").unwrap();
     for server in &pods {
         for port in TIER_PORTS {
@@ -577,7 +581,7 @@ fn connections_need_the_clients_egress_and_the_servers_ingress() {
 #[test]
 fn counters_count_the_deciding_rule_and_the_pass_rules_of_a_connection() {
     let pods = tier_pods();
-    let table = render(&pods, 3);
+    let table = render(&pods, &mut RuleSlots::default(), 3);
     let mut hits = PolicyHits::default();
     let connect = |hits: &mut PolicyHits, from: &str, to: &str, port: u16| {
         let verdict = table.check(ip(from), ip(to), 6, port, false, false);
@@ -613,5 +617,5 @@ fn counters_count_the_deciding_rule_and_the_pass_rules_of_a_connection() {
     ]
     .map(|(p, r, n)| (p.to_owned(), r.to_owned(), n));
     assert_eq!(counted, expected);
-    assert_eq!(hits.generation, 3);
+    assert_eq!((table.generation, hits.epoch), (3, table.epoch));
 }

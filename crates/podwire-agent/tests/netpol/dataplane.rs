@@ -154,7 +154,8 @@ impl Switch {
     /// switch; an error says what the objects could not be made into.
     pub fn new(cluster: &Cluster, target: Target, generation: u64) -> Result<Switch, String> {
         let compiled = compile_policies(cluster)?;
-        let policies = Arc::new(render(&compiled, generation));
+        let slots = &mut podwire_agent::policy::slots::RuleSlots::default();
+        let policies = Arc::new(render(&compiled, slots, generation));
         let mut services = ServiceRenderer::new(node_nat());
         if target == Target::Service {
             for pod in PodId::all() {

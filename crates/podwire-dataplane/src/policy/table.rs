@@ -155,7 +155,7 @@ impl fmt::Display for Action {
 }
 
 /// What a compiled rule is, for counters and traces.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RuleInfo {
     /// The pod it applies to (`namespace/name`).
     pub pod: Arc<str>,
@@ -170,11 +170,17 @@ pub struct RuleInfo {
 pub struct PolicyTable {
     /// The pods, by each of their addresses.
     pub pods: HashMap<IpAddr, Arc<PodRules>>,
-    /// Every compiled rule, by [`RuleSlot`].
+    /// Every rule given a slot in the numbering [`epoch`](Self::epoch), by [`RuleSlot`]:
+    /// the rules of this table's classifiers, and those of earlier tables of the epoch that
+    /// this one no longer has (their slots stay theirs should they come back, and no
+    /// classifier refers to them).
     pub rules: Vec<RuleInfo>,
     /// Increases with each change; sessions made under an older one are not re-checked
     /// (a policy change applies to new connections).
     pub generation: u64,
+    /// The numbering of the rule slots: tables of one epoch give a rule the same slot, so
+    /// that counters go on across them; a new epoch numbers the rules afresh.
+    pub epoch: u64,
 }
 
 /// Which side refused a connection.
@@ -298,14 +304,14 @@ impl PolicyTable {
 }
 
 /// A worker's per-rule counters: new connections each rule decided (allowed, accepted or
-/// denied) or, for a Pass rule, passed on, under one policy table. Rule slots are positions
-/// in one table's list of rules; another table numbers its rules afresh, so the counts
-/// start again from zero with the first connection counted under a table of another
-/// generation, and say which generation they count.
+/// denied) or, for a Pass rule, passed on. Tables of one numbering epoch give a rule the
+/// same slot, so the counts go on from table to table; they start again from zero with the
+/// first connection counted under a table of another epoch, and say which epoch they count.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PolicyHits {
-    /// The generation of the table whose rule slots [`hits`](Self::hits) is indexed by.
-    pub generation: u64,
+    /// The numbering epoch of the tables whose rule slots [`hits`](Self::hits) is indexed
+    /// by.
+    pub epoch: u64,
     /// Per [`RuleSlot`]: the connections it decided or passed on.
     pub hits: Vec<u64>,
 }
@@ -313,8 +319,8 @@ pub struct PolicyHits {
 impl PolicyHits {
     /// Counts a connection `table`'s rule `slot` decided or passed on.
     pub fn count(&mut self, table: &PolicyTable, slot: RuleSlot) {
-        if self.generation != table.generation {
-            self.generation = table.generation;
+        if self.epoch != table.epoch {
+            self.epoch = table.epoch;
             self.hits.clear();
         }
         if self.hits.len() < table.rules.len() {

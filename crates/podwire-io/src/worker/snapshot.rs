@@ -45,12 +45,13 @@ pub struct WorkerSnapshot {
     pub sessions: podwire_dataplane::nat::session::SessionCounters,
     /// The session table's capacity.
     pub session_capacity: u32,
-    /// Per NetworkPolicy rule slot of the policy table of generation
-    /// [`policy_generation`](Self::policy_generation): the new connections it allowed.
+    /// Per policy rule slot of the numbering epoch [`policy_epoch`](Self::policy_epoch):
+    /// the new connections the rule decided (allowed, accepted or denied) or, a Pass rule,
+    /// passed on.
     pub policy_hits: Vec<u64>,
-    /// The generation of the policy table whose rule slots `policy_hits` is indexed by (0:
-    /// no connection counted yet).
-    pub policy_generation: u64,
+    /// The numbering epoch of the policy tables whose rule slots `policy_hits` is indexed
+    /// by (tables of one epoch give a rule the same slot).
+    pub policy_epoch: u64,
 }
 
 pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> WorkerSnapshot {
@@ -75,6 +76,6 @@ pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> Work
         sessions: engine.state.sessions.counters(),
         session_capacity: engine.state.sessions.config().capacity,
         policy_hits: engine.state.policy_hits.hits.clone(),
-        policy_generation: engine.state.policy_hits.generation,
+        policy_epoch: engine.state.policy_hits.epoch,
     }
 }

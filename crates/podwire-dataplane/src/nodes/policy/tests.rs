@@ -166,6 +166,7 @@ impl Policies {
         let mut tables = crate::nodes::nat::tests::network(services(), masquerade);
         let mut table = self.0;
         table.generation = 7;
+        table.epoch = 3;
         tables.policies = Arc::new(table);
         Harness::with_tables(tables)
     }
@@ -548,7 +549,7 @@ fn rules_count_the_connections_they_allow() {
         &frame(from_pod(), a4(A_CLIENT), b4(5353), L4::Udp),
     );
     one_out(&mut h, POD_B_IF);
-    assert_eq!(h.state.policy_hits.generation, 7);
+    assert_eq!(h.state.policy_hits.epoch, 3);
     assert_eq!(h.state.policy_hits.hits, vec![1, 2]);
 }
 

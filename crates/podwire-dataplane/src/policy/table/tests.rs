@@ -79,6 +79,7 @@ fn table(pods: Vec<(IpAddr, PodRules)>) -> PolicyTable {
         pods: pods.into_iter().map(|(a, p)| (a, Arc::new(p))).collect(),
         rules: Vec::new(),
         generation: 1,
+        epoch: 0,
     }
 }
 
@@ -436,31 +437,55 @@ fn heap_bytes_add_up_every_tier() {
     assert_eq!(DirectionRules::default().heap_bytes(), 0);
 }
 
+/// A table of `rules` rules (of one pod), of `generation` and `epoch`.
+fn numbered(rules: usize, generation: u64, epoch: u64) -> PolicyTable {
+    let info = |i| RuleInfo {
+        pod: "ns/a".into(),
+        rule: format!("ns/p ingress[{i}]").into(),
+        action: Action::Allow,
+    };
+    PolicyTable {
+        rules: (0..rules).map(info).collect(),
+        generation,
+        epoch,
+        ..table(Vec::new())
+    }
+}
+
 #[test]
-fn hits_count_per_slot_and_start_again_under_another_generation() {
-    let mut t = table(Vec::new());
-    t.rules = vec![
-        RuleInfo {
-            pod: "ns/a".into(),
-            rule: "ns/p ingress[0]".into(),
-            action: Action::Allow,
-        };
-        3
-    ];
+fn hits_count_per_slot_and_go_on_under_another_table_of_the_epoch() {
     let mut hits = PolicyHits::default();
-    hits.count(&t, RuleSlot(2));
-    hits.count(&t, RuleSlot(2));
-    hits.count(&t, RuleSlot(0));
-    assert_eq!(hits.generation, 1);
+    let first = numbered(3, 1, 0);
+    hits.count(&first, RuleSlot(2));
+    hits.count(&first, RuleSlot(2));
+    hits.count(&first, RuleSlot(0));
     assert_eq!(hits.hits, vec![1, 0, 2]);
-    t.generation = 2;
-    t.rules.push(t.rules[0].clone());
-    hits.count(&t, RuleSlot(3));
-    assert_eq!((hits.generation, hits.hits.clone()), (2, vec![0, 0, 0, 1]));
-    hits.count(&t, RuleSlot(9));
+    // A new table (one more rule) numbers its rules as the first did: the counts go on.
+    let second = numbered(4, 2, 0);
+    hits.count(&second, RuleSlot(3));
+    hits.count(&second, RuleSlot(2));
+    assert_eq!((hits.epoch, hits.hits.clone()), (0, vec![1, 0, 3, 1]));
+    hits.count(&second, RuleSlot(9));
     assert_eq!(
         hits.hits,
-        vec![0, 0, 0, 1],
+        vec![1, 0, 3, 1],
         "a slot past the rules is not counted"
     );
+    // An older table of the epoch, fewer rules: its slots are the same.
+    hits.count(&first, RuleSlot(0));
+    assert_eq!(hits.hits, vec![2, 0, 3, 1]);
+}
+
+#[test]
+fn hits_start_again_under_a_table_of_another_epoch() {
+    let mut hits = PolicyHits::default();
+    hits.count(&numbered(3, 1, 0), RuleSlot(1));
+    hits.count(&numbered(3, 2, 0), RuleSlot(2));
+    assert_eq!(hits.hits, vec![0, 1, 1]);
+    // Renumbered: what was counted by the old numbering is dropped.
+    let renumbered = numbered(2, 3, 1);
+    hits.count(&renumbered, RuleSlot(0));
+    assert_eq!((hits.epoch, hits.hits.clone()), (1, vec![1, 0]));
+    hits.count(&numbered(2, 4, 1), RuleSlot(0));
+    assert_eq!(hits.hits, vec![2, 0], "the new numbering goes on");
 }

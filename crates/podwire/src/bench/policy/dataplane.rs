@@ -92,7 +92,8 @@ fn node_nat() -> NodeNat {
 
 /// The rendered policy table of `pods` (the agent's renderer), stamped `generation`.
 pub fn render(pods: &[PodPolicy], generation: u64) -> PolicyTable {
-    podwire_agent::policy::render::render(pods, generation)
+    let slots = &mut podwire_agent::policy::slots::RuleSlots::default();
+    podwire_agent::policy::render::render(pods, slots, generation)
 }
 
 /// Heap bytes of the server pod's ingress classifier in `tables`.
