@@ -28,7 +28,10 @@ pub(crate) const KEPT: [(&str, &str); 6] = [
     (Service::API_VERSION, Service::KIND),
     (EndpointSlice::API_VERSION, EndpointSlice::KIND),
     (NetworkPolicy::API_VERSION, NetworkPolicy::KIND),
-    (ClusterNetworkPolicy::API_VERSION, ClusterNetworkPolicy::KIND),
+    (
+        ClusterNetworkPolicy::API_VERSION,
+        ClusterNetworkPolicy::KIND,
+    ),
 ];
 
 /// The list of kept kinds, for messages.
