@@ -1,5 +1,6 @@
 //! The 5-tuple a packet belongs to, the key of sessions.
 
+use core::hash::{Hash, Hasher};
 use core::net::IpAddr;
 
 /// IP protocol number of ICMP.
@@ -15,7 +16,7 @@ pub const SCTP: u8 = 132;
 
 /// The identity of a flow as one packet carries it. For ICMP echo (request and reply), both
 /// ports are the echo identifier, so that a reply's reversed key is the request's.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct FlowKey {
     /// Source address.
     pub src: IpAddr,
@@ -48,6 +49,40 @@ impl FlowKey {
     pub fn hash(&self) -> u64 {
         use core::hash::BuildHasher;
         flow_hasher().hash_one(self)
+    }
+}
+
+/// Every field, in as few whole words as it takes: two for IPv4. Flows are hashed for every
+/// new connection (more than once), and the derived hash writes seven small values (each
+/// address's family, then the address, then each port), which costs a fast hasher several
+/// rounds. A key of mixed families, which no packet has, may collide with an IPv6 one, as
+/// any two keys may.
+impl Hash for FlowKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let ports = u64::from(self.protocol) << 32
+            | u64::from(self.src_port) << 16
+            | u64::from(self.dst_port);
+        match (self.src, self.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                state.write_u64(u64::from(src.to_bits()) << 32 | u64::from(dst.to_bits()));
+                state.write_u64(ports);
+            }
+            (src, dst) => {
+                state.write_u128(wide(src));
+                state.write_u128(wide(dst));
+                state.write_u64(ports);
+            }
+        }
+    }
+}
+
+/// An address as 128 bits (IPv4 in the low 32).
+#[inline]
+fn wide(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits(),
     }
 }
 

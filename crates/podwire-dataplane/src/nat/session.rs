@@ -15,10 +15,11 @@
 //!
 //! No clock of its own: every call that needs the time is given `now`.
 
+use core::hash::BuildHasher;
 use core::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 
 use crate::clock::Instant;
 use crate::nat::flow::{FlowKey, ICMP, ICMP6, TCP, UDP};
@@ -155,6 +156,16 @@ pub struct Session {
 }
 
 impl Session {
+    /// The key of its packets going `dir`: the original flow, or the reverse of the
+    /// translated one.
+    #[inline]
+    pub fn key(&self, dir: Direction) -> FlowKey {
+        match dir {
+            Direction::Original => self.original,
+            Direction::Reply => self.translated.reversed(),
+        }
+    }
+
     /// Where a packet of direction `dir` is rewritten to: its new (source, destination).
     /// Original: the translated flow's; reply: the original flow's, reversed.
     #[inline]
@@ -215,17 +226,31 @@ const EVICTION_CANDIDATES: usize = 16;
 /// bounded by its budget even when nothing has expired.
 const EXPIRE_SCAN_PER_BUDGET: usize = 8;
 
+/// One key of a session in the index: its hash, the session's slot, and which of the
+/// session's keys it is.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct KeyRef {
+    hash: u64,
+    slot: u32,
+    dir: Direction,
+}
+
 /// A worker's sessions.
 ///
-/// Sessions live in a slab (their [`SessionId`] is their slot); one hash map, seeded per
+/// Sessions live in a slab (their [`SessionId`] is their slot); one hash index, seeded per
 /// table (flows are chosen by whoever sends them), finds a session by either of its keys.
-/// Slots are allocated as the table grows, up to its capacity, and reused from a free list.
+/// The index holds no keys, only their hashes and where they are ([`KeyRef`], 16 bytes): a
+/// key is compared with the session's own, which a hit reads next anyway, so the index
+/// stays small and in the cache, and it grows (with the most sessions the table has held)
+/// without hashing a key again. The slab's memory is reserved when the table is made and
+/// used as sessions come; slots are reused from a free list.
 #[derive(Debug)]
 pub struct SessionTable {
     config: SessionConfig,
     slots: Vec<Option<Session>>,
     free: Vec<u32>,
-    keys: HashMap<FlowKey, (u32, Direction), foldhash::fast::RandomState>,
+    keys: HashTable<KeyRef>,
+    hasher: foldhash::fast::RandomState,
     /// Where the next housekeeping sweep starts.
     expire_hand: usize,
     /// Where the next search for a session to evict starts.
@@ -234,13 +259,18 @@ pub struct SessionTable {
 }
 
 impl SessionTable {
-    /// An empty table.
+    /// An empty table. The address space of `config.capacity` sessions is reserved (the
+    /// memory is used as sessions come), so that no packet waits for the slab to be moved;
+    /// if it cannot be, the slab grows as sessions come instead.
     pub fn new(config: SessionConfig) -> Self {
+        let mut slots = Vec::new();
+        let _ = slots.try_reserve_exact(config.capacity as usize);
         SessionTable {
             config,
-            slots: Vec::new(),
+            slots,
             free: Vec::new(),
-            keys: HashMap::default(),
+            keys: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             expire_hand: 0,
             evict_hand: 0,
             counters: SessionCounters::default(),
@@ -255,7 +285,7 @@ impl SessionTable {
     /// The session a packet with `key` belongs to, and the packet's direction. An expired
     /// session is removed and not returned.
     pub fn lookup(&mut self, key: &FlowKey, now: Instant) -> Option<(SessionId, Direction)> {
-        let &(slot, dir) = self.keys.get(key)?;
+        let KeyRef { slot, dir, .. } = self.find(key, self.hash(key))?;
         if self.is_expired(slot, now) {
             self.remove(slot);
             self.counters.expired += 1;
@@ -288,14 +318,13 @@ impl SessionTable {
         now: Instant,
     ) -> Result<SessionId, SessionError> {
         let reply = translated.reversed();
-        for key in [original, reply] {
-            if let Some(&(slot, _)) = self.keys.get(&key) {
-                if !self.is_expired(slot, now) {
-                    return Err(SessionError::Exists);
-                }
-                self.remove(slot);
-                self.counters.expired += 1;
-            }
+        // Each key is hashed once, for its look-up here and its place in the index below.
+        let original_hash = self.hash(&original);
+        // A flow that is its own reply (same address and port both ends) has one key.
+        let reply_hash = (reply != original).then(|| self.hash(&reply));
+        self.take_over(&original, original_hash, now)?;
+        if let Some(hash) = reply_hash {
+            self.take_over(&reply, hash, now)?;
         }
         let slot = self.free_slot(now)?;
         let state = match original.protocol {
@@ -314,12 +343,11 @@ impl SessionTable {
             packets_reply: 0,
         };
         session.expires = now.after(timeout(&self.config.timeouts, &session));
-        self.keys.insert(original, (slot, Direction::Original));
-        // A flow that is its own reply (same address and port both ends) has one key.
-        if reply != original {
-            self.keys.insert(reply, (slot, Direction::Reply));
-        }
         self.slots[slot as usize] = Some(session);
+        self.index(original_hash, slot, Direction::Original);
+        if let Some(hash) = reply_hash {
+            self.index(hash, slot, Direction::Reply);
+        }
         self.counters.created += 1;
         self.counters.active += 1;
         Ok(SessionId(slot))
@@ -351,9 +379,8 @@ impl SessionTable {
     /// Whether no session receives replies as `reply`: a translation whose reply key is
     /// free may be used (SNAT port choice). A key held by an expired session is free.
     pub fn reply_key_free(&self, reply: &FlowKey, now: Instant) -> bool {
-        self.keys
-            .get(reply)
-            .is_none_or(|&(slot, _)| self.is_expired(slot, now))
+        self.find(reply, self.hash(reply))
+            .is_none_or(|r| self.is_expired(r.slot, now))
     }
 
     /// Removes up to `budget` expired sessions; returns how many it removed. Called on each
@@ -394,6 +421,18 @@ impl SessionTable {
         doomed.len()
     }
 
+    /// Empties the table as if it were new, sessions and counters, keeping its memory: the
+    /// index keeps the size it grew to, so refilling it rehashes nothing (a benchmark's
+    /// rounds of new flows measure what a worker does once its table has grown).
+    pub fn reset(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.keys.clear();
+        self.expire_hand = 0;
+        self.evict_hand = 0;
+        self.counters = SessionCounters::default();
+    }
+
     /// Its counters.
     pub fn counters(&self) -> SessionCounters {
         self.counters
@@ -405,6 +444,45 @@ impl SessionTable {
             .iter()
             .enumerate()
             .filter_map(|(slot, s)| Some((SessionId(slot as u32), s.as_ref()?)))
+    }
+
+    /// The table's hash of `key`.
+    #[inline]
+    fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Where `key`, whose hash is `hash`, is indexed.
+    #[inline]
+    fn find(&self, key: &FlowKey, hash: u64) -> Option<KeyRef> {
+        let slots = &self.slots;
+        // The whole hash first: the session is read only for the key that has it.
+        self.keys
+            .find(hash, |&r| {
+                r.hash == hash && indexed_key(slots, r) == Some(*key)
+            })
+            .copied()
+    }
+
+    /// Frees `key` (hashed `hash`) for a new session: refused if a live session holds it,
+    /// taken over from an expired one.
+    fn take_over(&mut self, key: &FlowKey, hash: u64, now: Instant) -> Result<(), SessionError> {
+        let Some(KeyRef { slot, .. }) = self.find(key, hash) else {
+            return Ok(());
+        };
+        if !self.is_expired(slot, now) {
+            return Err(SessionError::Exists);
+        }
+        self.remove(slot);
+        self.counters.expired += 1;
+        Ok(())
+    }
+
+    /// Indexes the key of the session in `slot` going `dir`, hashed `hash`; the key is not
+    /// indexed yet (its look-up found nothing, or took it over).
+    fn index(&mut self, hash: u64, slot: u32, dir: Direction) {
+        self.keys
+            .insert_unique(hash, KeyRef { hash, slot, dir }, |r| r.hash);
     }
 
     fn is_expired(&self, slot: u32, now: Instant) -> bool {
@@ -466,15 +544,23 @@ impl SessionTable {
         let Some(session) = self.slots[slot as usize].take() else {
             return;
         };
-        for key in [session.original, session.translated.reversed()] {
-            // Only this session's own entries: a key is never shared, but be exact.
-            if self.keys.get(&key).is_some_and(|&(s, _)| s == slot) {
-                self.keys.remove(&key);
+        for dir in [Direction::Original, Direction::Reply] {
+            let hash = self.hash(&session.key(dir));
+            let own = KeyRef { hash, slot, dir };
+            // Absent for the reply key of a flow that is its own reply.
+            if let Ok(entry) = self.keys.find_entry(hash, |&r| r == own) {
+                entry.remove();
             }
         }
         self.free.push(slot);
         self.counters.active -= 1;
     }
+}
+
+/// The key `r` stands for, read from its session; `None` for an empty slot (never indexed).
+#[inline]
+fn indexed_key(slots: &[Option<Session>], r: KeyRef) -> Option<FlowKey> {
+    Some(slots.get(r.slot as usize)?.as_ref()?.key(r.dir))
 }
 
 impl Default for SessionTable {

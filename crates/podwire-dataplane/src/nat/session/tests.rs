@@ -443,6 +443,51 @@ fn retain_removes_and_counts_cleared_sessions() {
     assert_eq!(t.iter().count(), 1);
 }
 
+/// The index grows many times over (from empty) and rehashes by the hashes it keeps: every
+/// key must still lead to its own session and direction, before and after removals.
+#[test]
+fn both_keys_of_every_session_are_found_as_the_index_grows() {
+    const SESSIONS: u16 = 5000;
+    let mut t = table(u32::from(SESSIONS));
+    let mut made = Vec::new();
+    for port in 0..SESSIONS {
+        let (original, translated) = dnat(TCP, 10_000 + port);
+        let id = t.insert(original, translated, None, SYN, at(0)).unwrap();
+        made.push((id, original, translated.reversed()));
+    }
+    let odd_port = |s: &Session| s.original.src_port % 2 == 1;
+    assert_eq!(t.retain(|s| !odd_port(s)), usize::from(SESSIONS / 2));
+    for (id, original, reply) in made {
+        let kept = original.src_port % 2 == 0;
+        let expect = |dir| kept.then_some((id, dir));
+        assert_eq!(t.lookup(&original, at(1)), expect(O), "{original:?}");
+        assert_eq!(t.lookup(&reply, at(1)), expect(R), "{reply:?}");
+        assert_eq!(t.reply_key_free(&reply, at(1)), !kept);
+    }
+}
+
+#[test]
+fn reset_empties_the_table_as_if_new() {
+    let mut t = table(4);
+    let flows: Vec<_> = (1..=4).map(|port| dnat(UDP, port)).collect();
+    for &(original, translated) in &flows {
+        t.insert(original, translated, None, 0, at(0)).unwrap();
+    }
+    t.reset();
+    assert_eq!(t.counters(), SessionCounters::default());
+    assert_eq!(t.iter().count(), 0);
+    for &(original, translated) in &flows {
+        assert_eq!(t.lookup(&original, at(1)), None);
+        assert!(t.reply_key_free(&translated.reversed(), at(1)));
+    }
+    // Its whole capacity again, and the keys lead to the new sessions.
+    for &(original, translated) in &flows {
+        let id = t.insert(original, translated, None, 0, at(2)).unwrap();
+        assert_eq!(t.lookup(&translated.reversed(), at(3)), Some((id, R)));
+    }
+    assert_eq!(t.counters().active, 4);
+}
+
 #[test]
 fn ipv6_sessions_work_alike() {
     let mut t = table(4);
@@ -628,6 +673,6 @@ proptest! {
 impl SessionTable {
     /// Whether a session holds `key`, expired or not, without removing it.
     fn lookup_unchanged(&self, key: &FlowKey) -> Option<(u32, Direction)> {
-        self.keys.get(key).copied()
+        self.find(key, self.hash(key)).map(|r| (r.slot, r.dir))
     }
 }
