@@ -19,7 +19,6 @@ use podwire_dataplane::engine::Engine;
 use podwire_dataplane::graph::VECTOR_SIZE;
 use podwire_dataplane::interface::{IfIndex, InterfaceConfig};
 use podwire_dataplane::nat::service::{NodeNat, ServiceTable};
-use podwire_dataplane::nat::session::SessionTable;
 use podwire_dataplane::policy::table::PolicyTable;
 use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
 use podwire_model::config::POD_GATEWAY_V4;
@@ -279,10 +278,10 @@ impl Worker {
         self.engine.state.sessions.counters().created
     }
 
-    /// Empties the session table.
+    /// Empties the session table, keeping the size its index grew to: the next round
+    /// measures a worker whose table has grown, as a running node's has.
     fn clear_sessions(&mut self) {
-        let config = *self.engine.state.sessions.config();
-        self.engine.state.sessions = SessionTable::new(config);
+        self.engine.state.sessions.reset();
     }
 
     /// New connections the rule in `slot` allowed on this worker.

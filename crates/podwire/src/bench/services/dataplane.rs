@@ -21,7 +21,6 @@ use podwire_dataplane::graph::VECTOR_SIZE;
 use podwire_dataplane::interface::{IfIndex, InterfaceConfig};
 use podwire_dataplane::nat::flow::TCP;
 use podwire_dataplane::nat::service::{FrontendKey, NodeNat};
-use podwire_dataplane::nat::session::SessionTable;
 use podwire_dataplane::publish::{TablePublisher, TableReader};
 use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
 use podwire_model::service::ServiceModel;
@@ -309,10 +308,10 @@ impl Worker {
         self.engine.state.sessions.counters().created
     }
 
-    /// Empties the session table.
+    /// Empties the session table, keeping the size its index grew to: the next round
+    /// measures a worker whose table has grown, as a running node's has.
     fn clear_sessions(&mut self) {
-        let config = *self.engine.state.sessions.config();
-        self.engine.state.sessions = SessionTable::new(config);
+        self.engine.state.sessions.reset();
     }
 }
 
