@@ -226,6 +226,22 @@ proptest! {
     }
 
     #[test]
+    fn many_rules_answer_as_the_model(
+        rules in proptest::collection::vec(rule(), 100..300),
+        lookups in proptest::collection::vec((address(), protocol(), port()), 256),
+    ) {
+        // Enough port ranges for a port map of many blocks.
+        let c = build(&rules);
+        for (remote, protocol, port) in lookups {
+            prop_assert_eq!(
+                c.lookup(remote, protocol, port),
+                model(&rules, remote, protocol, port),
+                "{} protocol {} port {}", remote, protocol, port
+            );
+        }
+    }
+
+    #[test]
     fn rule_boundaries_answer_as_the_model(rules in proptest::collection::vec(rule(), 1..8)) {
         // The lookups most likely to be wrong: the edges of every prefix and range.
         let c = build(&rules);
