@@ -548,7 +548,7 @@ fn ingress_policies_pick_who_reaches_a_pod_by_pod_namespace_and_both() {
         "ingress to x/a from namespaceSelector ns=y AND podSelector pod=b",
         &[("x/b", "x/a"), ("y/a", "x/a")],
     );
-    assert_dropped(&model.lab, "ip4-policy", "policy-denied-ingress");
+    assert_dropped(&model.lab, "ip4-nat-in", "policy-denied-ingress");
 }
 
 #[test]
@@ -576,7 +576,7 @@ fn an_egress_deny_stops_a_pod_opening_connections_but_not_answering_them() {
         "egress from x/b to namespace y on port 8080",
         &[("x/b", "x/a")],
     );
-    assert_dropped(&model.lab, "ip4-policy", "policy-denied-egress");
+    assert_dropped(&model.lab, "ip4-nat-in", "policy-denied-egress");
 }
 
 #[test]
@@ -773,8 +773,8 @@ fn an_admin_deny_beats_a_network_policy_that_allows_the_connection_until_it_is_d
         "ClusterNetworkPolicy/no-b ingress[0]",
         "Admin Deny",
     );
-    assert_dropped(&model.lab, "ip4-policy", ADMIN_DENIED_INGRESS);
-    // Through the Service, refused where the translation chose the backend.
+    // Pod to pod and through the Service alike, new flows are refused in ip4-nat-in, which
+    // checks every flow it tracks (for the Service, once it chose the backend).
     assert_dropped(&model.lab, "ip4-nat-in", ADMIN_DENIED_INGRESS);
 
     model.delete_cluster_policy("no-b");
@@ -896,7 +896,7 @@ fn an_admin_pass_leaves_the_verdict_to_network_policies_and_the_baseline_to_unis
         "ClusterNetworkPolicy/no-y-in-x ingress[0]",
         "Baseline Deny",
     );
-    assert_dropped(&model.lab, "ip4-policy", BASELINE_DENIED_INGRESS);
+    assert_dropped(&model.lab, "ip4-nat-in", BASELINE_DENIED_INGRESS);
 }
 
 #[test]
@@ -987,5 +987,5 @@ fn an_admin_egress_accept_leaves_the_destination_its_ingress_and_a_deny_can_pick
         "ClusterNetworkPolicy/b-out egress[1]",
         "Admin Deny",
     );
-    assert_dropped(&model.lab, "ip4-policy", ADMIN_DENIED_EGRESS);
+    assert_dropped(&model.lab, "ip4-nat-in", ADMIN_DENIED_EGRESS);
 }

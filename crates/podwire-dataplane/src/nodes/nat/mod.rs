@@ -1,4 +1,5 @@
-//! The NAT nodes: Services and masquerading, with the worker's sessions.
+//! The NAT nodes: Services and masquerading, with the worker's sessions; and the policy
+//! check of new flows, which make those sessions.
 //!
 //! ```text
 //! ip*-input → ip*-nat-in → ip*-policy → ip*-lookup → ip*-nat-out → ip*-rewrite
@@ -12,10 +13,14 @@
 //! The first packet of a flow is given to the service table
 //! ([`crate::nat::service::ServiceTable::decide`]): DNAT to an endpoint (and masquerade when
 //! the rules say so) with a new session, REJECT (ICMP port unreachable, by `ip*-icmp-error`),
-//! or DROP; anything else goes on untouched to `ip*-policy` (straight to the route lookup
-//! when no pod has a policy). ICMP echo is never load-balanced: kube-proxy does not DNAT it
-//! either. A new flow it makes a session for is checked against the NetworkPolicies first
-//! ([`crate::nodes::policy`]): for a Service, with the endpoint it chose.
+//! or DROP; anything else goes on untranslated. ICMP echo is never load-balanced: kube-proxy
+//! does not DNAT it either. Every new flow is checked against the policies here
+//! ([`crate::nodes::policy`]), from the headers read once: a Service's with the endpoint it
+//! chose, before its session is made; any other as it is, and given a session without
+//! translation when a pod with policies is at either end (so that its replies pass) or when
+//! it comes from outside the cluster by a masquerading interface (so that `ip*-nat-out`
+//! does not masquerade the pod's answers). A packet with no flow to read (no ports) goes
+//! to `ip*-policy` (straight to the route lookup when no pod has a policy).
 //!
 //! `ip4-nat-out` / `ip6-nat-out` see the packets routed out of an interface: a new flow from
 //! a pod (a source in a cluster CIDR) to outside the cluster, leaving by an interface that
@@ -25,8 +30,9 @@
 //! What the nodes leave untouched and why is in `packet`'s documentation; translation and
 //! checksums are in `rewrite`; the choice of a source port in `snat`.
 //!
-//! A worker with no session, no Service and no masquerading interface skips all of it: the
-//! nodes then cost a check per vector (nat-in) and two table reads per packet (nat-out).
+//! A worker with no session, no Service, no masquerading interface and no policy skips all
+//! of it: the nodes then cost a check per vector (nat-in) and two table reads per packet
+//! (nat-out).
 
 mod nat_in;
 mod nat_out;
@@ -38,6 +44,5 @@ mod snat;
 pub(crate) mod tests;
 
 pub use nat_in::{InDrop, Ip4NatIn, Ip6NatIn, NatIn};
-pub(crate) use nat_out::will_masquerade;
 pub use nat_out::{Ip4NatOut, Ip6NatOut, NatOut, OutDrop};
-pub(crate) use packet::{Headers, Parsed, Transport, addresses, parse};
+pub(crate) use packet::{Headers, Transport, addresses};

@@ -6,6 +6,7 @@ use core::net::SocketAddr;
 use crate::buffer::BufferIndex;
 use crate::graph::{Context, Dispatch, Node};
 use crate::icmp_error::IcmpError;
+use crate::interface::IfIndex;
 use crate::nat::flow::FlowKey;
 use crate::nat::service::{Decision, DropCause, Frontend, cidrs_contain};
 use crate::nat::session::{Direction, ServiceBinding, SessionError, SessionId};
@@ -15,6 +16,7 @@ use crate::policy::tier::Tier;
 use crate::state::WorkerState;
 use crate::tables::Tables;
 
+use super::nat_out::will_masquerade;
 use super::packet::{self, Headers, Parsed, Transport};
 use super::rewrite::{rewrite_packet, show, translate_error};
 use super::snat::with_free_port;
@@ -25,7 +27,8 @@ enum Next {
     /// Tracked: allowed when its session was made.
     Lookup,
     IcmpError,
-    /// Untracked: the policies decide.
+    /// No flow to read (no ports, an ICMP error about no session): the policies decide on
+    /// its addresses.
     Policy,
 }
 
@@ -48,12 +51,12 @@ crate::drop_reasons! {
         SessionTableFull => ("session-table-full", "a new flow needs a session and the table is full of live ones: raise services.sessions_per_worker"),
         SessionClash => ("session-clash", "a new flow's translation is tracked by another session already (a podwire bug)"),
         BadTranslation => ("bad-translation", "a session or a Service translates to an address of the other IP version (a podwire bug)"),
-        PolicyDeniedEgress => ("policy-denied-egress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, from a pod whose egress NetworkPolicies allow no such connection: add an egress rule for the endpoint pod and its target port if it should pass (`podwire ctl explain`)"),
-        PolicyDeniedIngress => ("policy-denied-ingress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, to a pod whose ingress NetworkPolicies allow no such connection: add an ingress rule for the client and the target port if it should pass (`podwire ctl explain`)"),
-        PolicyDeniedAdminEgress => ("policy-denied-admin-egress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, from a pod whose egress an Admin-tier ClusterNetworkPolicy's Deny rule refuses, which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
-        PolicyDeniedAdminIngress => ("policy-denied-admin-ingress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, to a pod whose ingress an Admin-tier ClusterNetworkPolicy's Deny rule refuses, which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
-        PolicyDeniedBaselineEgress => ("policy-denied-baseline-egress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, from a pod no NetworkPolicy isolates for egress, refused by a Baseline-tier ClusterNetworkPolicy's Deny rule: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
-        PolicyDeniedBaselineIngress => ("policy-denied-baseline-ingress", "a new flow to a Service (checked with the endpoint chosen) or from outside the cluster, to a pod no NetworkPolicy isolates for ingress, refused by a Baseline-tier ClusterNetworkPolicy's Deny rule: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
+        PolicyDeniedEgress => ("policy-denied-egress", "a new flow from a pod whose egress NetworkPolicies allow no such connection (to a Service: checked with the endpoint chosen): add an egress rule for its destination (a Service's endpoint pod) and port if it should pass (`podwire ctl explain` says which policies isolate the pod)"),
+        PolicyDeniedIngress => ("policy-denied-ingress", "a new flow to a pod (a Service's endpoint chosen) whose ingress NetworkPolicies allow no such connection: add an ingress rule for its source and port (a Service's target port) if it should pass (`podwire ctl explain` says which policies isolate the pod)"),
+        PolicyDeniedAdminEgress => ("policy-denied-admin-egress", "a new flow from a pod refused by an egress Deny rule of an Admin-tier ClusterNetworkPolicy (to a Service: checked with the endpoint chosen), which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
+        PolicyDeniedAdminIngress => ("policy-denied-admin-ingress", "a new flow to a pod (a Service's endpoint chosen) refused by an ingress Deny rule of an Admin-tier ClusterNetworkPolicy, which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
+        PolicyDeniedBaselineEgress => ("policy-denied-baseline-egress", "a new flow from a pod that no NetworkPolicy isolates for egress, refused by an egress Deny rule of a Baseline-tier ClusterNetworkPolicy (to a Service: checked with the endpoint chosen): a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
+        PolicyDeniedBaselineIngress => ("policy-denied-baseline-ingress", "a new flow to a pod (a Service's endpoint chosen) that no NetworkPolicy isolates for ingress, refused by an ingress Deny rule of a Baseline-tier ClusterNetworkPolicy: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
     }
 }
 
@@ -88,9 +91,8 @@ impl<const V6: bool> Node for NatIn<V6> {
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
         let tables = cx.tables;
         if idle(cx.state, tables) {
-            let next = untracked(tables);
             for &bi in packets {
-                out.send(next, bi);
+                out.send(Next::Lookup, bi);
             }
             return;
         }
@@ -103,7 +105,7 @@ impl<const V6: bool> Node for NatIn<V6> {
     }
 }
 
-/// Where a packet that no session tracks goes on to: the policy check, unless no pod has a
+/// Where a packet with no flow to read goes on to: the policy check, unless no pod has a
 /// policy.
 fn untracked(tables: &Tables) -> Next {
     if tables.policies.is_empty() {
@@ -114,14 +116,16 @@ fn untracked(tables: &Tables) -> Next {
 }
 
 /// Whether no packet can have anything to do here: no session to find, no Service address
-/// to decide on, no masquerading interface to track flows in from. Nothing in the vector can
-/// change that, so it is asked once per vector.
+/// to decide on, no masquerading interface to track flows in from, no pod with policies to
+/// check new flows for. Nothing in the vector can change that, so it is asked once per
+/// vector.
 fn idle(state: &WorkerState, tables: &Tables) -> bool {
     let services = &*tables.services;
     state.sessions.counters().active == 0
         && services.is_empty()
         && services.node().service_cidrs.is_empty()
         && !tables.interfaces.iter().any(|i| i.masquerade)
+        && tables.policies.is_empty()
 }
 
 fn inbound<const V6: bool>(cx: &mut Context<'_>, tables: &Tables, bi: BufferIndex) -> Verdict {
@@ -320,9 +324,11 @@ fn forward<const V6: bool>(
     Verdict::Next(Next::Lookup)
 }
 
-/// A flow no Service translates. Coming in by a masquerading interface from outside the
-/// cluster to a pod, it is tracked as it is, so that `ip*-nat-out` recognizes the pod's
-/// answers and does not masquerade them; anything else goes on untracked.
+/// A flow no Service translates: checked against the policies, and tracked (as it is) when
+/// its replies need a session: when a pod with policies is at either end (unless
+/// `ip*-nat-out` will masquerade it: the masquerade's session carries its replies), and
+/// when it comes in by a masquerading interface from outside the cluster to a pod (so that
+/// `ip*-nat-out` recognizes the pod's answers and does not masquerade them).
 fn untranslated(
     cx: &mut Context<'_>,
     tables: &Tables,
@@ -331,34 +337,39 @@ fn untranslated(
     tcp_flags: u8,
     starts_flow: bool,
 ) -> Verdict {
-    let rx_if = cx.pool.meta(bi).rx_if;
-    let masquerading = tables.interface(rx_if).is_some_and(|c| c.masquerade);
-    let cluster = &tables.services.node().cluster_cidrs;
     let key = headers.key;
-    if !(masquerading
-        && starts_flow
-        && cidrs_contain(cluster, key.dst)
-        && !cidrs_contain(cluster, key.src))
-    {
-        return Verdict::Next(untracked(tables));
+    let from_outside = starts_flow && enters_from_outside(tables, cx.pool.meta(bi).rx_if, &key);
+    if !from_outside && tables.policies.is_empty() {
+        return Verdict::Next(Next::Lookup);
     }
-    // Tracked from here on, so checked here.
-    let connection = Connection::of(headers);
-    let allowed = match allowed(cx, tables, bi, &connection) {
-        Ok(allowed) => allowed,
+    let verdict = match allowed(cx, tables, bi, &Connection::of(headers)) {
+        Ok(verdict) => verdict,
         Err(reason) => return Verdict::Drop(reason),
     };
-    if let Err(e) = cx.state.sessions.insert(key, key, None, tcp_flags, cx.now) {
-        return Verdict::Drop(session_refused(e));
+    let restricted = verdict != PolicyVerdict::Unrestricted;
+    if from_outside || (restricted && starts_flow && !will_masquerade(tables, &key)) {
+        if let Err(e) = cx.state.sessions.insert(key, key, None, tcp_flags, cx.now) {
+            return Verdict::Drop(session_refused(e));
+        }
+        cx.pool.meta_mut(bi).tracked = true;
     }
-    policy::count(cx, tables, bi, allowed);
-    cx.pool.meta_mut(bi).tracked = true;
-    cx.note(bi, || "from outside to a pod: tracked untranslated".into());
+    policy::count(cx, tables, bi, verdict);
+    if from_outside {
+        cx.note(bi, || "from outside to a pod: tracked untranslated".into());
+    }
     Verdict::Next(Next::Lookup)
 }
 
-/// The policies' verdict on a new flow this node is about to track, unless it is denied:
-/// then the drop reason. The rules that allowed it are counted once its session is made.
+/// Whether a new flow `key` in by interface `rx_if` comes from outside the cluster to a pod
+/// through a masquerading interface.
+fn enters_from_outside(tables: &Tables, rx_if: IfIndex, key: &FlowKey) -> bool {
+    let masquerading = tables.interface(rx_if).is_some_and(|c| c.masquerade);
+    let cluster = &tables.services.node().cluster_cidrs;
+    masquerading && cidrs_contain(cluster, key.dst) && !cidrs_contain(cluster, key.src)
+}
+
+/// The policies' verdict on a new flow, unless it is denied: then the drop reason. The rules
+/// that allowed it are counted once its session is made.
 fn allowed(
     cx: &mut Context<'_>,
     tables: &Tables,

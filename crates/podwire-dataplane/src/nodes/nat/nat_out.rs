@@ -158,14 +158,17 @@ fn leaves_cluster(tables: &Tables, key: &FlowKey) -> bool {
 
 /// Whether this node will masquerade a new flow `key` that `ip*-nat-in` leaves untracked:
 /// its route leads out of a masquerading interface and it leaves the cluster. Asked before
-/// the route lookup by `ip*-policy`, whose session would otherwise take the flow's key.
-pub(crate) fn will_masquerade(tables: &Tables, key: &FlowKey) -> bool {
+/// the route lookup by `ip*-nat-in`, whose session would otherwise take the flow's key.
+pub(super) fn will_masquerade(tables: &Tables, key: &FlowKey) -> bool {
+    // The cheaper question first: most new flows stay in the cluster.
+    if !leaves_cluster(tables, key) {
+        return false;
+    }
     let route = match key.dst {
         IpAddr::V4(dst) => tables.route4(dst),
         IpAddr::V6(dst) => tables.route6(dst),
     };
     route.is_some_and(|(_, adjacency)| masquerading_interface(tables, adjacency).is_some())
-        && leaves_cluster(tables, key)
 }
 
 /// What an interface masquerades flows of an IP version to: its first IPv4 address, or its

@@ -1,24 +1,24 @@
-//! `ip4-policy` / `ip6-policy`: NetworkPolicies and ClusterNetworkPolicies for new
-//! connections, between `ip*-nat-in` and the route lookup.
+//! NetworkPolicies and ClusterNetworkPolicies for new connections, before the route lookup:
+//! the check ([`check`]), and the `ip4-policy` / `ip6-policy` nodes.
 //!
 //! ```text
 //! ip*-input → ip*-nat-in → ip*-policy → ip*-lookup → ip*-nat-out → ip*-rewrite
 //! ```
 //!
 //! A packet `ip*-nat-in` tracked (a session's, or an ICMP error about one: related traffic)
-//! was allowed when its session was made and goes by. So does a packet the switch made.
-//! A new Service flow is checked by `ip*-nat-in` itself, after it chose the endpoint (a
-//! policy sees the backend pod and its port), before it makes the session; so is a flow it
-//! tracks from outside the cluster. This node checks every other packet that involves a pod
-//! with policies ([`PolicyTable::check`](crate::policy::table::PolicyTable::check)): the
-//! client's egress, then the server's ingress.
+//! was allowed when its session was made and goes by. A new flow is checked by `ip*-nat-in`
+//! itself, where it is read once: a Service's after the endpoint is chosen (a policy sees
+//! the backend pod and its port), any other as it is. The check
+//! ([`PolicyTable::check`](crate::policy::table::PolicyTable::check)) asks the client's
+//! egress, then the server's ingress:
 //!
 //! - Denied: dropped, for the direction that refused it and what did (a ClusterNetworkPolicy
 //!   Deny rule of either tier, or NetworkPolicy isolation).
 //! - Allowed with a pod with policies at either end: the first packet of a flow gets a
-//!   session without translation, so that the replies (and ICMP errors about the flow) are
-//!   tracked and pass the other side's policies. A flow that `ip*-nat-out` will masquerade
-//!   gets no session here: the masquerade's carries its replies.
+//!   session (without translation unless a Service's), so that the replies (and ICMP errors
+//!   about the flow) are tracked and pass the other side's policies. A flow that
+//!   `ip*-nat-out` will masquerade gets no session before the route lookup: the
+//!   masquerade's carries its replies.
 //! - Neither end a pod with policies: passes, nothing remembered.
 //!
 //! The rules that decided a connection (allowed or denied it) and the Pass rules it matched
@@ -30,10 +30,11 @@
 //! interface or one side is a node address; it always reaches its pods, and they it. So
 //! are IPv6 link-local and multicast addresses (neighbor discovery with the gateway).
 //!
-//! A packet with no ports to read (a protocol other than TCP, UDP, SCTP, a later fragment,
-//! an ICMP message other than echo) is checked with port 0 and passes or not on its own: no
-//! session remembers it. Policies change what new connections may do; sessions made before
-//! a change live on.
+//! `ip*-policy` sees what `ip*-nat-in` has no flow of: a packet with no ports to read (a
+//! protocol other than TCP, UDP, SCTP, a later fragment, an ICMP message other than echo,
+//! an ICMP error about no session). It is checked with port 0 and passes or not on its own:
+//! no session remembers it. A packet the switch made goes by. Policies change what new
+//! connections may do; sessions made before a change live on.
 
 #[cfg(test)]
 mod tests;
@@ -42,8 +43,7 @@ use core::net::IpAddr;
 
 use crate::buffer::BufferIndex;
 use crate::graph::{Context, Dispatch, Node};
-use crate::nat::session::SessionError;
-use crate::nodes::nat::{Headers, Parsed, Transport, addresses, parse, will_masquerade};
+use crate::nodes::nat::{Headers, Transport, addresses};
 use crate::policy::classifier::RuleSlot;
 use crate::policy::table::{Action, Denied, DeniedBy, PolicyTable, PolicyVerdict};
 use crate::policy::tier::Tier;
@@ -72,8 +72,6 @@ crate::drop_reasons! {
         DeniedAdminIngress => ("policy-denied-admin-ingress", "a new connection to a pod refused by an ingress Deny rule of an Admin-tier ClusterNetworkPolicy, which no NetworkPolicy can override: change that rule, or put an Accept or Pass rule before it, if it should pass (`podwire ctl explain` names the rule)"),
         DeniedBaselineEgress => ("policy-denied-baseline-egress", "a new connection from a pod that no NetworkPolicy isolates for egress, refused by an egress Deny rule of a Baseline-tier ClusterNetworkPolicy: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
         DeniedBaselineIngress => ("policy-denied-baseline-ingress", "a new connection to a pod that no NetworkPolicy isolates for ingress, refused by an ingress Deny rule of a Baseline-tier ClusterNetworkPolicy: a NetworkPolicy allowing it, or an Accept rule before that one, lets it pass (`podwire ctl explain` names the rule)"),
-        SessionTableFull => ("session-table-full", "a new connection the policies allowed needs a session and the table is full of live ones: raise services.sessions_per_worker"),
-        SessionClash => ("session-clash", "a new connection's reply is tracked by another session already (a podwire bug)"),
     }
 }
 
@@ -125,55 +123,16 @@ impl<const V6: bool> Node for PolicyNode<V6> {
             return;
         }
         for &bi in packets {
-            let meta = cx.pool.meta(bi);
-            if meta.tracked || meta.originated {
+            if cx.pool.meta(bi).originated {
                 out.send(Next::Lookup, bi);
                 continue;
             }
-            match untracked::<V6>(cx, tables, bi) {
+            match portless::<V6>(cx, tables, bi) {
                 Ok(()) => out.send(Next::Lookup, bi),
                 Err(reason) => out.drop(bi, reason),
             }
         }
     }
-}
-
-/// A packet no session tracks: checked, and if it starts an allowed flow with an isolated
-/// side, tracked from now on.
-fn untracked<const V6: bool>(
-    cx: &mut Context<'_>,
-    tables: &Tables,
-    bi: BufferIndex,
-) -> Result<(), PolicyDrop> {
-    let (headers, tcp_flags, starts_flow) = match parse(cx.pool.data(bi), V6) {
-        Parsed::Packet {
-            headers,
-            tcp_flags,
-            starts_flow,
-        } => (headers, tcp_flags, starts_flow),
-        // ICMP errors about a session were tracked by `ip*-nat-in`: this one is about
-        // nothing the switch let through, and is checked as ICMP of its own.
-        Parsed::Error { .. } | Parsed::Opaque(_) => return portless::<V6>(cx, tables, bi),
-    };
-    let key = headers.key;
-    let connection = Connection::of(&headers);
-    let verdict = match check(cx, tables, bi, &connection) {
-        PolicyVerdict::Unrestricted => return Ok(()),
-        PolicyVerdict::Denied { side, by, .. } => return Err(PolicyDrop::denied(side, by)),
-        allowed => allowed,
-    };
-    if starts_flow && !will_masquerade(tables, &key) {
-        cx.state
-            .sessions
-            .insert(key, key, None, tcp_flags, cx.now)
-            .map_err(|e| match e {
-                SessionError::Full { .. } => PolicyDrop::SessionTableFull,
-                SessionError::Exists => PolicyDrop::SessionClash,
-            })?;
-        cx.pool.meta_mut(bi).tracked = true;
-    }
-    count(cx, tables, bi, verdict);
-    Ok(())
 }
 
 /// A packet without ports to read: checked with port 0, not tracked.

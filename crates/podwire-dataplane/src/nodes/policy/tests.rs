@@ -1,12 +1,14 @@
 //! NetworkPolicy through the nodes, on the NAT tests' network: pod A on [`POD_IF`], pod B
 //! (the Services' endpoint) on [`POD_B_IF`], hosts outside behind router A on the uplink.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use podwire_wire::ethernet::EthernetAddress;
 use std::sync::Arc;
 
 use crate::interface::IfIndex;
 use crate::nat::flow::{TCP, UDP};
-use crate::nodes::ip_common::harness::frames::{from_pod, from_router};
+use crate::nodes::ip_common::harness::frames::{from_pod, from_router, raw, refill_ip4_checksum};
 use crate::nodes::ip_common::harness::*;
 use crate::nodes::nat::tests::*;
 use crate::policy::classifier::{Classifier, ClassifierBuilder, PeerMatch, PortMatch, RuleSlot};
@@ -220,11 +222,11 @@ fn an_isolated_pod_refuses_what_no_rule_allows() {
         UPLINK_IF,
         &frame(from_router(), outside, b4(8080), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-ingress");
     assert!(
-        noted(&h, id, "ip4-policy").contains("no ingress rule of default/b"),
+        noted(&h, id, "ip4-nat-in").contains("no ingress rule of default/b"),
         "{}",
-        noted(&h, id, "ip4-policy")
+        noted(&h, id, "ip4-nat-in")
     );
     send(
         &mut h,
@@ -232,7 +234,7 @@ fn an_isolated_pod_refuses_what_no_rule_allows() {
         &frame(from_pod(), a4(A_CLIENT), b4(9999), L4::Syn),
     );
     assert_eq!(
-        h.drops("ip4-policy", "policy-denied-ingress"),
+        h.drops("ip4-nat-in", "policy-denied-ingress"),
         2,
         "another port"
     );
@@ -242,7 +244,7 @@ fn an_isolated_pod_refuses_what_no_rule_allows() {
         &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Udp),
     );
     assert_eq!(
-        h.drops("ip4-policy", "policy-denied-ingress"),
+        h.drops("ip4-nat-in", "policy-denied-ingress"),
         3,
         "another protocol"
     );
@@ -268,9 +270,14 @@ fn an_allowed_connection_passes_and_so_do_its_replies() {
     );
     assert_eq!(seen(&one_out(&mut h, POD_B_IF)).dst, b4(8080));
     assert!(
-        noted(&h, id, "ip4-policy").contains("default/allow-a (default/b)"),
+        noted(&h, id, "ip4-nat-in").contains("default/allow-a (default/b)"),
         "{}",
-        noted(&h, id, "ip4-policy")
+        noted(&h, id, "ip4-nat-in")
+    );
+    assert!(
+        !h.path(id).contains(&"ip4-policy"),
+        "read and checked once, by ip4-nat-in: {:?}",
+        h.path(id)
     );
     assert_eq!(active(&h), 1, "a session remembers the verdict");
 
@@ -287,7 +294,7 @@ fn an_allowed_connection_passes_and_so_do_its_replies() {
         POD_B_IF,
         &frame(from_pod_b(), b4(8080), a4(A_CLIENT + 1), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-ingress");
 }
 
 #[test]
@@ -302,8 +309,8 @@ fn egress_isolation_refuses_destinations_no_rule_allows() {
         POD_IF,
         &frame(from_pod(), a4(A_CLIENT), outside, L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-egress");
-    assert!(noted(&h, id, "ip4-policy").contains("no egress rule of default/a"));
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-egress");
+    assert!(noted(&h, id, "ip4-nat-in").contains("no egress rule of default/a"));
     // Any port and protocol to B, ICMP echo included.
     send(
         &mut h,
@@ -350,7 +357,7 @@ fn the_reply_of_an_allowed_egress_connection_passes_ingress_isolation() {
         UPLINK_IF,
         &frame(from_router(), outside, a4(22), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-ingress");
 }
 
 #[test]
@@ -515,6 +522,48 @@ fn an_icmp_error_about_an_allowed_connection_passes() {
     assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
 }
 
+/// A GRE packet (a protocol without ports) from `src` to pod B, in a frame with `macs`.
+fn gre_to_b(macs: (EthernetAddress, EthernetAddress), src: Ipv4Addr) -> Vec<u8> {
+    let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, GRE, 0, 0];
+    ip.extend_from_slice(&src.octets());
+    ip.extend_from_slice(&POD_B_IP4.octets());
+    ip.extend_from_slice(&[0, 0, 0x08, 0x00, 0, 0, 0, 0]);
+    let mut frame = raw(macs, &ip);
+    refill_ip4_checksum(&mut frame);
+    frame
+}
+
+const GRE: u8 = 47;
+
+#[test]
+fn a_packet_without_ports_is_checked_by_the_policy_node_with_port_0() {
+    // B accepts anything from A (no ports: every protocol), nothing else.
+    let mut h = Policies::default()
+        .pod(
+            "default/b",
+            &b(),
+            Some(&[("from-a", host(POD_IP4), None)]),
+            None,
+        )
+        .harness(false);
+    let id = send(&mut h, POD_IF, &gre_to_b(from_pod(), POD_IP4));
+    one_out(&mut h, POD_B_IF);
+    assert!(
+        noted(&h, id, "ip4-policy").contains("default/from-a (default/b)"),
+        "{:?}",
+        h.steps(id)
+    );
+    let id = send(&mut h, UPLINK_IF, &gre_to_b(from_router(), OUTSIDE4));
+    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert!(
+        noted(&h, id, "ip4-policy").contains("protocol 47 port 0"),
+        "{:?}",
+        h.steps(id)
+    );
+    assert_eq!(active(&h), 0, "no session remembers a packet without ports");
+    assert_eq!(h.state.policy_hits.hits, vec![1]);
+}
+
 #[test]
 fn rules_count_the_connections_they_allow() {
     let mut h = Policies::default()
@@ -573,7 +622,7 @@ fn ipv6_is_checked_alike() {
         UPLINK_IF,
         &frame(from_router(), sa(OUTSIDE6, 1), b6, L4::Syn),
     );
-    assert_dropped(&mut h, "ip6-policy", "policy-denied-ingress");
+    assert_dropped(&mut h, "ip6-nat-in", "policy-denied-ingress");
 }
 
 #[test]
@@ -654,8 +703,8 @@ fn an_admin_deny_refuses_what_a_network_policy_allows_and_is_counted() {
         POD_IF,
         &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-admin-ingress");
-    let noted = noted(&h, id, "ip4-policy");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-admin-ingress");
+    let noted = noted(&h, id, "ip4-nat-in");
     assert!(
         noted.contains("denied by ClusterNetworkPolicy/no-a (Admin Deny, default/b)"),
         "{noted}"
@@ -686,7 +735,7 @@ fn an_admin_pass_leaves_the_connection_to_network_policies() {
         &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
     );
     one_out(&mut h, POD_B_IF);
-    let noted = noted(&h, id, "ip4-policy");
+    let noted = noted(&h, id, "ip4-nat-in");
     assert!(
         noted.contains("allowed by default/web (default/b), after passing on ClusterNetworkPolicy/pass-a (Admin Pass, default/b)"),
         "{noted}"
@@ -702,7 +751,7 @@ fn an_admin_pass_leaves_the_connection_to_network_policies() {
         POD_IF,
         &frame(from_pod(), a4(A_CLIENT), b4(9090), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-ingress");
     assert_eq!(h.state.policy_hits.hits, vec![2, 0, 1]);
     // Not passed on: the Admin Deny.
     send(
@@ -710,7 +759,7 @@ fn an_admin_pass_leaves_the_connection_to_network_policies() {
         UPLINK_IF,
         &frame(from_router(), sa(OUTSIDE4, 1), b4(8080), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-admin-ingress");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-admin-ingress");
 }
 
 #[test]
@@ -723,7 +772,7 @@ fn the_baseline_decides_only_for_pods_no_network_policy_isolates() {
         UPLINK_IF,
         &frame(from_router(), outside, b4(8080), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-baseline-ingress");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-baseline-ingress");
     send(
         &mut h,
         POD_IF,
@@ -770,7 +819,7 @@ fn an_egress_accept_still_needs_the_servers_ingress() {
         POD_IF,
         &frame(from_pod(), a4(A_CLIENT), b4(8080), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-ingress");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-ingress");
     assert_eq!(
         h.state.policy_hits.hits,
         vec![1],
@@ -836,5 +885,5 @@ fn the_node_reaches_pods_a_tier_denies_everything() {
         UPLINK_IF,
         &frame(from_router(), sa(OUTSIDE4, 1), b4(8080), L4::Syn),
     );
-    assert_dropped(&mut h, "ip4-policy", "policy-denied-admin-ingress");
+    assert_dropped(&mut h, "ip4-nat-in", "policy-denied-admin-ingress");
 }
