@@ -377,7 +377,7 @@ fn explain(plan: &Plan) {
          - policy_ns_per_packet_none and _N: podwire in memory, one core: SYNs of new TCP \
          connections (fresh client ports) from {clients} client pods to a server pod, each pod \
          on an interface of its own, 256 to a vector, through the whole graph, ns per packet; \
-         the session table is emptied (untimed) every {round} SYNs. With N rules selecting \
+         the session table is emptied (untimed, keeping its grown size) every {round} SYNs. With N rules selecting \
          the server (ingress; the agent's renderer builds its classifier from compiled \
          PodPolicy values), each SYN is classified, counted on its rule and given a session \
          that keeps the verdict; only the rule before the last allows the probes, some \
