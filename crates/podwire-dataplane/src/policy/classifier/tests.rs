@@ -207,6 +207,25 @@ fn rule() -> impl Strategy<Value = ModelRule> {
         .prop_map(|(peers, ports)| ModelRule { peers, ports })
 }
 
+/// Builds a classifier of `rules` and checks that each lookup answers as the model.
+fn agrees_with_the_model(
+    rules: &[ModelRule],
+    lookups: &[(IpAddr, u8, u16)],
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let c = build(rules);
+    for &(remote, protocol, port) in lookups {
+        prop_assert_eq!(
+            c.lookup(remote, protocol, port),
+            model(rules, remote, protocol, port),
+            "{} protocol {} port {}",
+            remote,
+            protocol,
+            port
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -215,14 +234,7 @@ proptest! {
         rules in proptest::collection::vec(rule(), 0..12),
         lookups in proptest::collection::vec((address(), protocol(), port()), 64),
     ) {
-        let c = build(&rules);
-        for (remote, protocol, port) in lookups {
-            prop_assert_eq!(
-                c.lookup(remote, protocol, port),
-                model(&rules, remote, protocol, port),
-                "{} protocol {} port {}", remote, protocol, port
-            );
-        }
+        agrees_with_the_model(&rules, &lookups)?;
     }
 
     #[test]
@@ -231,14 +243,7 @@ proptest! {
         lookups in proptest::collection::vec((address(), protocol(), port()), 256),
     ) {
         // Enough port ranges for a port map of many blocks.
-        let c = build(&rules);
-        for (remote, protocol, port) in lookups {
-            prop_assert_eq!(
-                c.lookup(remote, protocol, port),
-                model(&rules, remote, protocol, port),
-                "{} protocol {} port {}", remote, protocol, port
-            );
-        }
+        agrees_with_the_model(&rules, &lookups)?;
     }
 
     #[test]
