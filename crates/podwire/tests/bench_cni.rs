@@ -5,8 +5,8 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use support::bench::*;
 use support::*;
 
 /// The figures the benchmark promises, each in this unit.
@@ -18,10 +18,6 @@ const FIGURES: [(&str, &str); 5] = [
     ("cni_110_pods_s", "s"),
 ];
 
-fn positive_finite(value: &serde_json::Value) -> bool {
-    value.as_f64().is_some_and(|v| v.is_finite() && v > 0.0)
-}
-
 #[test]
 fn the_short_run_reports_every_figure_and_removes_what_it_made() {
     if !root_or_skip() {
@@ -30,32 +26,9 @@ fn the_short_run_reports_every_figure_and_removes_what_it_made() {
     // Its own TMPDIR: whatever the benchmark keeps in temporary
     // directories must be gone when it ends.
     let tmp = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let json = out.path().join("cni.json");
-    let child = Command::new(podwire())
-        .args(["bench", "cni", "--iterations", "5", "--json"])
-        .arg(&json)
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start podwire bench cni");
-    let run = child.id();
-    let bench = KillOnDrop(Some(child)).wait();
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&bench.stdout),
-        String::from_utf8_lossy(&bench.stderr)
-    );
-    assert!(bench.status.success(), "podwire bench cni failed:\n{log}");
-
-    let text = std::fs::read_to_string(&json).expect("the JSON file");
-    let figures: Vec<serde_json::Value> = serde_json::from_str(&text).expect("a JSON list");
+    let BenchRun { figures, log, pid } = run_bench(&["cni", "--iterations", "5"], Some(tmp.path()));
     for (name, unit) in FIGURES {
-        let figure = figures
-            .iter()
-            .find(|f| f["name"] == name)
-            .unwrap_or_else(|| panic!("{name} missing from {text}"));
+        let figure = figure(&figures, name);
         assert_eq!(figure["unit"], unit, "{figure}");
         assert_eq!(figure["better"], "lower", "{figure}");
         for key in ["podwire", "anchor_value", "ratio"] {
@@ -70,7 +43,7 @@ fn the_short_run_reports_every_figure_and_removes_what_it_made() {
         "no verdict on the target:\n{log}"
     );
 
-    let prefix = format!("pwcni-{run}-");
+    let prefix = format!("pwcni-{pid}-");
     let left: Vec<String> = std::fs::read_dir("/run/netns")
         .map(|dir| {
             dir.filter_map(|e| e.ok())
@@ -80,7 +53,7 @@ fn the_short_run_reports_every_figure_and_removes_what_it_made() {
         })
         .unwrap_or_default();
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
-    let bridge = format!("pwcb{run}");
+    let bridge = format!("pwcb{pid}");
     assert!(
         !Path::new("/sys/class/net").join(&bridge).exists(),
         "bridge {bridge} left behind"

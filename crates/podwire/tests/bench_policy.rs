@@ -5,9 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use support::*;
+use support::bench::*;
 
 /// What a figure's anchor must be.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -38,45 +36,15 @@ const FIGURES: [(&str, &str, Anchor); 8] = [
     ("policy_classifier_bytes_1k", "bytes", Anchor::Null),
 ];
 
-fn positive_finite(value: &serde_json::Value) -> bool {
-    value.as_f64().is_some_and(|v| v.is_finite() && v > 0.0)
-}
-
-fn figure<'a>(figures: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
-    figures
-        .iter()
-        .find(|f| f["name"] == name)
-        .unwrap_or_else(|| panic!("{name} missing from {figures:?}"))
-}
-
 #[test]
 fn the_short_run_reports_every_figure_beside_the_cost_without_policy() {
     // Its own TMPDIR: the cluster store the compile uses must be gone when it ends.
     let tmp = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let json = out.path().join("policy.json");
-    let child = Command::new(podwire())
-        .args(["bench", "policy", "--quick", "--rules", "10,1000", "--json"])
-        .arg(&json)
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start podwire bench policy");
-    let bench = KillOnDrop(Some(child)).wait();
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&bench.stdout),
-        String::from_utf8_lossy(&bench.stderr)
+    let BenchRun { figures, log, .. } = run_bench(
+        &["policy", "--quick", "--rules", "10,1000"],
+        Some(tmp.path()),
     );
-    assert!(
-        bench.status.success(),
-        "podwire bench policy failed:\n{log}"
-    );
-
-    let text = std::fs::read_to_string(&json).expect("the JSON file");
-    let figures: Vec<serde_json::Value> = serde_json::from_str(&text).expect("a JSON list");
-    assert_eq!(figures.len(), FIGURES.len(), "{text}");
+    assert_eq!(figures.len(), FIGURES.len(), "{figures:?}");
     for (name, unit, anchor) in FIGURES {
         let f = figure(&figures, name);
         assert_eq!(f["unit"], unit, "{f}");

@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
+use support::bench::*;
 use support::*;
 
 /// What a figure's anchor value must be.
@@ -40,52 +39,12 @@ const FIGURES: [(&str, &str, Anchor); 11] = [
     ("svc_bytes_per_service", "bytes", Anchor::Null),
 ];
 
-fn positive_finite(value: &serde_json::Value) -> bool {
-    value.as_f64().is_some_and(|v| v.is_finite() && v > 0.0)
-}
-
-/// Runs the benchmark with `args` and `--json`; its figures and its log.
-fn bench(args: &[&str]) -> (Vec<serde_json::Value>, String, u32) {
-    let out = tempfile::tempdir().unwrap();
-    let json = out.path().join("services.json");
-    let child = Command::new(podwire())
-        .args(["bench", "services", "--quick"])
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start podwire bench services");
-    let run = child.id();
-    let bench = KillOnDrop(Some(child)).wait();
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&bench.stdout),
-        String::from_utf8_lossy(&bench.stderr)
-    );
-    assert!(
-        bench.status.success(),
-        "podwire bench services failed:\n{log}"
-    );
-    let text = std::fs::read_to_string(&json).expect("the JSON file");
-    let figures = serde_json::from_str(&text).expect("a JSON list");
-    (figures, log, run)
-}
-
-fn figure<'a>(figures: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
-    figures
-        .iter()
-        .find(|f| f["name"] == name)
-        .unwrap_or_else(|| panic!("{name} missing from {figures:?}"))
-}
-
 #[test]
 fn the_short_run_reports_every_figure_beside_the_kernel_and_removes_what_it_made() {
     if !root_or_skip() {
         return;
     }
-    let (figures, log, run) = bench(&[]);
+    let BenchRun { figures, log, pid } = run_bench(&["services", "--quick"], None);
     assert_eq!(figures.len(), FIGURES.len(), "{figures:?}");
     for (name, unit, anchor) in FIGURES {
         let f = figure(&figures, name);
@@ -124,7 +83,7 @@ fn the_short_run_reports_every_figure_beside_the_kernel_and_removes_what_it_made
     assert!(log.contains("what the figures are:"), "{log}");
     assert!(log.contains("iptables-restore loads "), "{log}");
 
-    let prefix = format!("pwsvc-{run}-");
+    let prefix = format!("pwsvc-{pid}-");
     let left: Vec<String> = std::fs::read_dir("/run/netns")
         .map(|dir| {
             dir.filter_map(|e| e.ok())
@@ -138,7 +97,8 @@ fn the_short_run_reports_every_figure_beside_the_kernel_and_removes_what_it_made
 
 #[test]
 fn in_memory_only_needs_no_kernel_and_says_so() {
-    let (figures, log, _) = bench(&["--in-memory-only"]);
+    let BenchRun { figures, log, .. } =
+        run_bench(&["services", "--quick", "--in-memory-only"], None);
     assert_eq!(figures.len(), FIGURES.len(), "{figures:?}");
     for (name, _, anchor) in FIGURES {
         let f = figure(&figures, name);

@@ -1,8 +1,11 @@
 //! The packets of a probe, as frames: a connection's first packet (TCP SYN, UDP datagram,
-//! SCTP INIT) and its answer (SYN-ACK, datagram, INIT-ACK), and what a frame the switch sent
-//! carries.
+//! SCTP INIT) and its answer (SYN-ACK, datagram, INIT-ACK), what a frame the switch sent
+//! carries, and the frames an in-memory switch sent.
 
 use std::net::IpAddr;
+
+use podwire_dataplane::engine::Engine;
+use podwire_dataplane::interface::IfIndex;
 
 use podwire_wire::ethernet::{self, EtherType, EthernetAddress, EthernetRepr};
 use podwire_wire::ip::IpProtocol;
@@ -226,4 +229,23 @@ pub fn read(frame: &[u8]) -> Result<Flow, String> {
             protocol.0
         )),
     }
+}
+
+/// Every frame `engine` queued for sending, with its interface, taken out of the queues
+/// (their buffers freed).
+pub fn sent_frames(engine: &mut Engine) -> Vec<(IfIndex, Vec<u8>)> {
+    let mut sent = Vec::new();
+    let interfaces: Vec<IfIndex> = engine.tx.pending().collect();
+    for interface in interfaces {
+        let Some(queue) = engine.tx.queue_mut(interface) else {
+            continue;
+        };
+        for bi in std::mem::take(queue) {
+            let mut bytes = Vec::new();
+            engine.pool.copy_to_vec(bi, &mut bytes);
+            engine.pool.free(bi);
+            sent.push((interface, bytes));
+        }
+    }
+    sent
 }

@@ -230,19 +230,7 @@ pub fn send(tables: &Tables, flow: &FlowKey, rx: IfIndex) -> Observation {
         .iter()
         .flat_map(|p| &p.steps)
         .any(|s| s.node == "ip4-local" || s.node == "ip6-local");
-    let mut sent = Vec::new();
-    let interfaces: Vec<IfIndex> = engine.tx.pending().collect();
-    for interface in interfaces {
-        let Some(queue) = engine.tx.queue_mut(interface) else {
-            continue;
-        };
-        for bi in std::mem::take(queue) {
-            let mut bytes = Vec::new();
-            engine.pool.copy_to_vec(bi, &mut bytes);
-            engine.pool.free(bi);
-            sent.push((interface, bytes));
-        }
-    }
+    let sent = packets::sent_frames(&mut engine);
     let outcome = if local {
         Outcome::Local
     } else {

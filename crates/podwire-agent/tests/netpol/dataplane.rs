@@ -365,20 +365,7 @@ fn exchange(
         engine.receive(*rx, &[bi], NOW);
     }
     engine.run(tables, NOW);
-    let mut sent = Vec::new();
-    let interfaces: Vec<IfIndex> = engine.tx.pending().collect();
-    for interface in interfaces {
-        let Some(queue) = engine.tx.queue_mut(interface) else {
-            continue;
-        };
-        for bi in std::mem::take(queue) {
-            let mut bytes = Vec::new();
-            engine.pool.copy_to_vec(bi, &mut bytes);
-            engine.pool.free(bi);
-            sent.push((interface, bytes));
-        }
-    }
-    sent
+    packets::sent_frames(engine)
 }
 
 /// Which of `count` probes arrived among the packets the switch `sent`, as `awaited` says

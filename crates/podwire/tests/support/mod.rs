@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod bench;
 pub mod cni;
 pub mod services;
 
