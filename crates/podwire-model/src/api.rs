@@ -239,6 +239,37 @@ pub struct Health {
     pub uptime_s: u64,
 }
 
+/// `GET /v1/transactions`: one batch of changes the agent made to the data plane, what
+/// started it and what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionView {
+    /// Its number: 1 for the first since the agent started, then one more for each.
+    pub id: u64,
+    /// When it started, in milliseconds since the Unix epoch (UTC).
+    pub started_unix_ms: u64,
+    /// How long it took, in microseconds.
+    pub duration_us: u64,
+    /// What started it: `agent start`, `apply: 3 objects`, `etcd: 2 events`, ….
+    pub trigger: String,
+    /// What it did to each object, where known, in the order it did it.
+    pub objects: Vec<TransactionObject>,
+    /// What it did besides, for people: `routes: +2 -0`, `services re-rendered: 3`.
+    pub notes: Vec<String>,
+    /// `ok`, or `failed: ` and why.
+    pub outcome: String,
+}
+
+/// What one transaction did to one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionObject {
+    /// The object: `Service shop/web`, `Namespace shop`.
+    pub key: String,
+    /// What changed in the store: `created`, `configured`, `unchanged`, `deleted`.
+    pub change: String,
+    /// Its status after the transaction: `applied`, `pending: …`, `failed: …`, ….
+    pub status: String,
+}
+
 /// The body of every API answer that is not a success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -100,6 +100,12 @@ impl Cidr {
         }
     }
 
+    /// Whether the two prefixes share an address: one holds the other's first address (never
+    /// across families).
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.contains(other.network().addr()) || other.contains(self.network().addr())
+    }
+
     /// For IPv4 subnets longer than two addresses, the last one (all host bits set).
     /// `None` for IPv6, which has no broadcast, and for `/31` and `/32`.
     pub fn broadcast(&self) -> Option<Ipv4Addr> {

@@ -1,4 +1,4 @@
-//! The cluster objects the agent keeps (Namespaces, Pods, Services, EndpointSlices) as the
+//! The cluster objects the agent keeps (Namespaces, Pods, Services, EndpointSlices, Nodes) as the
 //! API and the CLI see them: what to apply or delete, what changed, and each object's status.
 
 use std::fmt;
@@ -22,6 +22,22 @@ pub enum ObjectKind {
     /// `policy.networking.k8s.io/v1alpha2/ClusterNetworkPolicy` (cluster-scoped): the Admin
     /// and Baseline tiers around NetworkPolicies.
     ClusterNetworkPolicy,
+    /// `v1/Node` (cluster-scoped): a node of the cluster, its pod CIDRs and addresses; the
+    /// nodes other than this one are where tunnels go.
+    Node,
+}
+
+impl ObjectKind {
+    /// Every kind the store keeps.
+    pub const ALL: [ObjectKind; 7] = [
+        ObjectKind::Namespace,
+        ObjectKind::Pod,
+        ObjectKind::Service,
+        ObjectKind::EndpointSlice,
+        ObjectKind::NetworkPolicy,
+        ObjectKind::ClusterNetworkPolicy,
+        ObjectKind::Node,
+    ];
 }
 
 impl fmt::Display for ObjectKind {
@@ -33,9 +49,27 @@ impl fmt::Display for ObjectKind {
             ObjectKind::EndpointSlice => "EndpointSlice",
             ObjectKind::NetworkPolicy => "NetworkPolicy",
             ObjectKind::ClusterNetworkPolicy => "ClusterNetworkPolicy",
+            ObjectKind::Node => "Node",
         })
     }
 }
+
+/// A node of the cluster as the data plane needs it: where its pods are and how to reach
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Its name (`metadata.name`).
+    pub name: String,
+    /// Its pod CIDRs (`spec.podCIDRs`), at most one per family; empty until it has some.
+    pub pod_cidrs: Vec<crate::Cidr>,
+    /// The address its VXLAN tunnel ends on: the annotation [`TUNNEL_ADDRESS_ANNOTATION`]
+    /// when set, else its first `InternalIP` (IPv4 first); `None` when it has neither.
+    pub tunnel_address: Option<IpAddr>,
+}
+
+/// The annotation of a Node that names the address its podwire tunnels end on (written by
+/// podwire when the node registers; set by hand when the first InternalIP is not it).
+pub const TUNNEL_ADDRESS_ANNOTATION: &str = "podwire.io/tunnel-address";
 
 /// An object, by kind, namespace (empty for a Namespace) and name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -111,8 +145,11 @@ pub struct ManifestReport {
 }
 
 /// Whether the data plane implements an object as it is.
+///
+/// In JSON: `{"state": "applied"}`, `{"state": "pending", "reason": "…"}`,
+/// `{"state": "failed", "reason": "…"}`, `{"state": "retrying", "reason": "…", "attempts": 2}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", content = "reason", rename_all = "lowercase")]
+#[serde(into = "StatusJson", try_from = "StatusJson")]
 pub enum ObjectStatus {
     /// Implemented as written.
     Applied,
@@ -120,6 +157,22 @@ pub enum ObjectStatus {
     Pending(String),
     /// Accepted by the store but not implemented (the reason says why and what to do).
     Failed(String),
+    /// Applying it failed for a reason that may pass (the data plane or the store was busy
+    /// or unreachable); the agent tries again.
+    Retrying {
+        /// Why the last attempt failed.
+        reason: String,
+        /// Attempts made so far.
+        attempts: u32,
+    },
+}
+
+impl ObjectStatus {
+    /// The state in one word, without its reason: `applied`, `pending`, `failed` or
+    /// `retrying` (what JSON has as `state`).
+    pub fn state(&self) -> &'static str {
+        StatusState::of(self).word()
+    }
 }
 
 impl fmt::Display for ObjectStatus {
@@ -128,7 +181,88 @@ impl fmt::Display for ObjectStatus {
             ObjectStatus::Applied => f.write_str("applied"),
             ObjectStatus::Pending(why) => write!(f, "pending: {why}"),
             ObjectStatus::Failed(why) => write!(f, "failed: {why}"),
+            ObjectStatus::Retrying { reason, attempts } => {
+                write!(f, "retrying (attempt {attempts}): {reason}")
+            }
         }
+    }
+}
+
+/// [`ObjectStatus`] as it travels: the state, and its reason and attempts beside it.
+#[derive(Serialize, Deserialize)]
+struct StatusJson {
+    state: StatusState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attempts: Option<u32>,
+}
+
+/// The `state` of a [`StatusJson`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StatusState {
+    Applied,
+    Pending,
+    Failed,
+    Retrying,
+}
+
+impl StatusState {
+    fn of(status: &ObjectStatus) -> StatusState {
+        match status {
+            ObjectStatus::Applied => StatusState::Applied,
+            ObjectStatus::Pending(_) => StatusState::Pending,
+            ObjectStatus::Failed(_) => StatusState::Failed,
+            ObjectStatus::Retrying { .. } => StatusState::Retrying,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            StatusState::Applied => "applied",
+            StatusState::Pending => "pending",
+            StatusState::Failed => "failed",
+            StatusState::Retrying => "retrying",
+        }
+    }
+}
+
+impl From<ObjectStatus> for StatusJson {
+    fn from(status: ObjectStatus) -> StatusJson {
+        let state = StatusState::of(&status);
+        let (reason, attempts) = match status {
+            ObjectStatus::Applied => (None, None),
+            ObjectStatus::Pending(why) | ObjectStatus::Failed(why) => (Some(why), None),
+            ObjectStatus::Retrying { reason, attempts } => (Some(reason), Some(attempts)),
+        };
+        StatusJson {
+            state,
+            reason,
+            attempts,
+        }
+    }
+}
+
+impl TryFrom<StatusJson> for ObjectStatus {
+    type Error = String;
+
+    fn try_from(json: StatusJson) -> Result<ObjectStatus, String> {
+        let StatusJson {
+            state,
+            reason,
+            attempts,
+        } = json;
+        let reason = || reason.ok_or_else(|| format!("a {} status needs a reason", state.word()));
+        Ok(match state {
+            StatusState::Applied => ObjectStatus::Applied,
+            StatusState::Pending => ObjectStatus::Pending(reason()?),
+            StatusState::Failed => ObjectStatus::Failed(reason()?),
+            StatusState::Retrying => ObjectStatus::Retrying {
+                reason: reason()?,
+                attempts: attempts.ok_or("a retrying status needs its attempts")?,
+            },
+        })
     }
 }
 
@@ -147,6 +281,10 @@ pub struct ServiceView {
     pub external_ips: Vec<IpAddr>,
     /// Its ports as `80/TCP`, with `:30080` for a NodePort and `→8080` for a target port.
     pub ports: Vec<String>,
+    /// What the data plane answers on: `10.96.0.10:80/TCP`, `[fd00:96::10]:80/TCP`, and
+    /// `*:30080/TCP` for a NodePort (every node address).
+    #[serde(default)]
+    pub frontends: Vec<String>,
     /// Endpoints the data plane may send Cluster-policy traffic to.
     pub endpoints: usize,
     /// Of them, on this node.
@@ -203,4 +341,85 @@ pub struct PodView {
     /// Whether it is implemented: applied with an address, or pending until the CNI plugin
     /// attaches it.
     pub status: ObjectStatus,
+}
+
+/// `GET /v1/cluster/nodes`: one node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// Its name.
+    pub name: String,
+    /// Its pod CIDRs, as `address/length`.
+    pub pod_cidrs: Vec<String>,
+    /// The address its VXLAN tunnel ends on, when known.
+    pub tunnel_address: Option<IpAddr>,
+    /// Whether it is the node of the agent answering.
+    pub this_node: bool,
+    /// Whether the data plane reaches its pods: applied when its routes go through the
+    /// tunnel, pending while it has no pod CIDR or no tunnel address.
+    pub status: ObjectStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_travel_as_a_state_with_a_reason_beside_it() {
+        let retrying = ObjectStatus::Retrying {
+            reason: "etcd is unreachable".into(),
+            attempts: 3,
+        };
+        for (status, json) in [
+            (ObjectStatus::Applied, r#"{"state":"applied"}"#),
+            (
+                ObjectStatus::Pending("no endpoints".into()),
+                r#"{"state":"pending","reason":"no endpoints"}"#,
+            ),
+            (
+                ObjectStatus::Failed("bad port".into()),
+                r#"{"state":"failed","reason":"bad port"}"#,
+            ),
+            (
+                retrying.clone(),
+                r#"{"state":"retrying","reason":"etcd is unreachable","attempts":3}"#,
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&status).unwrap(), json);
+            assert_eq!(serde_json::from_str::<ObjectStatus>(json).unwrap(), status);
+            let value: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(value["state"], status.state());
+        }
+        assert_eq!(
+            retrying.to_string(),
+            "retrying (attempt 3): etcd is unreachable"
+        );
+        assert_eq!(retrying.state(), "retrying");
+    }
+
+    #[test]
+    fn a_status_without_its_reason_or_attempts_is_refused() {
+        for (json, problem) in [
+            (r#"{"state":"pending"}"#, "a pending status needs a reason"),
+            (r#"{"state":"failed"}"#, "a failed status needs a reason"),
+            (
+                r#"{"state":"retrying","reason":"busy"}"#,
+                "a retrying status needs its attempts",
+            ),
+        ] {
+            let error = serde_json::from_str::<ObjectStatus>(json).unwrap_err();
+            assert!(error.to_string().contains(problem), "{json}: {error}");
+        }
+        assert!(serde_json::from_str::<ObjectStatus>(r#"{"state":"gone"}"#).is_err());
+    }
+
+    #[test]
+    fn a_service_view_without_frontends_still_decodes() {
+        let json = r#"{"namespace":"default","name":"web","service_type":"ClusterIP",
+            "cluster_ips":["10.96.0.10"],"external_ips":[],"ports":["80/TCP"],"endpoints":0,
+            "local_endpoints":0,"affinity_timeout_s":null,"health_check_node_port":null,
+            "status":{"state":"pending","reason":"no endpoints"}}"#;
+        let view: ServiceView = serde_json::from_str(json).unwrap();
+        assert!(view.frontends.is_empty());
+        assert_eq!(view.status, ObjectStatus::Pending("no endpoints".into()));
+    }
 }

@@ -28,6 +28,9 @@ pub(super) struct ConfigFile {
     /// Absent: every default.
     #[serde(default)]
     pub services: ServicesSection,
+    /// Absent: the local source.
+    #[serde(default)]
+    pub cluster: ClusterSection,
 }
 
 /// `[node]`
@@ -149,4 +152,36 @@ pub(super) struct ServicesSection {
     pub tcp_close_wait_timeout_s: Option<u64>,
     pub udp_timeout_s: Option<u64>,
     pub udp_stream_timeout_s: Option<u64>,
+}
+
+/// `[cluster]`: flat keys, each valid with some sources only (see [`super::validate`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClusterSection {
+    /// `None`: local.
+    pub source: Option<ClusterSourceName>,
+    // The keys of every cluster source (etcd and kubernetes).
+    pub cidrs: Option<Vec<String>>,
+    pub network: Option<String>,
+    pub uplink: Option<String>,
+    pub tunnel_address: Option<String>,
+    pub vni: Option<u32>,
+    pub vxlan_port: Option<u32>,
+    // The keys of `source = "etcd"`.
+    pub etcd_endpoints: Option<Vec<String>>,
+    pub etcd_prefix: Option<String>,
+    pub node_cidr_len4: Option<u32>,
+    pub node_cidr_len6: Option<u32>,
+    pub lease_ttl_s: Option<u64>,
+    // The key of `source = "kubernetes"`.
+    pub kubeconfig: Option<String>,
+}
+
+/// `source` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ClusterSourceName {
+    Local,
+    Etcd,
+    Kubernetes,
 }

@@ -87,6 +87,9 @@
 //! mtu = 1500                    # default; 576 to 65535, at least 1280 with an IPv6 pod CIDR
 //! pod_routes = ["0.0.0.0/0", "::/0"]  # routed only; default: a default route per family
 //!
+//! [cluster]                     # where the cluster objects come from
+//! source = "local"              # default: `podwire ctl apply`, one machine; "etcd", "kubernetes"
+//!
 //! [services]                    # Kubernetes Services: ClusterIP, NodePort, LoadBalancer
 //! cidrs = ["10.96.0.0/12"]      # default: the service CIDRs, at most one per family
 //! cluster_cidrs = [             # default: the pod CIDRs, then the [[pod]] addresses
@@ -110,6 +113,50 @@
 //! // Every [services] value above is its default.
 //! let (without_services, _) = text.split_once("[services]").expect("the example has one");
 //! assert_eq!(Config::parse(without_services)?.services, config.services);
+//! # Ok::<(), podwire_model::config::ConfigError>(())
+//! ```
+//!
+//! A node of a cluster whose objects are in etcd, with the defaults spelled out: nodes reach
+//! each other's pods through VXLAN tunnels over their uplinks, and the cluster's network gets
+//! its pod CIDRs at start (see [`ClusterJoin`]).
+//!
+//! ```
+//! # use podwire_model::config::{ClusterSource, Config};
+//! let text = r#"
+//! [node]
+//! name = "node1"
+//!
+//! [[interface]]
+//! name = "uplink0"
+//! kind = "af-packet"
+//! host_interface = "eth0"
+//! addresses = ["192.168.60.1/24"]
+//!
+//! [[network]]
+//! name = "default"              # no pod_cidrs: this node's share of cluster.cidrs, claimed at start
+//!
+//! [cluster]
+//! source = "etcd"               # "local" (default), "etcd" or "kubernetes"
+//! cidrs = ["10.244.0.0/16", "fd44::/56"]  # required: the cluster's pod CIDRs, one per family
+//! network = "default"           # default: the only [[network]]
+//! uplink = "uplink0"            # required: the routed interface the VXLAN tunnels run over
+//! tunnel_address = "192.168.60.1"  # default: the uplink's first address, IPv4 first
+//! vni = 4096                    # default: the VXLAN network identifier, the same on every node
+//! vxlan_port = 4789             # default: the VXLAN UDP port, the same on every node
+//! etcd_endpoints = ["http://192.168.60.254:2379"]  # etcd: required, the client URLs
+//! etcd_prefix = "/podwire/"     # etcd: default: where podwire's keys are
+//! node_cidr_len4 = 24           # etcd: default: each node claims a /24 of cluster.cidrs
+//! node_cidr_len6 = 64           # etcd: default: and a /64
+//! lease_ttl_s = 10              # etcd: default: a node silent this long leaves the cluster
+//! "#;
+//! let config = Config::parse(text)?;
+//! assert!(matches!(config.cluster.source, ClusterSource::Etcd(_)));
+//! let join = config.cluster.join.as_ref().expect("etcd is a cluster source");
+//! assert!(config.networks[0].pod_cidrs.is_empty());
+//! assert_eq!(config.services.cluster_cidrs, join.cidrs);
+//! // Every key above that says "default" is at its default.
+//! let given: Vec<_> = text.lines().filter(|line| !line.contains("default:")).collect();
+//! assert_eq!(Config::parse(&given.join("\n"))?, config);
 //! # Ok::<(), podwire_model::config::ConfigError>(())
 //! ```
 //!
@@ -177,6 +224,92 @@ pub struct Config {
     pub networks: Vec<NetworkConfig>,
     /// `[services]`, with its defaults when absent: Services are always on.
     pub services: ServicesConfig,
+    /// `[cluster]`, with its defaults when absent: one machine, objects from `podwire ctl`.
+    pub cluster: ClusterConfig,
+}
+
+/// Where the cluster objects come from, and how this node joins the others (`[cluster]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterConfig {
+    /// The source of cluster objects.
+    pub source: ClusterSource,
+    /// Everything a node of a cluster needs; `None` with the local source.
+    pub join: Option<ClusterJoin>,
+}
+
+/// Where the cluster objects come from (`cluster.source`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ClusterSource {
+    /// `"local"` (default): `podwire ctl apply` into `<state_dir>/cluster.json`; one machine.
+    #[default]
+    Local,
+    /// `"etcd"`: several nodes without Kubernetes; `podwire ctl apply` writes to etcd and
+    /// every node watches it.
+    Etcd(EtcdSource),
+    /// `"kubernetes"`: the Kubernetes API, watched.
+    Kubernetes(KubernetesSource),
+}
+
+/// `cluster.source = "etcd"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdSource {
+    /// `cluster.etcd_endpoints`: client URLs, e.g. `http://127.0.0.1:2379` (at least one,
+    /// each `http://` or `https://` with a host and a port).
+    pub endpoints: Vec<String>,
+    /// `cluster.etcd_prefix` (default [`DEFAULT_ETCD_PREFIX`]): every key podwire writes
+    /// starts with it; it ends with `/`.
+    pub prefix: String,
+    /// `cluster.node_cidr_len4` (default 24) and `node_cidr_len6` (default 64): the size of
+    /// the pod CIDR each node claims from `cluster.cidrs`, from the cluster CIDR's own prefix
+    /// length (a cluster of one node) to 30 (IPv4) or 126 (IPv6). Checked only for the
+    /// families `cluster.cidrs` has.
+    pub node_cidr_len4: u8,
+    /// See `node_cidr_len4`.
+    pub node_cidr_len6: u8,
+    /// `cluster.lease_ttl_s` (default 10, 2 to 3600 s): a node that stops renewing its
+    /// registration for this long is taken out of the cluster (its routes go with it).
+    pub lease_ttl: Duration,
+}
+
+/// Where every key podwire writes in etcd starts unless `cluster.etcd_prefix` says otherwise.
+pub const DEFAULT_ETCD_PREFIX: &str = "/podwire/";
+/// The VXLAN network identifier unless `cluster.vni` says otherwise.
+pub const DEFAULT_VNI: u32 = 4096;
+/// The VXLAN UDP port unless `cluster.vxlan_port` says otherwise (IANA's, RFC 7348).
+pub const DEFAULT_VXLAN_PORT: u16 = 4789;
+
+/// `cluster.source = "kubernetes"`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubernetesSource {
+    /// `cluster.kubeconfig`, an absolute path: default the in-cluster service account, else
+    /// `$KUBECONFIG`, else `~/.kube/config` (kube-rs' inference).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// How a node of a cluster (etcd or Kubernetes source) joins the others: the keys of
+/// `[cluster]` both cluster sources share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterJoin {
+    /// `cluster.cidrs`: the cluster's pod CIDRs (one or two, one per family). With etcd,
+    /// each node claims its pod CIDR from them; they are also the default
+    /// `services.cluster_cidrs`.
+    pub cidrs: Vec<Cidr>,
+    /// `cluster.network` (default: the only `[[network]]`): the network whose pod CIDRs are
+    /// this node's share of `cidrs`; its `pod_cidrs` are not given in the file but claimed
+    /// (etcd) or read from the Node's `spec.podCIDRs` (Kubernetes) at start.
+    pub network: String,
+    /// `cluster.uplink`: the routed `[[interface]]` (af-packet or tap, with an address) the
+    /// VXLAN tunnels run over. The tunnel's MTU is the uplink's less 50 bytes (IPv4
+    /// underlay) or 70 (IPv6), and the cluster network's pods get at most that: the
+    /// network's `mtu` is an upper bound.
+    pub uplink: String,
+    /// `cluster.tunnel_address` (default: the uplink's first address, IPv4 first): where
+    /// other nodes' tunnels to this one end; one of the uplink's addresses.
+    pub tunnel_address: IpAddr,
+    /// `cluster.vni` (default [`DEFAULT_VNI`]), 1 to 16777215.
+    pub vni: u32,
+    /// `cluster.vxlan_port` (default [`DEFAULT_VXLAN_PORT`]).
+    pub vxlan_port: u16,
 }
 
 /// How the node implements Kubernetes Services (`[services]`).
@@ -186,7 +319,8 @@ pub struct ServicesConfig {
     /// in them that no Service has is dropped, and the host routes them into the switch.
     pub cidrs: Vec<Cidr>,
     /// Where pods' addresses come from: traffic to a ClusterIP from elsewhere is masqueraded.
-    /// Default: every `[[network]]` pod CIDR and every `[[pod]]` address.
+    /// Default: `cluster.cidrs` (with an etcd or Kubernetes source), then every other
+    /// `[[network]]` pod CIDR and every `[[pod]]` address.
     pub cluster_cidrs: Vec<Cidr>,
     /// The node's addresses: NodePorts answer on them, and the first of each family is what
     /// masqueraded Service traffic gets as its source. Default: the addresses of every routed

@@ -365,6 +365,7 @@ fn load_names_the_file_it_cannot_read() {
     );
 }
 
+mod cluster;
 mod l2;
 mod memif;
 mod network;

@@ -1,9 +1,11 @@
 //! From the file as written to a [`Config`]: checks every value, fills in defaults, and checks
 //! what sections say about each other (unique names and addresses, routes that name an
 //! interface and a gateway it can reach, L2 interfaces that name a bridge domain or a pair,
-//! networks whose pod CIDRs nothing else uses, service CIDRs apart from everything else).
+//! networks whose pod CIDRs nothing else uses, service CIDRs apart from everything else, a
+//! cluster's uplink and network).
 //! It records every problem and goes on, so that one run reports them all.
 
+mod cluster;
 mod l2;
 mod memif;
 mod network;
@@ -63,30 +65,43 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Vec<FieldError>> {
         .enumerate()
         .filter_map(|(i, raw)| v.route(&format!("route[{i}]"), raw, file, &interfaces))
         .collect();
+    let cluster_network = v.cluster_network(&file.cluster, file);
     let networks: Vec<_> = file
         .network
         .iter()
         .enumerate()
-        .filter_map(|(i, raw)| v.network(&format!("network[{i}]"), raw, file))
+        .filter_map(|(i, raw)| {
+            v.network(
+                &format!("network[{i}]"),
+                raw,
+                file,
+                cluster_network.as_ref(),
+            )
+        })
         .collect();
+    let cluster = v.cluster(&file.cluster, file, &interfaces, cluster_network);
     let validated = services::Validated {
         interfaces: &interfaces,
         pods: &pods,
         networks: &networks,
         host: host.as_ref().and_then(Option::as_ref),
+        cluster: cluster.as_ref(),
     };
     let services = v.services(&file.services, file, &validated);
-    match (node, host, services) {
-        (Some(node), Some(host), Some(services)) if v.problems.is_empty() => Ok(Config {
-            node,
-            interfaces,
-            host,
-            routes,
-            pods,
-            bridge_domains,
-            networks,
-            services,
-        }),
+    match (node, host, services, cluster) {
+        (Some(node), Some(host), Some(services), Some(cluster)) if v.problems.is_empty() => {
+            Ok(Config {
+                node,
+                interfaces,
+                host,
+                routes,
+                pods,
+                bridge_domains,
+                networks,
+                services,
+                cluster,
+            })
+        }
         _ => Err(v.problems),
     }
 }
@@ -116,8 +131,9 @@ struct Validator {
     memif_clients: HashMap<(MemifSocket, u32), String>,
     /// Network name → the field that named it.
     network_names: HashMap<String, String>,
-    /// The pod CIDRs of the networks so far, each with the field that gave it, in file order:
-    /// no two networks may hand out the same addresses, nor a service CIDR any of them.
+    /// The cluster's pod CIDRs (`cluster.cidrs`), then those of the networks so far, each
+    /// with the field that gave it, in file order: no two networks may hand out the same
+    /// addresses, nor a service CIDR any of them.
     pod_cidrs: Vec<(Cidr, String)>,
 }
 

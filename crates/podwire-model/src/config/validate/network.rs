@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::super::NetworkConfig;
 use super::super::file::{ConfigFile, NetworkSection};
 use super::super::{DEFAULT_NETWORK_MTU, NetworkForwarding};
+use super::cluster::ClusterNetwork;
 use super::{Validator, family, host_addresses, interface_subnets, overlap, values};
 use crate::attach::AttachmentKind;
 use crate::cidr::Cidr;
@@ -49,29 +50,48 @@ const UNUSABLE_RANGES: [(&str, &str); 9] = [
     ("ff00::/8", "multicast range"),
 ];
 
-/// What the pod CIDR checks found out about a network's `pod_cidrs`.
-struct PodCidrs {
+/// What the pod CIDR checks found out about a list of pod CIDRs: a network's `pod_cidrs`,
+/// or `cluster.cidrs`.
+pub(super) struct PodCidrs {
     /// Those that passed every check.
-    valid: Vec<Cidr>,
-    /// Those that parse as prefixes: which families the network has, as far as is known.
-    parsed: Vec<Cidr>,
-    /// Whether every one of them parsed, so that `parsed` names all the network's families.
-    all_parsed: bool,
+    pub valid: Vec<Cidr>,
+    /// Those that parse as prefixes: which families the pods have, as far as is known.
+    pub parsed: Vec<Cidr>,
+    /// Whether every one of them parsed, so that `parsed` names all the pods' families.
+    pub all_parsed: bool,
     /// Whether the key was given, non-empty and every CIDR passed.
-    ok: bool,
+    pub ok: bool,
+}
+
+impl PodCidrs {
+    /// The outcome of a list that is missing or empty: no families known, not ok.
+    pub(super) fn missing() -> PodCidrs {
+        PodCidrs {
+            valid: Vec::new(),
+            parsed: Vec::new(),
+            all_parsed: false,
+            ok: false,
+        }
+    }
 }
 
 impl Validator {
     /// The `[[network]]` at `at`; `file` has the other sections the pod CIDRs must not touch.
+    /// `cluster` is what `[cluster]` says with a cluster source: which network is the
+    /// cluster's, whose pod CIDRs are not in the file.
     pub(super) fn network(
         &mut self,
         at: &str,
         raw: &NetworkSection,
         file: &ConfigFile,
+        cluster: Option<&ClusterNetwork>,
     ) -> Option<NetworkConfig> {
         let forwarding = raw.forwarding.unwrap_or(NetworkForwarding::Routed);
         let name = self.network_name(at, raw, forwarding, file);
-        let cidrs = self.pod_cidrs(at, raw, file);
+        let cidrs = match cluster.filter(|c| c.name.as_deref() == Some(raw.name.as_str())) {
+            Some(cluster) => self.cluster_network_cidrs(at, raw, forwarding, cluster),
+            None => self.pod_cidrs(at, raw, file),
+        };
         let mtu = self.network_mtu(at, raw.mtu, &cidrs.parsed);
         let pod_routes = self.pod_routes(at, raw, forwarding, &cidrs);
         Some(NetworkConfig {
@@ -116,46 +136,56 @@ impl Validator {
         Some(name)
     }
 
-    /// Checks each pod CIDR on its own, then against everything else that owns addresses.
+    /// A network's `pod_cidrs`: given and not empty, then as [`Validator::pod_cidr_list`].
     fn pod_cidrs(&mut self, at: &str, raw: &NetworkSection, file: &ConfigFile) -> PodCidrs {
-        let mut cidrs = PodCidrs {
-            valid: Vec::new(),
-            parsed: Vec::new(),
-            all_parsed: true,
-            ok: true,
-        };
         let field = format!("{at}.pod_cidrs");
-        let texts = match raw.pod_cidrs.as_deref() {
+        match raw.pod_cidrs.as_deref() {
             None => {
                 self.problem(
                     &field,
                     "missing: give the network's pod CIDRs, one or two (one IPv4, one IPv6), e.g. pod_cidrs = [\"10.244.0.0/24\", \"fd00:244::/112\"]".to_owned(),
                 );
-                cidrs.ok = false;
-                return cidrs;
+                PodCidrs::missing()
             }
             Some([]) => {
                 self.problem(
                     &field,
                     "empty: the network has no addresses to give pods; give one or two pod CIDRs (one IPv4, one IPv6)".to_owned(),
                 );
-                cidrs.ok = false;
-                return cidrs;
+                PodCidrs::missing()
             }
-            Some(texts) => texts,
+            Some(texts) => self.pod_cidr_list(&field, texts, "a network", file),
+        }
+    }
+
+    /// Checks each pod CIDR of the list at `field` on its own, then against everything else
+    /// that owns addresses, and claims the valid ones. `holder` ("a network", "the cluster")
+    /// has at most one per family.
+    pub(super) fn pod_cidr_list(
+        &mut self,
+        field: &str,
+        texts: &[String],
+        holder: &str,
+        file: &ConfigFile,
+    ) -> PodCidrs {
+        let mut cidrs = PodCidrs {
+            valid: Vec::new(),
+            parsed: Vec::new(),
+            all_parsed: true,
+            ok: true,
         };
         if texts.len() > 2 {
             self.problem(
-                &field,
+                field,
                 format!(
-                    "{} CIDRs given; a network has at most two, one IPv4 and one IPv6",
+                    "{} CIDRs given; {holder} has at most two, one IPv4 and one IPv6",
                     texts.len()
                 ),
             );
             cidrs.ok = false;
         }
         for (j, text) in texts.iter().enumerate() {
-            let field = format!("{at}.pod_cidrs[{j}]");
+            let field = format!("{field}[{j}]");
             let Some(cidr) = self.check(&field, values::prefix(text)) else {
                 cidrs.all_parsed = false;
                 cidrs.ok = false;
@@ -167,7 +197,7 @@ impl Validator {
                 .find(|other| other.addr().is_ipv4() == cidr.addr().is_ipv4())
             {
                 Some(other) => Err(format!(
-                    "{cidr} is a second {} pod CIDR besides {other}; a network has at most one per family",
+                    "{cidr} is a second {} pod CIDR besides {other}; {holder} has at most one per family",
                     family(cidr.addr())
                 )),
                 None => Ok(()),

@@ -1,5 +1,6 @@
 //! `[services]`: how the node implements Kubernetes Services. Every key has a default, and the
-//! lists' defaults come from the rest of the file: the pods' addresses (`cluster_cidrs`), the
+//! lists' defaults come from the rest of the file: the pods' addresses (`cluster_cidrs`: the
+//! cluster's CIDRs, the networks' and the `[[pod]]`s'), the
 //! routed interfaces' addresses (`node_addresses`) and the routed af-packet interfaces
 //! (`masquerade_interfaces`).
 //!
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use super::super::file::{ConfigFile, ServicesSection};
 use super::super::{
-    DEFAULT_SERVICE_CIDR, Forwarding, HostConfig, InterfaceConfig, InterfaceKind, NetworkConfig,
-    PodConfig, ServicesConfig,
+    ClusterConfig, DEFAULT_SERVICE_CIDR, Forwarding, HostConfig, InterfaceConfig, InterfaceKind,
+    NetworkConfig, PodConfig, ServicesConfig,
 };
 use super::{Validator, family, host_addresses, interface_subnets, l2, overlap, values};
 use crate::cidr::Cidr;
@@ -44,6 +45,8 @@ pub(super) struct Validated<'a> {
     pub networks: &'a [NetworkConfig],
     /// The valid `[host]`, if any.
     pub host: Option<&'a HostConfig>,
+    /// The valid `[cluster]`, if it is.
+    pub cluster: Option<&'a ClusterConfig>,
 }
 
 impl Validator {
@@ -341,11 +344,18 @@ fn service_cidr_conflicts(
     conflicts
 }
 
-/// Every pod CIDR of the networks, then every `[[pod]]` address as a /32 or /128.
+/// The cluster's pod CIDRs (with a cluster source), every pod CIDR of the networks (the
+/// cluster's network has none in the file), then every `[[pod]]` address as a /32 or /128.
 fn default_cluster_cidrs(validated: &Validated<'_>) -> Vec<Cidr> {
+    let cluster = validated
+        .cluster
+        .and_then(|c| c.join.as_ref())
+        .into_iter()
+        .flat_map(|join| join.cidrs.iter());
     let networks = validated.networks.iter().flat_map(|n| n.pod_cidrs.iter());
     let pods = validated.pods.iter().flat_map(|p| p.addresses.iter());
-    networks
+    cluster
+        .chain(networks)
         .copied()
         .chain(pods.map(|ip| Cidr::host(*ip)))
         .collect()
