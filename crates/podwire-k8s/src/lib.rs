@@ -14,17 +14,23 @@
 //! - [`services`]: a Service and its slices into the frontends the data plane implements.
 //! - [`policy`]: NetworkPolicies compiled per pod of this node, and verdicts explained.
 //! - [`views`]: what `podwire ctl get` shows.
+//! - [`nodes`]: a Node's pod CIDRs and tunnel address.
+//! - [`source`]: the events a source of objects (etcd, the Kubernetes API) hands the store.
+//! - [`watch`]: the Kubernetes API watched with kube-rs, as [`source::SourceEvent`]s.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cnp;
 pub mod endpoints;
 pub mod manifest;
+pub mod nodes;
 pub mod object;
 pub mod policy;
 pub mod services;
+pub mod source;
 pub mod validate;
 pub mod views;
+pub mod watch;
 
 #[cfg(test)]
 mod test_support;

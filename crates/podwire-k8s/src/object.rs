@@ -5,7 +5,7 @@
 //! (a typo such as `selecter`, or a field indented one level too deep) is an error naming
 //! its path, not something silently dropped.
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -22,7 +22,7 @@ use crate::manifest::ManifestError;
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// What a document must say in `apiVersion` and `kind` for podwire to keep it.
-pub(crate) const KEPT: [(&str, &str); 6] = [
+pub(crate) const KEPT: [(&str, &str); 7] = [
     (Namespace::API_VERSION, Namespace::KIND),
     (Pod::API_VERSION, Pod::KIND),
     (Service::API_VERSION, Service::KIND),
@@ -32,12 +32,14 @@ pub(crate) const KEPT: [(&str, &str); 6] = [
         ClusterNetworkPolicy::API_VERSION,
         ClusterNetworkPolicy::KIND,
     ),
+    (Node::API_VERSION, Node::KIND),
 ];
 
 /// The list of kept kinds, for messages.
 pub(crate) const KEPT_TEXT: &str = "v1 Namespace, v1 Pod, v1 Service, discovery.k8s.io/v1 \
-                                    EndpointSlice, networking.k8s.io/v1 NetworkPolicy and \
-                                    policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy";
+                                    EndpointSlice, networking.k8s.io/v1 NetworkPolicy, \
+                                    policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy \
+                                    and v1 Node";
 
 /// One object of a kind podwire keeps.
 // Unboxed on purpose: Pods, the largest variant, are also the most numerous objects of a
@@ -58,6 +60,8 @@ pub enum Object {
     NetworkPolicy(NetworkPolicy),
     /// `policy.networking.k8s.io/v1alpha2/ClusterNetworkPolicy` (cluster-scoped).
     ClusterNetworkPolicy(ClusterNetworkPolicy),
+    /// `v1/Node` (cluster-scoped).
+    Node(Node),
 }
 
 impl Object {
@@ -70,6 +74,7 @@ impl Object {
             Object::EndpointSlice(_) => ObjectKind::EndpointSlice,
             Object::NetworkPolicy(_) => ObjectKind::NetworkPolicy,
             Object::ClusterNetworkPolicy(_) => ObjectKind::ClusterNetworkPolicy,
+            Object::Node(_) => ObjectKind::Node,
         }
     }
 
@@ -82,6 +87,7 @@ impl Object {
             Object::EndpointSlice(o) => o.metadata(),
             Object::NetworkPolicy(o) => o.metadata(),
             Object::ClusterNetworkPolicy(o) => o.metadata(),
+            Object::Node(o) => o.metadata(),
         }
     }
 
@@ -90,7 +96,9 @@ impl Object {
     pub fn key(&self) -> ObjectKey {
         let meta = self.metadata();
         let namespace = match self {
-            Object::Namespace(_) | Object::ClusterNetworkPolicy(_) => String::new(),
+            Object::Namespace(_) | Object::ClusterNetworkPolicy(_) | Object::Node(_) => {
+                String::new()
+            }
             _ => namespace_of(meta).to_owned(),
         };
         ObjectKey {
@@ -111,6 +119,7 @@ impl Object {
             Object::EndpointSlice(o) => serde_json::to_value(o),
             Object::NetworkPolicy(o) => serde_json::to_value(o),
             Object::ClusterNetworkPolicy(o) => serde_json::to_value(o),
+            Object::Node(o) => serde_json::to_value(o),
         };
         value.unwrap_or(Value::Null)
     }
@@ -200,10 +209,10 @@ pub(crate) fn decode(value: Value) -> Result<Object, Vec<FieldError>> {
         "Service" => typed(&value).map(Object::Service),
         "NetworkPolicy" => typed(&value).map(Object::NetworkPolicy),
         "ClusterNetworkPolicy" => typed(&value).map(Object::ClusterNetworkPolicy),
+        "Node" => typed(&value).map(Object::Node),
         _ => typed(&value).map(Object::EndpointSlice),
     }?;
-    let mut unknown = Vec::new();
-    unknown_fields(&value, &object.to_json(), &mut String::new(), &mut unknown);
+    let unknown = unknown_fields(&value, &object.to_json());
     match unknown.is_empty() {
         true => Ok(object),
         false => Err(unknown),
@@ -221,9 +230,16 @@ fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Vec<FieldEr
     })
 }
 
-/// The fields of `input` that `decoded` (the object written back) lost: fields its type does
-/// not have. Null fields are absent fields, not unknown ones.
-fn unknown_fields(input: &Value, decoded: &Value, path: &mut String, out: &mut Vec<FieldError>) {
+/// The fields of `input` (a document) that `decoded` (the typed object written back as JSON)
+/// lost: fields its type does not have, which k8s-openapi's types ignore when they decode.
+/// Null fields are absent fields, not unknown ones.
+pub fn unknown_fields(input: &Value, decoded: &Value) -> Vec<FieldError> {
+    let mut unknown = Vec::new();
+    lost_fields(input, decoded, &mut String::new(), &mut unknown);
+    unknown
+}
+
+fn lost_fields(input: &Value, decoded: &Value, path: &mut String, out: &mut Vec<FieldError>) {
     match (input, decoded) {
         (Value::Object(fields), Value::Object(kept)) => {
             for (name, value) in fields {
@@ -236,7 +252,7 @@ fn unknown_fields(input: &Value, decoded: &Value, path: &mut String, out: &mut V
                 }
                 path.push_str(name);
                 match kept.get(name) {
-                    Some(kept) => unknown_fields(value, kept, path, out),
+                    Some(kept) => lost_fields(value, kept, path, out),
                     None => out.push(FieldError {
                         field: path.clone(),
                         problem: "is not a field of this kind of object: check its spelling \
@@ -251,7 +267,7 @@ fn unknown_fields(input: &Value, decoded: &Value, path: &mut String, out: &mut V
             for (i, (item, kept)) in items.iter().zip(kept).enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                unknown_fields(item, kept, path, out);
+                lost_fields(item, kept, path, out);
                 path.truncate(len);
             }
         }

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceSpec};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use podwire_model::config::FieldError;
@@ -52,6 +52,7 @@ pub fn object(object: &Object) -> Vec<FieldError> {
         Object::EndpointSlice(o) => endpoint_slice(o, &mut p),
         Object::NetworkPolicy(o) => policy::network_policy(o, &mut p),
         Object::ClusterNetworkPolicy(o) => cnp::cluster_network_policy(o, &mut p),
+        Object::Node(o) => node(o, &mut p),
     }
     p.0
 }
@@ -188,6 +189,13 @@ fn labels(labels: Option<&BTreeMap<String, String>>, field: &str, p: &mut Proble
 
 fn namespace(namespace: &Namespace, p: &mut Problems) {
     metadata(&namespace.metadata, NameRule::Label, false, p);
+}
+
+fn node(node: &Node, p: &mut Problems) {
+    metadata(&node.metadata, NameRule::Subdomain, false, p);
+    if let Err(problems) = crate::nodes::node_info(node) {
+        p.0.extend(problems);
+    }
 }
 
 fn pod(pod: &Pod, p: &mut Problems) {

@@ -1,12 +1,13 @@
 //! What `podwire ctl get services|endpoints|pods` shows, from the objects.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use podwire_model::cluster::{EndpointView, ObjectStatus, PodView, ServiceView};
+use podwire_model::service::Frontend;
 
 use crate::endpoints::pod_ready;
 use crate::object::namespace_of;
@@ -25,6 +26,7 @@ pub fn service(service: &Service, translation: &Translation) -> ServiceView {
         .collect();
     external_ips.extend(services::load_balancer_ips(service));
     let frontends = translation.model.iter().flat_map(|m| &m.frontends);
+    let frontend_texts = frontends.clone().map(frontend_text).collect();
     let cluster: BTreeSet<_> = frontends
         .clone()
         .flat_map(|f| &f.cluster_endpoints)
@@ -37,6 +39,7 @@ pub fn service(service: &Service, translation: &Translation) -> ServiceView {
         cluster_ips: services::cluster_ips(spec),
         external_ips,
         ports: spec.ports.iter().flatten().map(port_text).collect(),
+        frontends: frontend_texts,
         endpoints: cluster.len(),
         local_endpoints: local.len(),
         affinity_timeout_s: services::affinity_timeout(spec).map(|t| t.as_secs()),
@@ -62,6 +65,16 @@ fn port_text(port: &ServicePort) -> String {
         _ => {}
     }
     text
+}
+
+/// `10.96.0.10:80/TCP`, `[fd00:96::10]:80/TCP`, `*:30080/TCP` (a NodePort, on every node
+/// address).
+fn frontend_text(frontend: &Frontend) -> String {
+    let (port, protocol) = (frontend.port, frontend.protocol);
+    match frontend.address {
+        Some(address) => format!("{}/{protocol}", SocketAddr::new(address, port)),
+        None => format!("*:{port}/{protocol}"),
+    }
 }
 
 /// The endpoints of a slice (of the Service it is labelled with).

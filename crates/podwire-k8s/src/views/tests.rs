@@ -39,6 +39,25 @@ fn service_view() {
     assert_eq!(view.cluster_ips, [ip("10.96.0.10"), ip("fd00:96::10")]);
     assert_eq!(view.external_ips, [ip("192.0.2.5"), ip("192.0.2.10")]);
     assert_eq!(view.ports, ["80:30080/TCP→8080", "443/TCP→https", "53/UDP"]);
+    // Per port: the ClusterIPs, the NodePort, the external IP, the VIP-mode ingress IP.
+    assert_eq!(
+        view.frontends,
+        [
+            "10.96.0.10:80/TCP",
+            "[fd00:96::10]:80/TCP",
+            "*:30080/TCP",
+            "192.0.2.5:80/TCP",
+            "192.0.2.10:80/TCP",
+            "10.96.0.10:443/TCP",
+            "[fd00:96::10]:443/TCP",
+            "192.0.2.5:443/TCP",
+            "192.0.2.10:443/TCP",
+            "10.96.0.10:53/UDP",
+            "[fd00:96::10]:53/UDP",
+            "192.0.2.5:53/UDP",
+            "192.0.2.10:53/UDP",
+        ]
+    );
     // 10.244.0.1:8080, 10.244.1.1:8080, 10.244.0.1:53, 10.244.1.1:53.
     assert_eq!(view.endpoints, 4);
     assert_eq!(view.local_endpoints, 2);
@@ -53,6 +72,7 @@ fn service_view() {
     assert_eq!(view.namespace, "default");
     assert_eq!(view.service_type, "ClusterIP");
     assert_eq!(view.ports, ["80/TCP"]);
+    assert_eq!(view.frontends, ["10.96.0.11:80/TCP"]);
     assert_eq!(view.endpoints, 0);
     assert_eq!(view.affinity_timeout_s, None);
     assert_eq!(view.status, ObjectStatus::Pending(NO_ENDPOINTS.into()));
