@@ -1,4 +1,7 @@
-//! Counters every node keeps: how often it ran and what it dropped, and why.
+//! Counters every node keeps: how often it ran and what it dropped, and why; and the
+//! counters of the interfaces the data plane ends itself (tunnels).
+
+use crate::interface::IfIndex;
 
 /// A reason a node drops a packet, as shown by `podwire ctl show errors`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -20,6 +23,69 @@ pub struct NodeCounters {
     pub packets: u64,
     /// Time spent in the node, by the graph's tick source.
     pub nanos: u64,
+}
+
+/// What crossed an interface the data plane itself ends (a VXLAN tunnel: no device counts
+/// for it), in the terms of a device's counters: whole Ethernet frames.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceCounters {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+}
+
+/// [`InterfaceCounters`] by interface index, grown as interfaces are counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceCounterTable {
+    by_index: Vec<InterfaceCounters>,
+}
+
+impl InterfaceCounterTable {
+    /// Counts a frame of `bytes` received on `interface`.
+    #[inline]
+    pub fn count_rx(&mut self, interface: IfIndex, bytes: usize) {
+        let c = self.entry(interface);
+        c.rx_packets += 1;
+        c.rx_bytes += bytes as u64;
+    }
+
+    /// Counts a frame of `bytes` sent by `interface`.
+    #[inline]
+    pub fn count_tx(&mut self, interface: IfIndex, bytes: usize) {
+        let c = self.entry(interface);
+        c.tx_packets += 1;
+        c.tx_bytes += bytes as u64;
+    }
+
+    /// The counters of `interface` (zero if it never counted).
+    pub fn get(&self, interface: IfIndex) -> InterfaceCounters {
+        self.by_index
+            .get(interface.as_usize())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Every interface that counted something, with its counters.
+    pub fn iter(&self) -> impl Iterator<Item = (IfIndex, InterfaceCounters)> + '_ {
+        self.by_index
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != InterfaceCounters::default())
+            .map(|(i, c)| (IfIndex(i as u16), *c))
+    }
+
+    fn entry(&mut self, interface: IfIndex) -> &mut InterfaceCounters {
+        let i = interface.as_usize();
+        if i >= self.by_index.len() {
+            self.by_index.resize(i + 1, InterfaceCounters::default());
+        }
+        &mut self.by_index[i]
+    }
 }
 
 /// Declares a node's drop reasons as an enum whose values index `ALL`.

@@ -19,6 +19,9 @@
 //! target (`fuzz/fuzz_targets/input_nodes.rs`) and this crate's tests call
 //! [`run_frames`], which panics on a broken invariant too.
 //!
+//! [`tunnel`] drives the same worker, with the same checks, over a switch that
+//! ends VXLAN tunnels, with datagrams to them (`fuzz/fuzz_targets/vxlan_decap.rs`).
+//!
 //! # Input format
 //!
 //! [`Record`]s one after the other: a four-byte head, then a frame. Bytes
@@ -35,6 +38,7 @@
 mod checksums;
 pub mod network;
 mod record;
+pub mod tunnel;
 
 pub use record::{Fill, Record, Step, Then};
 
@@ -45,6 +49,7 @@ use crate::clock::Instant;
 use crate::engine::Engine;
 use crate::graph::{DropCount, GraphError};
 use crate::interface::{IfIndex, InterfaceMode};
+use crate::nodes::glean::release_due;
 use crate::tables::Tables;
 
 /// Buffers in the fuzzed worker's pool: few enough that frames left
@@ -71,7 +76,7 @@ pub fn run_frames(data: &[u8]) {
 /// Runs `data` through the graph and says what came out, or which
 /// invariant broke first.
 pub fn check_frames(data: &[u8]) -> Result<Outcome, Violation> {
-    let mut worker = Worker::new()?;
+    let mut worker = Worker::new(network::tables())?;
     let mut rest = data;
     while let Some((record, after)) = Record::decode(rest) {
         rest = after;
@@ -90,11 +95,7 @@ pub fn check_frames(data: &[u8]) -> Result<Outcome, Violation> {
             }
         }
     }
-    worker.run()?;
-    worker.send()?;
-    worker.check_buffers()?;
-    worker.outcome.drops = worker.engine.graph.drop_counts();
-    Ok(worker.outcome)
+    worker.finish()
 }
 
 /// What came out of a run of [`check_frames`].
@@ -128,15 +129,18 @@ pub enum Violation {
     /// The standard graph did not wire.
     #[error("the standard graph does not wire: {0}")]
     Graph(#[from] GraphError),
-    /// Buffers were neither free nor queued, or freed twice.
+    /// Buffers were neither free, queued nor held, or freed twice.
     #[error(
-        "after a run {free} buffers are free and {queued} queued for output, of {capacity}: a node lost a packet (fewer) or freed one twice (more)"
+        "after a run {free} buffers are free, {queued} queued for output and {held} held for their next hop, of {capacity}: a node lost a packet (fewer) or freed one twice (more)"
     )]
     Buffers {
         /// Buffers free.
         free: usize,
         /// Buffers in the output queues, every buffer of a chain counted.
         queued: usize,
+        /// Buffers of the packets waiting for their next hop's MAC, every buffer of a
+        /// chain counted.
+        held: usize,
         /// Buffers in the pool.
         capacity: usize,
     },
@@ -166,7 +170,8 @@ pub enum Violation {
     },
 }
 
-/// An [`Engine`] over [`network::tables`], driven as a worker drives it.
+/// An [`Engine`] over fixed tables ([`network::tables`], [`tunnel::tables`]), driven as a
+/// worker drives it.
 struct Worker {
     engine: Engine,
     tables: &'static Tables,
@@ -177,10 +182,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn new() -> Result<Self, Violation> {
+    fn new(tables: &'static Tables) -> Result<Self, Violation> {
         Ok(Worker {
             engine: Engine::new(FUZZ_BUFFERS, None)?,
-            tables: network::tables(),
+            tables,
             now: START,
             outcome: Outcome::default(),
             frame: Vec::new(),
@@ -194,15 +199,30 @@ impl Worker {
         self.frame.clear();
         self.frame.extend_from_slice(record.frame);
         checksums::fill_checksums(&mut self.frame, record.fill);
+        self.receive_frame(record.rx_if, record.traced);
+    }
+
+    /// Receives [`Worker::frame`] on `rx_if`, now; refuses it when the pool cannot hold
+    /// it.
+    fn receive_frame(&mut self, rx_if: IfIndex, traced: bool) {
         let Ok(bi) = self.engine.pool.alloc_from(&self.frame) else {
             self.outcome.refused += 1;
             return;
         };
-        if record.traced {
+        if traced {
             self.engine.trace.arm(1);
         }
-        self.engine.receive(record.rx_if, &[bi], self.now);
+        self.engine.receive(rx_if, &[bi], self.now);
         self.outcome.received += 1;
+    }
+
+    /// Runs and sends what is left, checks the buffers, and reports.
+    fn finish(mut self) -> Result<Outcome, Violation> {
+        self.run()?;
+        self.send()?;
+        self.check_buffers()?;
+        self.outcome.drops = self.engine.graph.drop_counts();
+        Ok(self.outcome)
     }
 
     /// Runs the graph, then checks that no node misrouted and that every
@@ -237,16 +257,21 @@ impl Worker {
         Ok(())
     }
 
-    /// What a worker does between vectors, about once a second.
+    /// What a worker does between vectors, about once a second. The held
+    /// packets it hands back are sent or dropped by the next run.
     fn age(&mut self) {
         let state = &mut self.engine.state;
         state.bridges.age(self.now, self.tables);
         state.neighbors.expire(self.now);
+        release_due(&mut self.engine, self.tables, self.now);
     }
 
-    /// Checks that every buffer is free or waits in an output queue.
+    /// Checks that every buffer is free, waits in an output queue, or is
+    /// held for its next hop.
     fn check_buffers(&mut self) -> Result<(), Violation> {
-        let Engine { pool, tx, .. } = &mut self.engine;
+        let Engine {
+            pool, tx, state, ..
+        } = &mut self.engine;
         let interfaces: Vec<IfIndex> = tx.pending().collect();
         let mut queued = 0;
         for interface in interfaces {
@@ -256,11 +281,13 @@ impl Worker {
                 .map(|&bi| pool.chain(bi).count())
                 .sum::<usize>();
         }
+        let held = state.pending.iter().map(|bi| pool.chain(bi).count()).sum();
         let (free, capacity) = (pool.available(), pool.capacity());
-        if free + queued != capacity {
+        if free + queued + held != capacity {
             return Err(Violation::Buffers {
                 free,
                 queued,
+                held,
                 capacity,
             });
         }

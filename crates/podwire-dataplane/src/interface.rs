@@ -3,7 +3,7 @@
 //! What kind of device is behind an interface (tap, AF_PACKET, memif) is the
 //! I/O layer's business; the graph only needs what decides forwarding.
 
-use core::net::{Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use podwire_wire::ethernet::EthernetAddress;
 
@@ -61,6 +61,25 @@ pub struct InterfaceConfig {
     /// Pod traffic leaving the cluster by this interface (from a cluster CIDR to an address
     /// outside them) is masqueraded to the interface's own address: an uplink.
     pub masquerade: bool,
+    /// A VXLAN tunnel interface: it has no port of its own. Frames routed to it are
+    /// encapsulated and the outer packet is routed by the FIB (it leaves by the uplink);
+    /// frames that arrive encapsulated from one of its peers are received on it.
+    pub vxlan: Option<VxlanTunnel>,
+}
+
+/// A VXLAN tunnel (RFC 7348): what makes an interface the end of a tunnel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VxlanTunnel {
+    /// The VXLAN network identifier, 24 bits.
+    pub vni: u32,
+    /// The switch's own address at this end: the outer source of what it sends, the
+    /// outer destination of what it accepts. One of the switch's interface addresses.
+    pub local: IpAddr,
+    /// The UDP destination port (4789 by IANA).
+    pub port: u16,
+    /// The remote ends it accepts packets from (the outer source must be one of them),
+    /// of the same family as `local`.
+    pub peers: Vec<IpAddr>,
 }
 
 impl InterfaceConfig {
@@ -75,6 +94,7 @@ impl InterfaceConfig {
             ip6: Vec::new(),
             source_check: false,
             masquerade: false,
+            vxlan: None,
         }
     }
 

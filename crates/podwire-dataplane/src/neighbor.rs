@@ -13,6 +13,8 @@
 //! shares; each worker applies what others learned between vectors
 //! ([`NeighborTable::sync`]), which costs one atomic load when nothing was
 //! learned. The hot path reads only the worker's own table.
+//!
+//! Packets whose next hop is being asked for wait in a worker's [`pending::PendingTable`].
 
 use core::net::IpAddr;
 use std::collections::VecDeque;
@@ -26,6 +28,8 @@ use podwire_wire::ethernet::EthernetAddress;
 use crate::clock::Instant;
 use crate::interface::IfIndex;
 use crate::tables::Tables;
+
+pub mod pending;
 
 /// How long a learned entry is used without being confirmed.
 pub const NEIGHBOR_LIFETIME: Duration = Duration::from_secs(300);
@@ -95,6 +99,8 @@ pub struct NeighborTable {
     bus: Option<Arc<NeighborBus>>,
     /// The newest bus entry this table has applied.
     seen: u64,
+    /// How many times a MAC was learned or confirmed (see [`NeighborTable::changes`]).
+    changes: u64,
 }
 
 impl NeighborTable {
@@ -162,10 +168,12 @@ impl NeighborTable {
             Some(e) => {
                 e.mac = Some(mac);
                 e.updated = now;
+                self.changes += 1;
                 true
             }
             None if full => false,
             None => {
+                self.changes += 1;
                 self.entries.insert(
                     (interface, ip),
                     NeighborEntry {
@@ -185,7 +193,16 @@ impl NeighborTable {
         if let Some(e) = self.entries.get_mut(&(interface, ip)) {
             e.mac = Some(mac);
             e.updated = now;
+            self.changes += 1;
         }
+    }
+
+    /// A count that grows whenever a MAC is learned, confirmed or changed, here or by
+    /// [`NeighborTable::sync`]: what waits for a neighbor need only look again when it
+    /// moved.
+    #[inline]
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// The MAC of next hop `ip` on `interface`: a static entry of the

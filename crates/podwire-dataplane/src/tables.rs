@@ -12,7 +12,7 @@ use hashbrown::HashMap;
 use podwire_wire::ethernet::EthernetAddress;
 
 use crate::fib::{FibError, Ip4Lpm, Ip6Lpm};
-use crate::interface::{BridgeDomainId, IfIndex, InterfaceConfig};
+use crate::interface::{BridgeDomainId, IfIndex, InterfaceConfig, VxlanTunnel};
 
 /// What to do with a packet whose destination matched a route.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -35,6 +35,14 @@ pub enum Adjacency {
         interface: IfIndex,
         /// The next hop.
         gateway: IpAddr,
+    },
+    /// Encapsulate it in VXLAN through the tunnel `interface` to the remote end
+    /// `remote` (one of the tunnel's peers); the outer packet is routed by the FIB.
+    Tunnel {
+        /// The tunnel interface (its [`crate::interface::InterfaceConfig::vxlan`] is set).
+        interface: IfIndex,
+        /// The remote end of the tunnel.
+        remote: IpAddr,
     },
 }
 
@@ -80,6 +88,9 @@ pub struct Tables {
     pub services: std::sync::Arc<crate::nat::service::ServiceTable>,
     /// The NetworkPolicies of the local pods.
     pub policies: std::sync::Arc<crate::policy::table::PolicyTable>,
+    /// The VXLAN tunnel interfaces (those whose `vxlan` is set), for decapsulation to
+    /// find the one a packet arrives by.
+    pub tunnels: Vec<IfIndex>,
 }
 
 impl Tables {
@@ -108,6 +119,27 @@ impl Tables {
     #[inline]
     pub fn attached_adjacency(&self, interface: IfIndex) -> Option<u32> {
         self.attached.get(interface.as_usize()).copied()
+    }
+
+    /// Whether a VXLAN tunnel takes UDP datagrams to `port`: those go to `vxlan-input`
+    /// rather than being answered with port unreachable.
+    #[inline]
+    pub fn is_vxlan_port(&self, port: u16) -> bool {
+        self.tunnels_iter().any(|(_, t)| t.port == port)
+    }
+
+    /// The tunnel that ends on `local`, UDP port `port`: its interface and its
+    /// configuration.
+    pub fn tunnel_at(&self, local: IpAddr, port: u16) -> Option<(IfIndex, &VxlanTunnel)> {
+        self.tunnels_iter()
+            .find(|(_, t)| t.local == local && t.port == port)
+    }
+
+    fn tunnels_iter(&self) -> impl Iterator<Item = (IfIndex, &VxlanTunnel)> {
+        self.tunnels.iter().filter_map(|&i| {
+            let tunnel = self.interface(i)?.vxlan.as_ref()?;
+            Some((i, tunnel))
+        })
     }
 
     /// The adjacency at an index a lookup returned.
@@ -153,6 +185,9 @@ impl TablesBuilder {
                 let net = mask6(addr, len);
                 self.add_route6(net, len, Adjacency::Attached { interface: index })?;
             }
+        }
+        if config.vxlan.is_some() {
+            self.tables.tunnels.push(index);
         }
         self.tables.interfaces.push(config);
         let attached = self.adjacency_id(Adjacency::Attached { interface: index });

@@ -1,6 +1,7 @@
 //! ARP (RFC 826) for routed interfaces: `arp-input` answers requests for
 //! the interface's addresses and learns neighbors; [`Ip4Glean`] asks for
-//! the MAC of an IPv4 next hop.
+//! the MAC of an IPv4 next hop. Packets held for a sender whose MAC is now
+//! known go back to `ip4-glean`, which sends them.
 //!
 //! `arp-input` gets the ARP packet at `current_data`, the Ethernet header
 //! in front of it (ethernet-input consumed it). A reply is built in place,
@@ -15,7 +16,8 @@ use podwire_wire::{Error, ipv4};
 use crate::buffer::{BufferIndex, BufferPool};
 use crate::graph::{Context, Dispatch, Node};
 use crate::interface::InterfaceConfig;
-use crate::nodes::glean::{Glean, Solicit};
+use crate::neighbor::pending::Family;
+use crate::nodes::glean::{Glean, Solicit, release_learned};
 use crate::tables::Adjacency;
 
 crate::drop_reasons! {
@@ -36,6 +38,7 @@ crate::drop_reasons! {
 crate::next_nodes! {
     pub enum Next {
         InterfaceOutput => "interface-output",
+        Glean => "ip4-glean",
     }
 }
 
@@ -58,10 +61,19 @@ impl Node for ArpInput {
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
         for &bi in packets {
-            match input(cx, bi) {
+            let rx_if = cx.pool.meta(bi).rx_if;
+            let msg = match message(cx, bi) {
+                Ok(msg) => msg,
+                Err(reason) => {
+                    out.drop(bi, reason);
+                    continue;
+                }
+            };
+            match input(cx, bi, &msg) {
                 Ok(()) => out.send(Next::InterfaceOutput, bi),
                 Err(reason) => out.drop(bi, reason),
             }
+            release_learned(cx, out, Next::Glean, (rx_if, IpAddr::V4(msg.sender_ip)));
         }
     }
 }
@@ -75,9 +87,8 @@ struct Message {
     target_ip: Ipv4Addr,
 }
 
-/// Learns from an ARP packet and, for a request for one of our addresses,
-/// turns it into the reply (`Ok`); everything else is dropped with why.
-fn input(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
+/// The addresses of ARP packet `bi`, if it is one that fits a buffer.
+fn message(cx: &mut Context<'_>, bi: BufferIndex) -> Result<Message, Drop> {
     // The reply is written over the first buffer: chained buffers after it
     // would leave with it.
     if cx.pool.meta(bi).next().is_some() {
@@ -90,6 +101,13 @@ fn input(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
             msg.operation, msg.sender_ip, msg.sender_mac, msg.target_ip
         )
     });
+    Ok(msg)
+}
+
+/// Learns from ARP packet `bi` (`msg`) and, for a request for one of our
+/// addresses, turns it into the reply (`Ok`); everything else is dropped
+/// with why.
+fn input(cx: &mut Context<'_>, bi: BufferIndex, msg: &Message) -> Result<(), Drop> {
     let rx_if = cx.pool.meta(bi).rx_if;
     let interface = cx.tables.interface(rx_if).ok_or(Drop::NoInterface)?;
     if msg.sender_mac.is_multicast() || msg.sender_ip.is_broadcast() || msg.sender_ip.is_multicast()
@@ -123,7 +141,7 @@ fn input(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
                 // The requester still gets its answer; the reply path works without the entry.
                 cx.note(bi, || "neighbor table full: sender not learned".into());
             }
-            answer_in_place(cx.pool, bi, mac, &msg).ok_or(Drop::NoHeadroom)?;
+            answer_in_place(cx.pool, bi, mac, msg).ok_or(Drop::NoHeadroom)?;
             cx.pool.meta_mut(bi).tx_if = rx_if;
             cx.note(bi, || format!("answered: {} is-at {mac}", msg.target_ip));
             Ok(())
@@ -211,6 +229,8 @@ pub type Ip4Glean = Glean<Arp4>;
 
 impl Solicit for Arp4 {
     const NODE: &'static str = "ip4-glean";
+    const FAMILY: Family = Family::V4;
+    const ETHERTYPE: EtherType = EtherType::IPV4;
     type Addr = Ipv4Addr;
 
     fn next_hop(packet: &[u8], adjacency: Adjacency) -> Option<Ipv4Addr> {

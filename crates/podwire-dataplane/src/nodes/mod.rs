@@ -17,6 +17,7 @@ pub mod l2;
 pub mod nat;
 pub mod ndp;
 pub mod policy;
+pub mod vxlan;
 
 use crate::graph::Node;
 
@@ -49,6 +50,8 @@ pub fn standard_nodes() -> Vec<Box<dyn Node>> {
         Box::new(ip6::rewrite::Ip6Rewrite),
         Box::new(ndp::Ip6Ndp),
         Box::new(ndp::Ip6Glean::default()),
+        Box::new(vxlan::VxlanInput),
+        Box::new(vxlan::VxlanEncap::default()),
         Box::new(interface_output::InterfaceOutput),
     ]
 }

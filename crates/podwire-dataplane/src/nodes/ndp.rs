@@ -1,6 +1,8 @@
 //! IPv6 neighbor discovery (RFC 4861) for routed interfaces: `ip6-ndp`
 //! answers neighbor solicitations for the interface's addresses and learns
-//! neighbors; [`Ip6Glean`] solicits the MAC of an IPv6 next hop.
+//! neighbors; [`Ip6Glean`] solicits the MAC of an IPv6 next hop. Packets
+//! held for a neighbor whose MAC is now known go back to `ip6-glean`, which
+//! sends them.
 //!
 //! `ip6-ndp` gets the message from `ip6-input` (NDP types 133–137) or
 //! `ip6-local` with `current_data` at the IPv6 header and the Ethernet
@@ -17,7 +19,8 @@ use podwire_wire::ipv6::{self, Ipv6Repr};
 use crate::buffer::{BufferIndex, BufferPool};
 use crate::graph::{Context, Dispatch, Node};
 use crate::interface::InterfaceConfig;
-use crate::nodes::glean::{Glean, Solicit};
+use crate::neighbor::pending::Family;
+use crate::nodes::glean::{Glean, Solicit, release_learned};
 use crate::tables::Adjacency;
 
 crate::drop_reasons! {
@@ -45,6 +48,7 @@ crate::drop_reasons! {
 crate::next_nodes! {
     pub enum Next {
         InterfaceOutput => "interface-output",
+        Glean => "ip6-glean",
     }
 }
 
@@ -75,10 +79,19 @@ impl Node for Ip6Ndp {
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
         for &bi in packets {
-            match input(cx, bi) {
+            let rx_if = cx.pool.meta(bi).rx_if;
+            let msg = match message(cx, bi) {
+                Ok(msg) => msg,
+                Err(reason) => {
+                    out.drop(bi, reason);
+                    continue;
+                }
+            };
+            match input(cx, bi, &msg) {
                 Ok(()) => out.send(Next::InterfaceOutput, bi),
                 Err(reason) => out.drop(bi, reason),
             }
+            release_learned(cx, out, Next::Glean, (rx_if, IpAddr::V6(msg.heard())));
         }
     }
 }
@@ -91,15 +104,32 @@ struct NeighborMessage {
     ndisc: NdiscRepr,
 }
 
-/// Learns from a neighbor solicitation or advertisement and, for a
-/// solicitation of one of our addresses, turns it into the advertisement
-/// (`Ok`); everything else is dropped with why.
-fn input(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
+impl NeighborMessage {
+    /// The neighbor whose MAC the message may tell: the solicitor of a
+    /// solicitation, the target of an advertisement.
+    fn heard(&self) -> Ipv6Addr {
+        match self.ndisc {
+            NdiscRepr::NeighborAdvert { target_addr, .. } => target_addr,
+            _ => self.src,
+        }
+    }
+}
+
+/// The valid neighbor solicitation or advertisement in `bi`, if it fits a
+/// buffer.
+fn message(cx: &mut Context<'_>, bi: BufferIndex) -> Result<NeighborMessage, Drop> {
     if cx.pool.meta(bi).next().is_some() {
         return Err(Drop::TooLong);
     }
     let msg = parse(cx.pool.data(bi))?;
     cx.note(bi, || format!("{} > {}: {:?}", msg.src, msg.dst, msg.ndisc));
+    Ok(msg)
+}
+
+/// Learns from neighbor solicitation or advertisement `bi` (`msg`) and, for
+/// a solicitation of one of our addresses, turns it into the advertisement
+/// (`Ok`); everything else is dropped with why.
+fn input(cx: &mut Context<'_>, bi: BufferIndex, msg: &NeighborMessage) -> Result<(), Drop> {
     let tables = cx.tables;
     let interface = tables
         .interface(cx.pool.meta(bi).rx_if)
@@ -111,7 +141,7 @@ fn input(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
         NdiscRepr::NeighborSolicit {
             target_addr,
             lladdr,
-        } => solicited(cx, bi, interface, &msg, target_addr, lladdr),
+        } => solicited(cx, bi, interface, msg, target_addr, lladdr),
         NdiscRepr::NeighborAdvert {
             flags,
             target_addr,
@@ -120,7 +150,7 @@ fn input(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
             cx,
             bi,
             interface,
-            &msg,
+            msg,
             flags,
             target_addr,
             lladdr,
@@ -316,6 +346,8 @@ pub type Ip6Glean = Glean<Nd6>;
 
 impl Solicit for Nd6 {
     const NODE: &'static str = "ip6-glean";
+    const FAMILY: Family = Family::V6;
+    const ETHERTYPE: EtherType = EtherType::IPV6;
     type Addr = Ipv6Addr;
 
     fn next_hop(packet: &[u8], adjacency: Adjacency) -> Option<Ipv6Addr> {

@@ -34,6 +34,7 @@ use podwire_dataplane::graph::VECTOR_SIZE;
 use podwire_dataplane::interface::IfIndex;
 use podwire_dataplane::nat::housekeeping::NatHousekeeping;
 use podwire_dataplane::neighbor::{NeighborBus, NeighborTable};
+use podwire_dataplane::nodes::glean::release_due;
 use podwire_dataplane::publish::{TablePublisher, TableReader};
 
 use crate::poll::{Poller, Waker};
@@ -364,6 +365,13 @@ impl Worker {
             }
             if now.saturating_since(last_housekeeping) >= HOUSEKEEPING_INTERVAL {
                 let tables = self.reader.refresh();
+                // Packets held for a next hop whose time is up are dropped, counted;
+                // those another worker's answer or new tables resolved leave.
+                self.engine.state.neighbors.sync();
+                let released = release_due(&mut self.engine, tables, now) > 0;
+                if released {
+                    self.engine.run(tables, now);
+                }
                 self.engine.state.neighbors.expire(now);
                 self.engine.state.bridges.age(now, tables);
                 let nat = self.nat.run(&mut self.engine.state, tables, now);
@@ -373,6 +381,9 @@ impl Worker {
                         cleared = nat.stale_udp_cleared,
                         "UDP sessions to endpoints that no longer serve cleared"
                     );
+                }
+                if released {
+                    self.transmit();
                 }
                 last_housekeeping = now;
             }
@@ -468,6 +479,8 @@ impl Worker {
         if received > 0 {
             let tables = self.reader.refresh();
             self.engine.state.neighbors.sync();
+            // What another worker learned releases the packets held here at once.
+            release_due(&mut self.engine, tables, now);
             self.engine.run(tables, now);
             self.transmit();
         }

@@ -54,6 +54,26 @@ pub struct WorkerSnapshot {
     pub policy_epoch: u64,
 }
 
+/// The ports' counters, with those of the VXLAN tunnels (which have no port: the data plane
+/// counts what it encapsulates and decapsulates) at the tunnels' indices.
+fn with_tunnels(ports: &[PortCounters], engine: &Engine) -> Vec<PortCounters> {
+    let mut all = ports.to_vec();
+    for (index, counted) in engine.state.tunnels.iter() {
+        let i = index.as_usize();
+        if all.len() <= i {
+            all.resize(i + 1, PortCounters::default());
+        }
+        all[i].add(&PortCounters {
+            rx_packets: counted.rx_packets,
+            rx_bytes: counted.rx_bytes,
+            tx_packets: counted.tx_packets,
+            tx_bytes: counted.tx_bytes,
+            ..PortCounters::default()
+        });
+    }
+    all
+}
+
 pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> WorkerSnapshot {
     let now = Instant::from_nanos(monotonic_nanos());
     WorkerSnapshot {
@@ -71,7 +91,7 @@ pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> Work
                 age: now.saturating_since(e.updated),
             })
             .collect(),
-        ports: ports.to_vec(),
+        ports: with_tunnels(ports, engine),
         trace: engine.trace.packets().to_vec(),
         sessions: engine.state.sessions.counters(),
         session_capacity: engine.state.sessions.config().capacity,

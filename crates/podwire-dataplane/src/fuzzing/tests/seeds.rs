@@ -237,8 +237,9 @@ pub(super) fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             ]),
         ),
         (
-            // The first packet to the default gateway asks for its MAC;
-            // its answer is learned, and the retransmission goes through.
+            // The first packet to the default gateway asks for its MAC and
+            // waits; the answer is learned and sends it, and the
+            // retransmission goes straight through.
             "glean4",
             input(&[
                 (POD_B, Step::None, udp4(pod_b, POD_B_IP4, INTERNET4)),
@@ -257,7 +258,8 @@ pub(super) fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             // The same over IPv6: a solicitation, the gateway's
-            // advertisement, the retransmission.
+            // advertisement (which sends the packet that waited), the
+            // retransmission.
             "glean6",
             input(&[
                 (POD_B, Step::None, udp6(pod_b, (POD_B_IP6, INTERNET6), 8)),

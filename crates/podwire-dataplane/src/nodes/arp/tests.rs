@@ -8,7 +8,9 @@ use podwire_wire::ethernet::EthernetAddress;
 use crate::clock::Instant;
 use crate::interface::{IfIndex, InterfaceConfig};
 use crate::neighbor::NEIGHBOR_CAPACITY;
+use crate::neighbor::pending::HOLD_PACKETS;
 use crate::nodes::ethernet_input::bench::Bench;
+use crate::nodes::glean::release_due;
 use crate::tables::{Adjacency, Tables, TablesBuilder};
 
 const POD_SIDE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -364,27 +366,63 @@ fn glean(bench: &mut Bench, tx_if: IfIndex, adjacency: u32, dst: Ipv4Addr) {
     bench.inject("ip4-glean", POD_SIDE, bi);
 }
 
+/// The request `ip4-glean` sends for `target` out of the uplink.
+fn assert_request_for(frame: &[u8], target: Ipv4Addr) {
+    assert_arp(
+        frame,
+        ([0xff; 6], UPLINK_MAC),
+        ArpOperation::REQUEST,
+        (UPLINK_MAC, UPLINK_IP),
+        ([0; 6], target),
+    );
+}
+
+/// The router's answer to a request from the uplink.
+fn router_answer(router_mac: [u8; 6]) -> Vec<u8> {
+    arp_frame(
+        UPLINK_MAC,
+        ArpOperation::REPLY,
+        (router_mac, ROUTER),
+        (UPLINK_MAC, UPLINK_IP),
+    )
+}
+
+/// Each frame's Ethernet destination and source, and the IPv4 destination
+/// it carries.
+fn ip4_frames(frames: &[Vec<u8>]) -> Vec<([u8; 6], [u8; 6], Ipv4Addr)> {
+    frames
+        .iter()
+        .map(|frame| {
+            let packet = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
+            let Some(etherparse::LinkSlice::Ethernet2(eth)) = packet.link else {
+                panic!("not Ethernet II")
+            };
+            let Some(etherparse::NetSlice::Ipv4(ip)) = packet.net else {
+                panic!("not IPv4")
+            };
+            assert_eq!(eth.ether_type(), etherparse::EtherType::IPV4);
+            (
+                eth.destination(),
+                eth.source(),
+                ip.header().destination_addr(),
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn glean_asks_for_a_gateway_once_a_second() {
+fn glean_asks_for_a_gateway_once_a_second_and_holds_what_waits() {
     let tables = tables();
     let (via, _) = tables.route4(Ipv4Addr::new(10, 2, 0, 1)).unwrap();
     let mut bench = Bench::new();
-    let expected = |frame: &[u8]| {
-        assert_arp(
-            frame,
-            ([0xff; 6], UPLINK_MAC),
-            ArpOperation::REQUEST,
-            (UPLINK_MAC, UPLINK_IP),
-            ([0; 6], ROUTER),
-        )
-    };
 
     glean(&mut bench, UPLINK, via, Ipv4Addr::new(10, 2, 0, 1));
     glean(&mut bench, UPLINK, via, Ipv4Addr::new(10, 2, 0, 2));
     bench.run(&tables, at(0));
     let sent = bench.sent(UPLINK);
     assert_eq!(sent.len(), 1, "two packets for one next hop, one request");
-    expected(&sent[0]);
+    assert_request_for(&sent[0], ROUTER);
+    assert_eq!(bench.state.pending.len(), 2, "both packets wait");
 
     glean(&mut bench, UPLINK, via, Ipv4Addr::new(10, 2, 0, 1));
     bench.run(&tables, at(999));
@@ -392,17 +430,28 @@ fn glean_asks_for_a_gateway_once_a_second() {
         bench.sent(UPLINK).is_empty(),
         "asked less than a second ago"
     );
+    assert_eq!(bench.state.pending.len(), 3);
 
     glean(&mut bench, UPLINK, via, Ipv4Addr::new(10, 2, 0, 1));
     bench.run(&tables, at(1000));
     let sent = bench.sent(UPLINK);
     assert_eq!(sent.len(), 1, "a second later, asked again");
-    expected(&sent[0]);
+    assert_request_for(&sent[0], ROUTER);
+    assert_eq!(
+        bench.graph.drop_count("ip4-glean", "neighbor-unresolved"),
+        3,
+        "the packets that waited a second are dropped"
+    );
+    assert_eq!(bench.state.pending.len(), 1, "the new one waits");
 
+    assert_eq!(release_due(&mut bench, &tables, at(1999)), 0);
+    assert_eq!(release_due(&mut bench, &tables, at(2000)), 1);
+    bench.run(&tables, at(2000));
     assert_eq!(
         bench.graph.drop_count("ip4-glean", "neighbor-unresolved"),
         4
     );
+    assert!(bench.sent(UPLINK).is_empty());
     bench.assert_no_leak();
 }
 
@@ -416,12 +465,18 @@ fn glean_asks_for_an_attached_destination_itself() {
     bench.run(&tables, at(0));
     let sent = bench.sent(UPLINK);
     assert_eq!(sent.len(), 1);
-    assert_arp(
-        &sent[0],
-        ([0xff; 6], UPLINK_MAC),
-        ArpOperation::REQUEST,
+    assert_request_for(&sent[0], dst);
+    let answer = arp_frame(
+        UPLINK_MAC,
+        ArpOperation::REPLY,
+        (PEER_MAC, dst),
         (UPLINK_MAC, UPLINK_IP),
-        ([0; 6], dst),
+    );
+    bench.receive(UPLINK, &answer);
+    bench.run(&tables, at(10));
+    assert_eq!(
+        ip4_frames(&bench.sent(UPLINK)),
+        [(PEER_MAC, UPLINK_MAC, dst)]
     );
     bench.assert_no_leak();
 }
@@ -435,6 +490,110 @@ fn glean_needs_an_address_to_ask_from() {
     bench.run(&tables, at(0));
     assert!(bench.sent(BARE).is_empty());
     assert_eq!(bench.graph.drop_count("ip4-glean", "no-source-address"), 1);
+    bench.assert_no_leak();
+}
+
+#[test]
+fn the_first_packets_wait_for_the_answer_and_leave_in_order_to_the_mac_learned() {
+    let tables = tables();
+    let (via, _) = tables.route4(Ipv4Addr::new(10, 2, 0, 1)).unwrap();
+    let router_mac = [2, 0, 0, 0, 0, 0xfe];
+    let destinations = [1, 2, 3].map(|i| Ipv4Addr::new(10, 2, 0, i));
+    let mut bench = Bench::new();
+    for dst in destinations {
+        glean(&mut bench, UPLINK, via, dst);
+    }
+    bench.run(&tables, at(0));
+    let sent = bench.sent(UPLINK);
+    assert_eq!(sent.len(), 1, "only the request leaves");
+    assert_request_for(&sent[0], ROUTER);
+
+    let id = bench.receive(UPLINK, &router_answer(router_mac));
+    bench.run(&tables, at(10));
+    assert_eq!(resolved(&bench, &tables, UPLINK, ROUTER), Some(router_mac));
+    assert_eq!(
+        ip4_frames(&bench.sent(UPLINK)),
+        destinations.map(|dst| (router_mac, UPLINK_MAC, dst)),
+        "the held packets, in order, to the router's MAC"
+    );
+    assert_eq!(bench.next_of(id, "arp-input"), Some("drop: consumed"));
+    let drops: Vec<_> = bench
+        .graph
+        .drop_counts()
+        .iter()
+        .map(|d| (d.node, d.reason.name, d.count))
+        .collect();
+    assert_eq!(
+        drops,
+        [("arp-input", "consumed", 1)],
+        "nothing else dropped"
+    );
+    assert!(bench.state.pending.is_empty());
+    bench.assert_no_leak();
+}
+
+#[test]
+fn past_three_packets_for_one_next_hop_the_rest_are_dropped() {
+    let tables = tables();
+    let (via, _) = tables.route4(Ipv4Addr::new(10, 2, 0, 1)).unwrap();
+    let mut bench = Bench::new();
+    for i in 1..=5 {
+        glean(&mut bench, UPLINK, via, Ipv4Addr::new(10, 2, 0, i));
+    }
+    bench.run(&tables, at(0));
+    assert_eq!(bench.sent(UPLINK).len(), 1, "the request");
+    assert_eq!(
+        bench.graph.drop_count("ip4-glean", "neighbor-queue-full"),
+        2
+    );
+    assert_eq!(bench.state.pending.len(), HOLD_PACKETS);
+
+    bench.receive(UPLINK, &router_answer(PEER_MAC));
+    bench.run(&tables, at(10));
+    let sent: Vec<Ipv4Addr> = ip4_frames(&bench.sent(UPLINK))
+        .into_iter()
+        .map(|(_, _, dst)| dst)
+        .collect();
+    assert_eq!(sent, [1, 2, 3].map(|i| Ipv4Addr::new(10, 2, 0, i)));
+    bench.assert_no_leak();
+}
+
+#[test]
+fn held_packets_nobody_answers_for_are_dropped_after_a_second() {
+    let tables = tables();
+    let (via, _) = tables.route4(Ipv4Addr::new(10, 2, 0, 1)).unwrap();
+    let attached = tables.attached_adjacency(UPLINK).unwrap();
+    let mut bench = Bench::new();
+    glean(&mut bench, UPLINK, via, Ipv4Addr::new(10, 2, 0, 1));
+    glean(&mut bench, UPLINK, via, Ipv4Addr::new(10, 2, 0, 2));
+    bench.run(&tables, at(0));
+    glean(&mut bench, UPLINK, attached, Ipv4Addr::new(192, 168, 1, 30));
+    bench.run(&tables, at(500));
+    assert_eq!(bench.sent(UPLINK).len(), 2, "a request for each next hop");
+    let free = bench.pool.available();
+
+    assert_eq!(release_due(&mut bench, &tables, at(999)), 0, "not yet");
+    assert_eq!(
+        release_due(&mut bench, &tables, at(1000)),
+        2,
+        "the router's time is up"
+    );
+    bench.run(&tables, at(1000));
+    assert_eq!(bench.pool.available(), free + 2);
+    assert_eq!(release_due(&mut bench, &tables, at(1500)), 1);
+    bench.run(&tables, at(1500));
+    assert_eq!(
+        bench.graph.drop_count("ip4-glean", "neighbor-unresolved"),
+        3
+    );
+    assert!(bench.sent(UPLINK).is_empty(), "nothing leaves");
+    assert!(bench.state.pending.is_empty());
+    bench.assert_no_leak();
+
+    // An answer after the time is up finds nothing to send.
+    bench.receive(UPLINK, &router_answer(PEER_MAC));
+    bench.run(&tables, at(1600));
+    assert!(bench.sent(UPLINK).is_empty());
     bench.assert_no_leak();
 }
 
@@ -456,5 +615,9 @@ fn the_answer_to_a_glean_request_is_learned() {
     bench.receive(UPLINK, &answer);
     bench.run(&tables, at(10));
     assert_eq!(resolved(&bench, &tables, UPLINK, ROUTER), Some(router_mac));
+    assert_eq!(
+        ip4_frames(&bench.sent(UPLINK)),
+        [(router_mac, UPLINK_MAC, Ipv4Addr::new(10, 2, 0, 1))]
+    );
     bench.assert_no_leak();
 }

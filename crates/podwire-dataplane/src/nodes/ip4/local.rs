@@ -1,5 +1,6 @@
 //! `ip4-local`: packets for the switch's own addresses. The switch answers
-//! pings and nothing else: an echo request goes to `ip4-icmp-echo`; UDP
+//! pings and ends VXLAN tunnels, nothing else: an echo request goes to
+//! `ip4-icmp-echo`, UDP to a tunnel's port to `vxlan-input`; other UDP
 //! and TCP get port unreachable (no socket listens in the data plane),
 //! other protocols protocol unreachable; other ICMP messages (replies,
 //! errors) have nothing to do here and are dropped.
@@ -10,6 +11,7 @@ use podwire_wire::ip::IpProtocol;
 use crate::buffer::BufferIndex;
 use crate::graph::{Context, Dispatch, Node};
 use crate::icmp_error::IcmpError;
+use crate::nodes::vxlan::is_vxlan;
 
 use super::header;
 
@@ -17,6 +19,7 @@ crate::next_nodes! {
     pub enum Next {
         Echo => "ip4-icmp-echo",
         IcmpError => "ip4-icmp-error",
+        Vxlan => "vxlan-input",
     }
 }
 
@@ -62,6 +65,10 @@ impl Node for Ip4Local {
                 }
                 IpProtocol::ICMP => {
                     out.drop(bi, Drop::IcmpIgnored);
+                    continue;
+                }
+                IpProtocol::UDP if is_vxlan(cx.tables, ip.payload()) => {
+                    out.send(Next::Vxlan, bi);
                     continue;
                 }
                 IpProtocol::UDP | IpProtocol::TCP => IcmpError::PortUnreachable,

@@ -2,7 +2,9 @@
 //! fits the outgoing link, decrements the TTL (updating the header
 //! checksum incrementally, RFC 1624), and puts the Ethernet header for the
 //! next hop in front: the adjacency `ip4-lookup` chose (in
-//! `meta.next_index`) says which interface and which neighbor.
+//! `meta.next_index`) says which interface and which neighbor. Through a
+//! VXLAN tunnel the link is the tunnel (its MTU, its MAC, the remote end's
+//! inner MAC) and the frame goes on to `vxlan-encap`.
 //!
 //! podwire does not fragment: a packet larger than the link's MTU gets
 //! "fragmentation needed" when it says don't-fragment (path MTU discovery,
@@ -24,6 +26,7 @@ crate::next_nodes! {
         Output => "interface-output",
         Glean => "ip4-glean",
         IcmpError => "ip4-icmp-error",
+        VxlanEncap => "vxlan-encap",
     }
 }
 
@@ -92,6 +95,7 @@ impl Node for Ip4Rewrite {
                 )
             });
             match framed {
+                Framed::Ready if egress.tunnel => out.send(Next::VxlanEncap, bi),
                 Framed::Ready => out.send(Next::Output, bi),
                 Framed::Unresolved => out.send(Next::Glean, bi),
                 Framed::NoHeadroom => out.drop(bi, Drop::NoHeadroom),

@@ -1,7 +1,8 @@
 //! `ip6-local`: packets for the switch's own addresses. The switch answers
-//! pings and neighbor solicitations and nothing else: an echo request goes
-//! to `ip6-icmp-echo`, a unicast neighbor solicitation or advertisement to
-//! `ip6-ndp`; UDP and TCP get port unreachable (no socket listens in the
+//! pings and neighbor solicitations and ends VXLAN tunnels, nothing else: an
+//! echo request goes to `ip6-icmp-echo`, a unicast neighbor solicitation or
+//! advertisement to `ip6-ndp`, UDP to a tunnel's port to `vxlan-input`;
+//! other UDP and TCP get port unreachable (no socket listens in the
 //! data plane), other next headers a parameter problem; other ICMPv6
 //! messages (replies, errors) have nothing to do here and are dropped.
 //!
@@ -15,6 +16,7 @@ use podwire_wire::ip::IpProtocol;
 use crate::buffer::BufferIndex;
 use crate::graph::{Context, Dispatch, Node};
 use crate::icmp_error::IcmpError;
+use crate::nodes::vxlan::is_vxlan;
 
 use super::header;
 
@@ -23,6 +25,7 @@ crate::next_nodes! {
         Echo => "ip6-icmp-echo",
         Ndp => "ip6-ndp",
         IcmpError => "ip6-icmp-error",
+        Vxlan => "vxlan-input",
     }
 }
 
@@ -70,6 +73,10 @@ impl Node for Ip6Local {
                 }
                 IpProtocol::IPV6_FRAG => {
                     out.drop(bi, Drop::ReassemblyUnsupported);
+                    continue;
+                }
+                IpProtocol::UDP if is_vxlan(cx.tables, ip.payload()) => {
+                    out.send(Next::Vxlan, bi);
                     continue;
                 }
                 IpProtocol::UDP | IpProtocol::TCP => IcmpError::PortUnreachable,

@@ -6,7 +6,9 @@
 //! the rx interface's attached adjacency for replies to link-local
 //! addresses) says which interface and which neighbor. A link-local next
 //! hop (a router's fe80:: address) is resolved like any other; a
-//! link-local source never leaves its link (RFC 4291 §2.5.6).
+//! link-local source never leaves its link (RFC 4291 §2.5.6). Through a
+//! VXLAN tunnel the link is the tunnel (its MTU, its MAC, the remote end's
+//! inner MAC) and the frame goes on to `vxlan-encap`.
 //! A segmentation-offload packet (`meta.offload.gso`) is larger than the
 //! MTU on purpose: its segments are cut later, to the size the sender chose.
 
@@ -25,6 +27,7 @@ crate::next_nodes! {
         Output => "interface-output",
         Glean => "ip6-glean",
         IcmpError => "ip6-icmp-error",
+        VxlanEncap => "vxlan-encap",
     }
 }
 
@@ -95,6 +98,7 @@ impl Node for Ip6Rewrite {
                 )
             });
             match framed {
+                Framed::Ready if egress.tunnel => out.send(Next::VxlanEncap, bi),
                 Framed::Ready => out.send(Next::Output, bi),
                 Framed::Unresolved => out.send(Next::Glean, bi),
                 Framed::NoHeadroom => out.drop(bi, Drop::NoHeadroom),

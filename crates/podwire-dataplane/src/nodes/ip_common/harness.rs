@@ -271,23 +271,32 @@ impl Harness {
     }
 
     /// Receives `frame` on `rx_if`, runs the graph, and checks the books:
-    /// the packet was sent or dropped with a counted reason, no node sent
-    /// anything where it should not, and every buffer that does not wait
-    /// in an output queue is back in the pool.
+    /// the packet was sent, dropped with a counted reason or held for its
+    /// next hop, no node sent anything where it should not, and every
+    /// buffer that does not wait in an output queue or for its next hop is
+    /// back in the pool.
     pub fn receive_and_account(&mut self, rx_if: IfIndex, frame: &[u8]) -> Result<(), String> {
-        let before = self.total_drops() + self.queued() as u64;
+        let accounted =
+            |h: &mut Self| h.total_drops() + (h.queued() + h.state.pending.len()) as u64;
+        let before = accounted(self);
         self.receive_untraced(rx_if, frame);
         self.run();
-        if self.total_drops() + self.queued() as u64 <= before {
-            return Err("the packet was neither sent nor dropped".into());
+        if accounted(self) <= before {
+            return Err("the packet was neither sent, dropped nor held".into());
         }
         if self.drops_named("misrouted") > 0 {
             return Err(format!("a node misrouted: {:?}", self.graph.drop_counts()));
         }
         let queued = self.queued();
-        if self.pool.available() + queued != HARNESS_BUFFERS as usize {
+        let held: usize = self
+            .state
+            .pending
+            .iter()
+            .map(|bi| self.pool.chain(bi).count())
+            .sum();
+        if self.pool.available() + queued + held != HARNESS_BUFFERS as usize {
             return Err(format!(
-                "{} buffers free and {queued} queued of {HARNESS_BUFFERS}: a leak",
+                "{} buffers free, {queued} queued and {held} held of {HARNESS_BUFFERS}: a leak",
                 self.pool.available()
             ));
         }

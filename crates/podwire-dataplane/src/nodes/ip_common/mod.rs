@@ -49,7 +49,9 @@ pub(crate) fn apply_route(meta: &mut PacketMeta, route: Option<(u32, Adjacency)>
     meta.next_index = index;
     match adjacency {
         Adjacency::Local => Routed::Local,
-        Adjacency::Attached { .. } | Adjacency::Via { .. } => Routed::Rewrite,
+        Adjacency::Attached { .. } | Adjacency::Via { .. } | Adjacency::Tunnel { .. } => {
+            Routed::Rewrite
+        }
         Adjacency::Drop => Routed::Blackhole,
         Adjacency::Unreachable => {
             meta.next_index = IcmpError::HostUnreachable.encode();
@@ -66,8 +68,12 @@ pub(crate) fn apply_route(meta: &mut PacketMeta, route: Option<(u32, Adjacency)>
 pub(crate) fn routes_back(route: Option<(u32, Adjacency)>, rx_if: IfIndex) -> bool {
     matches!(
         route,
-        Some((_, Adjacency::Attached { interface } | Adjacency::Via { interface, .. }))
-            if interface == rx_if
+        Some((
+            _,
+            Adjacency::Attached { interface }
+                | Adjacency::Via { interface, .. }
+                | Adjacency::Tunnel { interface, .. }
+        )) if interface == rx_if
     )
 }
 
@@ -194,6 +200,11 @@ mod tests {
         assert!(routes_back(Some((0, attached)), IfIndex(1)));
         assert!(!routes_back(Some((0, attached)), IfIndex(2)));
         assert!(!routes_back(Some((0, Adjacency::Local)), IfIndex(1)));
+        let tunnel = Adjacency::Tunnel {
+            interface: IfIndex(3),
+            remote: "192.168.60.2".parse().unwrap(),
+        };
+        assert!(routes_back(Some((0, tunnel)), IfIndex(3)));
         assert!(!routes_back(None, IfIndex(1)));
     }
 }

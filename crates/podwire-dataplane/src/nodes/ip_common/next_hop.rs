@@ -14,9 +14,11 @@ use crate::buffer::{BufferIndex, BufferPool};
 use crate::clock::Instant;
 use crate::interface::{IfIndex, InterfaceConfig};
 use crate::neighbor::NeighborTable;
+use crate::nodes::vxlan::inner_mac;
 use crate::tables::{Adjacency, Tables};
 
-/// Where a forwarded packet leaves.
+/// Where a forwarded packet leaves. For a VXLAN tunnel interface, the frame is the inner
+/// one, to the remote end's [`inner_mac`].
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Egress<'t> {
     /// The outgoing interface.
@@ -24,8 +26,11 @@ pub(crate) struct Egress<'t> {
     /// Its configuration (MAC, MTU).
     pub config: &'t InterfaceConfig,
     /// The neighbor whose MAC the frame goes to: the destination itself on
-    /// an attached route, the gateway on a route via a router.
+    /// an attached route, the gateway on a route via a router, the remote end
+    /// of a tunnel.
     pub next_hop: IpAddr,
+    /// The interface is a VXLAN tunnel: the frame goes on to `vxlan-encap`.
+    pub tunnel: bool,
     /// The Ethernet header that takes a packet to the next hop, when the
     /// neighbor table knows the next hop's MAC.
     pub ethernet: Option<[u8; ethernet::HEADER_LEN]>,
@@ -95,17 +100,25 @@ impl<'t> NextHops<'t> {
         neighbors: &NeighborTable,
         now: Instant,
     ) -> Option<Resolved<'t>> {
-        let (interface, next_hop, to_destination) = match self.tables.adjacency(adjacency)? {
-            Adjacency::Attached { interface } => (interface, dst, true),
-            Adjacency::Via { interface, gateway } => (interface, gateway, false),
-            Adjacency::Local | Adjacency::Drop | Adjacency::Unreachable => return None,
-        };
+        let (interface, next_hop, to_destination, tunnel) =
+            match self.tables.adjacency(adjacency)? {
+                Adjacency::Attached { interface } => (interface, dst, true, false),
+                Adjacency::Via { interface, gateway } => (interface, gateway, false, false),
+                Adjacency::Tunnel { interface, remote } => (interface, remote, false, true),
+                Adjacency::Local | Adjacency::Drop | Adjacency::Unreachable => return None,
+            };
         let config = self.tables.interface(interface)?;
-        let next_hop_mac = neighbors.resolve(self.tables, interface, next_hop, now);
+        // The remote end of a tunnel has a MAC derived from its address: no neighbor to
+        // resolve.
+        let next_hop_mac = match tunnel {
+            true => Some(inner_mac(next_hop)),
+            false => neighbors.resolve(self.tables, interface, next_hop, now),
+        };
         let egress = Egress {
             interface,
             config,
             next_hop,
+            tunnel,
             ethernet: next_hop_mac.map(|mac| ethernet_header(config.mac, mac, self.ethertype)),
         };
         Some(Resolved {

@@ -144,7 +144,9 @@ fn masquerading_egress<'t>(
 /// The interface `adjacency` leads out of, if it masquerades.
 fn masquerading_interface(tables: &Tables, adjacency: Adjacency) -> Option<&InterfaceConfig> {
     let interface = match adjacency {
-        Adjacency::Attached { interface } | Adjacency::Via { interface, .. } => interface,
+        Adjacency::Attached { interface }
+        | Adjacency::Via { interface, .. }
+        | Adjacency::Tunnel { interface, .. } => interface,
         Adjacency::Local | Adjacency::Drop | Adjacency::Unreachable => return None,
     };
     tables.interface(interface).filter(|c| c.masquerade)

@@ -7,6 +7,7 @@ use podwire_wire::ethernet::EthernetAddress;
 use crate::clock::Instant;
 use crate::interface::{IfIndex, InterfaceConfig};
 use crate::nodes::ethernet_input::bench::Bench;
+use crate::nodes::glean::release_due;
 use crate::tables::{Adjacency, Tables, TablesBuilder};
 
 const POD_SIDE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -488,10 +489,12 @@ fn glean_solicits_a_gateway_once_a_second_from_the_link_local_address() {
     assert_eq!(read(&sent[0]), expected);
     assert_eq!(
         bench.graph.drop_count("ip6-glean", "neighbor-unresolved"),
-        4
+        3,
+        "the packets that waited a second are dropped"
     );
+    assert_eq!(bench.state.pending.len(), 1, "the new one waits");
 
-    // The router's answer is learned.
+    // The router's answer is learned, and the packet that waits leaves.
     let answer = advert(
         ROUTER,
         UPLINK_LL,
@@ -503,11 +506,144 @@ fn glean_solicits_a_gateway_once_a_second_from_the_link_local_address() {
         ROUTER,
         [2, 0, 0, 0, 0, 0xfe],
     );
-    assert!(run_ndp(&mut bench, &tables, UPLINK, &[answer]).is_empty());
+    bench.receive_at("ip6-ndp", UPLINK, &answer);
+    bench.run(&tables, at(1010));
     assert_eq!(
         learned(&bench, &tables, UPLINK, ROUTER),
         Some([2, 0, 0, 0, 0, 0xfe])
     );
+    assert_eq!(
+        ip6_frames(&bench.sent(UPLINK)),
+        [(
+            [2, 0, 0, 0, 0, 0xfe],
+            UPLINK_MAC,
+            "fd10::1".parse().unwrap()
+        )]
+    );
+    bench.assert_no_leak();
+}
+
+/// Each frame's Ethernet destination and source, and the IPv6 destination
+/// it carries.
+fn ip6_frames(frames: &[Vec<u8>]) -> Vec<([u8; 6], [u8; 6], Ipv6Addr)> {
+    frames
+        .iter()
+        .map(|frame| {
+            let packet = SlicedPacket::from_ethernet(frame).unwrap();
+            let Some(etherparse::LinkSlice::Ethernet2(eth)) = packet.link else {
+                panic!("not Ethernet II")
+            };
+            let Some(NetSlice::Ipv6(ip)) = packet.net else {
+                panic!("not IPv6")
+            };
+            assert_eq!(eth.ether_type(), etherparse::EtherType::IPV6);
+            (
+                eth.destination(),
+                eth.source(),
+                ip.header().destination_addr(),
+            )
+        })
+        .collect()
+}
+
+/// The advertisement of `target` at `mac`, answering the uplink's solicitation.
+fn answer(target: Ipv6Addr, mac: [u8; 6]) -> Vec<u8> {
+    let solicited = NeighborAdvertisementHeader {
+        router: false,
+        solicited: true,
+        r#override: true,
+    };
+    advert(target, UPLINK_LL, solicited, target, mac)
+}
+
+#[test]
+fn the_first_packets_wait_for_the_advertisement_and_leave_in_order_to_the_mac_learned() {
+    let tables = tables();
+    let (via, _) = tables.route6("fd10::1".parse().unwrap()).unwrap();
+    let router_mac = [2, 0, 0, 0, 0, 0xfe];
+    let destinations: [Ipv6Addr; 3] = ["fd10::1", "fd10::2", "fd10::3"].map(|a| a.parse().unwrap());
+    let mut bench = Bench::new();
+    for dst in destinations {
+        glean(&mut bench, UPLINK, via, dst);
+    }
+    bench.run(&tables, at(0));
+    let sent = bench.sent(UPLINK);
+    assert_eq!(sent.len(), 1, "only the solicitation leaves");
+    assert_eq!(read(&sent[0]).icmp, Icmpv6Type::NeighborSolicitation);
+
+    let id = bench.receive_at("ip6-ndp", UPLINK, &answer(ROUTER, router_mac));
+    bench.run(&tables, at(10));
+    assert_eq!(
+        ip6_frames(&bench.sent(UPLINK)),
+        destinations.map(|dst| (router_mac, UPLINK_MAC, dst)),
+        "the held packets, in order, to the router's MAC"
+    );
+    assert_eq!(bench.next_of(id, "ip6-ndp"), Some("drop: consumed"));
+    let drops: Vec<_> = bench
+        .graph
+        .drop_counts()
+        .iter()
+        .map(|d| (d.node, d.reason.name, d.count))
+        .collect();
+    assert_eq!(drops, [("ip6-ndp", "consumed", 1)], "nothing else dropped");
+    bench.assert_no_leak();
+}
+
+#[test]
+fn a_solicitation_from_the_next_hop_releases_what_waits_for_it() {
+    let tables = tables();
+    let attached = tables.attached_adjacency(UPLINK).unwrap();
+    let neighbor: Ipv6Addr = "fd00::20".parse().unwrap();
+    let mut bench = Bench::new();
+    glean(&mut bench, UPLINK, attached, neighbor);
+    bench.run(&tables, at(0));
+    assert_eq!(bench.sent(UPLINK).len(), 1);
+    // The neighbor asks for the uplink's address before it answers: its
+    // solicitation tells its MAC.
+    let solicitation = icmp_frame(
+        (PEER_MAC, UPLINK_MAC),
+        (neighbor, UPLINK_GLOBAL),
+        255,
+        (NS, 0, [0; 4]),
+        &body(UPLINK_GLOBAL, &[&lladdr_option(1, PEER_MAC)]),
+    );
+    bench.receive_at("ip6-ndp", UPLINK, &solicitation);
+    bench.run(&tables, at(10));
+    let sent = bench.sent(UPLINK);
+    assert_eq!(sent.len(), 2, "the advertisement and the held packet");
+    assert_eq!(read(&sent[0]).icmp, flags(true, true, true));
+    assert_eq!(ip6_frames(&sent[1..]), [(PEER_MAC, UPLINK_MAC, neighbor)]);
+    bench.assert_no_leak();
+}
+
+#[test]
+fn held_packets_nobody_advertises_for_are_dropped_after_a_second() {
+    let tables = tables();
+    let (via, _) = tables.route6("fd10::1".parse().unwrap()).unwrap();
+    let mut bench = Bench::new();
+    for i in 1..=5 {
+        glean(
+            &mut bench,
+            UPLINK,
+            via,
+            Ipv6Addr::new(0xfd10, 0, 0, 0, 0, 0, 0, i),
+        );
+    }
+    bench.run(&tables, at(0));
+    assert_eq!(bench.sent(UPLINK).len(), 1, "the solicitation");
+    assert_eq!(
+        bench.graph.drop_count("ip6-glean", "neighbor-queue-full"),
+        2
+    );
+    assert_eq!(release_due(&mut bench, &tables, at(999)), 0);
+    assert_eq!(release_due(&mut bench, &tables, at(1000)), 3);
+    bench.run(&tables, at(1000));
+    assert_eq!(
+        bench.graph.drop_count("ip6-glean", "neighbor-unresolved"),
+        3
+    );
+    assert!(bench.sent(UPLINK).is_empty());
+    bench.assert_no_leak();
 }
 
 #[test]
@@ -530,5 +666,12 @@ fn glean_solicits_an_attached_destination_itself_and_needs_an_address() {
     bench.run(&tables, at(0));
     assert!(bench.sent(BARE).is_empty());
     assert_eq!(bench.graph.drop_count("ip6-glean", "no-source-address"), 1);
+
+    bench.receive_at("ip6-ndp", UPLINK, &answer(dst, PEER_MAC));
+    bench.run(&tables, at(10));
+    assert_eq!(
+        ip6_frames(&bench.sent(UPLINK)),
+        [(PEER_MAC, UPLINK_MAC, dst)]
+    );
     bench.assert_no_leak();
 }
