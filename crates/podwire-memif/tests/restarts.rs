@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{connect, exchange_checked, path_addr, pump};
-use podwire_memif::connection::RECONNECT_PERIOD;
+use podwire_memif::connection::{RECONNECT_FIRST, RECONNECT_PERIOD};
 use podwire_memif::{Client, DisconnectReason, Event, InterfaceConfig, Server};
 
 #[test]
@@ -64,22 +64,35 @@ fn the_client_reconnects_by_itself_after_the_server_restarts() {
         })
     ));
     assert!(client.interface().is_none());
-    // Reconnecting at once finds nobody; the next try is a period later.
+    // Reconnecting at once finds nobody; the next tries come after waits that double, up
+    // to the period.
     assert_eq!(client.poll(t0), None);
     assert!(client.last_error().unwrap().contains("cannot connect"));
-    assert_eq!(client.next_deadline(), Some(t0 + RECONNECT_PERIOD));
+    let mut due = t0 + RECONNECT_FIRST;
+    let mut wait = RECONNECT_FIRST;
+    assert_eq!(client.next_deadline(), Some(due));
     assert!(client.fds().is_empty());
+    while wait < RECONNECT_PERIOD {
+        assert_eq!(client.poll(due), None);
+        wait = (wait * 2).min(RECONNECT_PERIOD);
+        due += wait;
+        assert_eq!(client.next_deadline(), Some(due));
+    }
+    assert_eq!(client.poll(due), None);
+    due += RECONNECT_PERIOD;
+    assert_eq!(
+        client.next_deadline(),
+        Some(due),
+        "never longer than the period"
+    );
 
     let mut server = Server::bind(&addr, None).unwrap();
     server.add_interface(config).unwrap();
-    let early = t0 + RECONNECT_PERIOD - Duration::from_millis(1);
+    let early = due - Duration::from_millis(1);
     assert_eq!(client.poll(early), None);
-    assert!(
-        server.poll(early).is_empty(),
-        "no attempt before the period"
-    );
+    assert!(server.poll(early).is_empty(), "no attempt before it is due");
 
-    let t1 = t0 + RECONNECT_PERIOD;
+    let t1 = due;
     let log = pump(&mut server, &mut [&mut client], t1, |log| {
         log.clients[0].iter().any(common::is_connected)
     });

@@ -20,7 +20,7 @@ use super::setup::{ClientMemory, SetupError};
 use super::wait::wait_readable;
 use super::{
     APP_NAME, ConfigError, Event, HANDSHAKE_TIMEOUT, Interface, InterfaceConfig, PeerInfo,
-    RECONNECT_PERIOD,
+    RECONNECT_FIRST, RECONNECT_PERIOD,
 };
 use crate::handshake::Refusal;
 use crate::handshake::client::{ClientHandshake, ClientParams, ClientStep, Outgoing};
@@ -69,8 +69,8 @@ pub enum ConnectError {
 /// A memif client: one interface on a server's socket.
 ///
 /// Poll it (see [`connection`](crate::connection)) and it connects, and
-/// after losing its server connects again every [`RECONNECT_PERIOD`] until
-/// the server is back. [`Client::connect_blocking`] does the first
+/// after losing its server connects again, waiting from [`RECONNECT_FIRST`]
+/// doubling up to [`RECONNECT_PERIOD`] between attempts, until the server is back. [`Client::connect_blocking`] does the first
 /// connection for simple applications.
 #[derive(Debug)]
 pub struct Client {
@@ -79,6 +79,8 @@ pub struct Client {
     state: State,
     /// The last reason a connection failed, for people and error messages.
     last_error: Option<String>,
+    /// How long to wait after the next failed attempt.
+    retry: Duration,
 }
 
 #[derive(Debug)]
@@ -118,6 +120,7 @@ impl Client {
             config,
             state: State::Waiting(None),
             last_error: None,
+            retry: RECONNECT_FIRST,
         })
     }
 
@@ -291,9 +294,16 @@ impl Client {
             Err(reason) => {
                 tracing::debug!(addr = %self.addr, %reason, "memif client cannot connect yet");
                 self.last_error = Some(reason);
-                State::Waiting(Some(now + RECONNECT_PERIOD))
+                State::Waiting(Some(now + self.backoff()))
             }
         };
+    }
+
+    /// The wait before the next attempt, doubled for the one after.
+    fn backoff(&mut self) -> Duration {
+        let wait = self.retry;
+        self.retry = (wait * 2).min(RECONNECT_PERIOD);
+        wait
     }
 
     /// CONNECTED: builds the interface and brings it up.
@@ -327,6 +337,7 @@ impl Client {
             Ok(interface) => {
                 self.state = State::Connected(Link::new(conn, interface));
                 self.last_error = None;
+                self.retry = RECONNECT_FIRST;
                 Some(Event::Connected {
                     id: self.config.id,
                     peer,
@@ -343,7 +354,7 @@ impl Client {
     fn fail(&mut self, now: Instant, reason: String) -> Event {
         tracing::debug!(addr = %self.addr, %reason, "memif client handshake failed");
         self.last_error = Some(reason.clone());
-        self.state = State::Waiting(Some(now + RECONNECT_PERIOD));
+        self.state = State::Waiting(Some(now + self.backoff()));
         Event::Refused {
             id: Some(self.config.id),
             reason,

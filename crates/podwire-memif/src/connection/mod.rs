@@ -42,8 +42,13 @@ use crate::sys::PeerCredentials;
 /// connection closed), so a stuck or hostile peer holds nothing for long.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A client whose server is away tries again this often.
+/// A client whose server is away tries again after [`RECONNECT_FIRST`], then twice as long
+/// each time, up to this period: a server that restarts (a switch's agent, in about 100 ms)
+/// is found again at once, one that is gone is not hammered.
 pub const RECONNECT_PERIOD: Duration = Duration::from_secs(1);
+
+/// The first wait before a client tries its server again.
+pub const RECONNECT_FIRST: Duration = Duration::from_millis(10);
 
 /// The application name we send in HELLO (server) and INIT (client).
 pub const APP_NAME: &str = concat!("podwire-memif ", env!("CARGO_PKG_VERSION"));
