@@ -12,5 +12,7 @@ pub mod attachments;
 pub mod cluster;
 pub mod node;
 pub mod policy;
+pub mod reconcile;
 pub mod services;
+pub mod source;
 pub mod state_file;

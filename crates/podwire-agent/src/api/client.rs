@@ -11,13 +11,16 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use podwire_model::api::{
-    ApiError, ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
+    ApiError, ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView,
+    TraceView, TransactionView,
 };
 use podwire_model::attach::{
     AddRequest, Attachment, CheckRequest, DelReport, DelRequest, FailureKind, GcReport, GcRequest,
     NetworkStatus,
 };
-use podwire_model::cluster::{EndpointView, ManifestReport, ManifestRequest, PodView, ServiceView};
+use podwire_model::cluster::{
+    EndpointView, ManifestReport, ManifestRequest, NodeView, PodView, ServiceView,
+};
 use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -240,6 +243,17 @@ impl Client {
     /// `GET /v1/cluster/pods`
     pub async fn cluster_pods(&self) -> Result<Vec<PodView>, ClientError> {
         self.get(paths::CLUSTER_PODS).await
+    }
+
+    /// `GET /v1/cluster/nodes`
+    pub async fn cluster_nodes(&self) -> Result<Vec<NodeView>, ClientError> {
+        self.get(paths::CLUSTER_NODES).await
+    }
+
+    /// `GET /v1/transactions?limit=N`: the last `limit` transactions, newest first.
+    pub async fn transactions(&self, limit: usize) -> Result<Vec<TransactionView>, ClientError> {
+        let path = format!("{}?limit={limit}", paths::TRANSACTIONS);
+        self.get(&path).await
     }
 
     /// `GET /v1/policies`

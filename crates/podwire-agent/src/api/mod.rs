@@ -26,6 +26,8 @@
 //! | `GET /v1/cluster/services` | `[ServiceView]` |
 //! | `GET /v1/cluster/endpoints` | `[EndpointView]` |
 //! | `GET /v1/cluster/pods` | `[PodView]` |
+//! | `GET /v1/cluster/nodes` | `[NodeView]`: the nodes of the cluster, this one marked |
+//! | `GET /v1/transactions?limit=N` | `[TransactionView]`: the last N (default 50) changes to the data plane, newest first |
 //! | `GET /v1/policies` | `[PolicyRuleView]`: every compiled rule of a local pod, with its counter |
 //! | `POST /v1/explain` with an `ExplainRequest` | `Explanation`; 400 with the reason for a bad request |
 //!
@@ -46,12 +48,15 @@ use std::sync::Arc;
 
 use podwire_model::api::{
     ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
+    TransactionView,
 };
 use podwire_model::attach::{
     AddRequest, Attachment, CheckRequest, DelReport, DelRequest, FailureKind, GcReport, GcRequest,
     NetworkStatus,
 };
-use podwire_model::cluster::{EndpointView, ManifestReport, ManifestRequest, PodView, ServiceView};
+use podwire_model::cluster::{
+    EndpointView, ManifestReport, ManifestRequest, NodeView, PodView, ServiceView,
+};
 use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView};
 
 pub use server::{ServeError, Server, serve};
@@ -133,6 +138,14 @@ pub trait NodeControl: Send + Sync + 'static {
     fn cluster_pods(&self) -> Vec<PodView> {
         Vec::new()
     }
+    /// Every node of the cluster (this one included), with whether its pods are reachable.
+    fn cluster_nodes(&self) -> Vec<NodeView> {
+        Vec::new()
+    }
+    /// The last `limit` transactions (batches of changes to the data plane), newest first.
+    fn transactions(&self, _limit: usize) -> Vec<TransactionView> {
+        Vec::new()
+    }
     /// Every compiled NetworkPolicy rule of this node's pods, with the new connections it
     /// allowed (all workers).
     fn policies(&self) -> Vec<PolicyRuleView> {
@@ -148,6 +161,9 @@ pub trait NodeControl: Send + Sync + 'static {
         )
     }
 }
+
+/// How many transactions `GET /v1/transactions` answers with when not told.
+pub const DEFAULT_TRANSACTIONS: usize = 50;
 
 /// Why a cluster store request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -246,6 +262,11 @@ pub mod paths {
     pub const CLUSTER_ENDPOINTS: &str = "/v1/cluster/endpoints";
     /// `GET`: [`PodView`](podwire_model::cluster::PodView)s.
     pub const CLUSTER_PODS: &str = "/v1/cluster/pods";
+    /// `GET`: [`NodeView`](podwire_model::cluster::NodeView)s.
+    pub const CLUSTER_NODES: &str = "/v1/cluster/nodes";
+    /// `GET ?limit=N`: the last N [`TransactionView`](podwire_model::api::TransactionView)s,
+    /// newest first; [`DEFAULT_TRANSACTIONS`](super::DEFAULT_TRANSACTIONS) without `limit`.
+    pub const TRANSACTIONS: &str = "/v1/transactions";
     /// `GET`: [`PolicyRuleView`](podwire_model::policy::PolicyRuleView)s.
     pub const POLICIES: &str = "/v1/policies";
     /// `POST` an [`ExplainRequest`](podwire_model::policy::ExplainRequest): an

@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use podwire_model::api::{ApiError, HealthStatus};
+use podwire_model::api::{ApiError, HealthStatus, TransactionView};
 use podwire_model::attach::FailureKind;
 use podwire_model::cluster::{ManifestReport, ManifestRequest};
 use podwire_model::policy::{ExplainRequest, Explanation};
@@ -18,7 +18,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinError;
 
-use super::{AttachError, ClusterCallError, NodeControl, Reply, exposition, paths};
+use super::{
+    AttachError, ClusterCallError, DEFAULT_TRANSACTIONS, NodeControl, Reply, exposition, paths,
+};
 
 type Control = Arc<dyn NodeControl>;
 
@@ -31,6 +33,9 @@ enum RequestError {
     /// `POST /v1/trace` without a usable `add=N`.
     #[error("{0}; ask as POST {path}?add=N with N a number of packets from 1 to {max}", path = paths::TRACE, max = u32::MAX)]
     BadTraceQuery(String),
+    /// `GET /v1/transactions` with a `limit` that is not a count.
+    #[error("{0}; ask as GET {path}?limit=N with N the number of transactions to list", path = paths::TRANSACTIONS)]
+    BadTransactionsQuery(String),
     /// A request body that is not the JSON the path takes.
     #[error("the request is not what the API expects: {0}")]
     BadBody(String),
@@ -53,6 +58,7 @@ impl IntoResponse for RequestError {
         let status = match &self {
             RequestError::DataPlane(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RequestError::BadTraceQuery(_)
+            | RequestError::BadTransactionsQuery(_)
             | RequestError::BadBody(_)
             | RequestError::Unexplainable(_) => StatusCode::BAD_REQUEST,
             RequestError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -97,6 +103,8 @@ pub(super) fn api_router(control: Control) -> Router {
         .route(paths::CLUSTER_SERVICES, view(|c| c.cluster_services()))
         .route(paths::CLUSTER_ENDPOINTS, view(|c| c.cluster_endpoints()))
         .route(paths::CLUSTER_PODS, view(|c| c.cluster_pods()))
+        .route(paths::CLUSTER_NODES, view(|c| c.cluster_nodes()))
+        .route(paths::TRANSACTIONS, get(transactions))
         .route(paths::POLICIES, view(|c| c.policies()))
         .route(paths::EXPLAIN, post(explain))
         .fallback(not_found)
@@ -220,6 +228,26 @@ async fn trace_add(
     }
     ask(&control, move |c| c.trace_add(add)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The query of `GET /v1/transactions`.
+#[derive(Deserialize)]
+struct TransactionsQuery {
+    #[serde(default = "default_transactions")]
+    limit: usize,
+}
+
+fn default_transactions() -> usize {
+    DEFAULT_TRANSACTIONS
+}
+
+async fn transactions(
+    State(control): State<Control>,
+    query: Result<Query<TransactionsQuery>, QueryRejection>,
+) -> Result<Json<Vec<TransactionView>>, RequestError> {
+    let Query(TransactionsQuery { limit }) =
+        query.map_err(|rejection| RequestError::BadTransactionsQuery(rejection.body_text()))?;
+    Ok(Json(ask(&control, move |c| c.transactions(limit)).await?))
 }
 
 async fn trace_clear(State(control): State<Control>) -> Result<StatusCode, RequestError> {

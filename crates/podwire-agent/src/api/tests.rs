@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use podwire_model::api::{
     ErrorView, Health, HealthStatus, InterfaceView, NeighborState, NeighborView, NodeRuntimeView,
-    RouteAction, RouteView, TraceStep, TraceView, TracedPacket,
+    RouteAction, RouteView, TraceStep, TraceView, TracedPacket, TransactionObject, TransactionView,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use podwire_model::cluster::{
-    Change, EndpointView, ManifestReport, ManifestRequest, ObjectChange, ObjectKey, ObjectKind,
-    ObjectStatus, PodView, ServiceView,
+    Change, EndpointView, ManifestReport, ManifestRequest, NodeView, ObjectChange, ObjectKey,
+    ObjectKind, ObjectStatus, PodView, ServiceView,
 };
 use podwire_model::policy::{
     ExplainRequest, Explanation, PolicyDirection, PolicyId, PolicyRuleView, RuleId, Verdict,
@@ -35,6 +35,8 @@ struct Fake {
     clears: Mutex<u32>,
     /// The manifests applied and deleted, as `("apply" | "delete", text)`.
     manifests: Mutex<Vec<(&'static str, String)>>,
+    /// The limits transactions were asked with.
+    transaction_limits: Mutex<Vec<usize>>,
 }
 
 impl Fake {
@@ -45,6 +47,7 @@ impl Fake {
             traces_added: Mutex::new(Vec::new()),
             clears: Mutex::new(0),
             manifests: Mutex::new(Vec::new()),
+            transaction_limits: Mutex::new(Vec::new()),
         })
     }
 }
@@ -169,6 +172,13 @@ impl NodeControl for Fake {
     }
     fn cluster_pods(&self) -> Vec<PodView> {
         pod_views()
+    }
+    fn cluster_nodes(&self) -> Vec<NodeView> {
+        node_views()
+    }
+    fn transactions(&self, limit: usize) -> Vec<TransactionView> {
+        self.transaction_limits.lock().unwrap().push(limit);
+        transaction_views().into_iter().take(limit).collect()
     }
     fn policies(&self) -> Vec<PolicyRuleView> {
         policy_views()
@@ -530,6 +540,7 @@ fn service_views() -> Vec<ServiceView> {
         cluster_ips: vec!["10.96.0.10".parse().unwrap()],
         external_ips: Vec::new(),
         ports: vec!["80/TCP:30080→8080".into()],
+        frontends: vec!["10.96.0.10:80/TCP".into(), "*:30080/TCP".into()],
         endpoints: 2,
         local_endpoints: 1,
         affinity_timeout_s: Some(10800),
@@ -799,5 +810,104 @@ async fn an_explanation_of_an_unknown_pod_answers_400_with_the_reason() {
         "{}",
         error.error
     );
+    server.stop().await.unwrap();
+}
+
+fn node_views() -> Vec<NodeView> {
+    vec![
+        NodeView {
+            name: "node-a".into(),
+            pod_cidrs: vec!["10.244.0.0/24".into(), "fd44::/64".into()],
+            tunnel_address: Some("192.168.60.1".parse().unwrap()),
+            this_node: true,
+            status: ObjectStatus::Applied,
+        },
+        NodeView {
+            name: "node-b".into(),
+            pod_cidrs: Vec::new(),
+            tunnel_address: None,
+            this_node: false,
+            status: ObjectStatus::Retrying {
+                reason: "it has no pod CIDR yet".into(),
+                attempts: 2,
+            },
+        },
+    ]
+}
+
+/// Three transactions, newest first.
+fn transaction_views() -> Vec<TransactionView> {
+    (1..=3)
+        .rev()
+        .map(|id| TransactionView {
+            id,
+            started_unix_ms: 1_700_000_000_000 + id,
+            duration_us: 250 * id,
+            trigger: format!("etcd: {id} events"),
+            objects: vec![TransactionObject {
+                key: "Service shop/web".into(),
+                change: "configured".into(),
+                status: "applied".into(),
+            }],
+            notes: vec!["routes: +2 -0".into()],
+            outcome: match id {
+                2 => "failed: etcd is unreachable".into(),
+                _ => "ok".into(),
+            },
+        })
+        .collect()
+}
+
+/// A `GET` over the socket; the status code and the body.
+async fn get_raw(socket: &Path, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn nodes_and_transactions_are_served() {
+    let server = Running::start(HealthStatus::Ok).await;
+    assert_eq!(server.client.cluster_nodes().await.unwrap(), node_views());
+    let two = server.client.transactions(2).await.unwrap();
+    assert_eq!(two, transaction_views()[..2]);
+    assert_eq!(two[1].outcome, "failed: etcd is unreachable");
+
+    // Without a limit the agent is asked for the default.
+    let (status, body) = get_raw(&server.socket, paths::TRANSACTIONS).await;
+    assert_eq!(status, 200);
+    let all: Vec<TransactionView> = serde_json::from_str(&body).unwrap();
+    assert_eq!(all, transaction_views());
+    assert_eq!(
+        *server.fake.transaction_limits.lock().unwrap(),
+        [2, DEFAULT_TRANSACTIONS]
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_transactions_limit_that_is_not_a_count_answers_400() {
+    let server = Running::start(HealthStatus::Ok).await;
+    for query in ["limit=-1", "limit=many"] {
+        let path = format!("{}?{query}", paths::TRANSACTIONS);
+        let (status, body) = get_raw(&server.socket, &path).await;
+        assert_eq!(status, 400, "{query}");
+        let error: podwire_model::api::ApiError = serde_json::from_str(&body).unwrap();
+        assert!(
+            error.error.ends_with(
+                "ask as GET /v1/transactions?limit=N with N the number of transactions to list"
+            ),
+            "{}",
+            error.error
+        );
+    }
+    assert!(server.fake.transaction_limits.lock().unwrap().is_empty());
     server.stop().await.unwrap();
 }

@@ -37,14 +37,7 @@ pub fn of_kind<'a>(
 
 /// An object's labels.
 fn labels(object: &Object) -> Option<&BTreeMap<String, String>> {
-    match object {
-        Object::Namespace(o) => o.metadata.labels.as_ref(),
-        Object::Pod(o) => o.metadata.labels.as_ref(),
-        Object::Service(o) => o.metadata.labels.as_ref(),
-        Object::EndpointSlice(o) => o.metadata.labels.as_ref(),
-        Object::NetworkPolicy(o) => o.metadata.labels.as_ref(),
-        Object::ClusterNetworkPolicy(o) => o.metadata.labels.as_ref(),
-    }
+    object.metadata().labels.as_ref()
 }
 
 /// A Service's selector, when it has one. An empty selector selects nothing: as in
@@ -113,9 +106,10 @@ pub fn touched(
                 .map(|(key, _)| key.clone())
                 .collect()
         }
-        ObjectKind::Namespace | ObjectKind::NetworkPolicy | ObjectKind::ClusterNetworkPolicy => {
-            Vec::new()
-        }
+        ObjectKind::Namespace
+        | ObjectKind::NetworkPolicy
+        | ObjectKind::ClusterNetworkPolicy
+        | ObjectKind::Node => Vec::new(),
     }
 }
 

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use podwire_k8s::manifest::{self, ManifestError};
 use podwire_k8s::object::Object;
 use podwire_k8s::services::{self, NodeContext, Translation};
-use podwire_k8s::{policy, validate, views};
+use podwire_k8s::source::SourceEvent;
+use podwire_k8s::{nodes, policy, validate, views};
 use podwire_model::cluster::{
-    Change, EndpointView, ManifestReport, ObjectChange, ObjectKey, ObjectKind, ObjectStatus,
-    PodView, ServiceView,
+    Change, EndpointView, ManifestReport, NodeInfo, ObjectChange, ObjectKey, ObjectKind,
+    ObjectStatus, PodView, ServiceView,
 };
 use podwire_model::config::FieldError;
 use podwire_model::policy::PodPolicy;
@@ -68,6 +69,24 @@ impl Cluster {
         manifest: &str,
         pods: &dyn PodAddresses,
     ) -> Result<(ManifestReport, Vec<ServiceUpdate>), ClusterError> {
+        let (report, objects) = self.plan_apply(manifest)?;
+        let mut undo = Vec::new();
+        for object in objects {
+            let key = object.key();
+            let old = self.objects.insert(key.clone(), object);
+            undo.push((key, old));
+        }
+        let updates = self.commit(undo, pods)?;
+        Ok((report, updates))
+    }
+
+    /// What applying `manifest` would do, without doing it: the report, and the objects
+    /// that are new or changed (for a store elsewhere, such as etcd, to write). Refused like
+    /// [`Cluster::apply`].
+    pub fn plan_apply(
+        &self,
+        manifest: &str,
+    ) -> Result<(ManifestReport, Vec<Object>), ClusterError> {
         let incoming = manifest::parse(manifest)?;
         refuse_repeats(&incoming)?;
         let replaced: HashSet<ObjectKey> = incoming.iter().map(Object::key).collect();
@@ -82,7 +101,7 @@ impl Cluster {
             return Err(ManifestError { problems }.into());
         }
         let mut report = ManifestReport::default();
-        let mut undo = Vec::new();
+        let mut changed = Vec::new();
         for object in incoming {
             let key = object.key();
             let change = match self.objects.get(&key) {
@@ -91,13 +110,11 @@ impl Cluster {
                 Some(_) => Change::Configured,
             };
             if change != Change::Unchanged {
-                let old = self.objects.insert(key.clone(), object);
-                undo.push((key.clone(), old));
+                changed.push(object);
             }
             report.objects.push(ObjectChange { key, change });
         }
-        let updates = self.commit(undo, pods)?;
-        Ok((report, updates))
+        Ok((report, changed))
     }
 
     /// Removes the objects of `manifest` (only their kind, namespace and name count; one
@@ -108,22 +125,118 @@ impl Cluster {
         manifest: &str,
         pods: &dyn PodAddresses,
     ) -> Result<(ManifestReport, Vec<ServiceUpdate>), ClusterError> {
-        let incoming = manifest::parse(manifest)?;
-        let mut report = ManifestReport::default();
+        let (report, keys) = self.plan_delete(manifest)?;
         let mut undo = Vec::new();
-        for object in incoming {
-            let key = object.key();
-            let change = match self.objects.remove(&key) {
-                Some(old) => {
-                    undo.push((key.clone(), Some(old)));
-                    Change::Deleted
-                }
-                None => Change::NotFound,
-            };
-            report.objects.push(ObjectChange { key, change });
+        for key in keys {
+            if let Some(old) = self.objects.remove(&key) {
+                undo.push((key, Some(old)));
+            }
         }
         let updates = self.commit(undo, pods)?;
         Ok((report, updates))
+    }
+
+    /// What deleting `manifest`'s objects would do: the report, and the keys of those
+    /// stored.
+    pub fn plan_delete(
+        &self,
+        manifest: &str,
+    ) -> Result<(ManifestReport, Vec<ObjectKey>), ClusterError> {
+        let incoming = manifest::parse(manifest)?;
+        let mut report = ManifestReport::default();
+        let mut keys = Vec::new();
+        for object in incoming {
+            let key = object.key();
+            let change = match self.objects.contains_key(&key) {
+                true => {
+                    keys.push(key.clone());
+                    Change::Deleted
+                }
+                false => Change::NotFound,
+            };
+            report.objects.push(ObjectChange { key, change });
+        }
+        Ok((report, keys))
+    }
+
+    /// Takes the changes a source (etcd, the Kubernetes API) saw, in order: each object as
+    /// the source has it, with no check beyond decoding (the source is the truth; an object
+    /// podwire cannot implement shows its reason in its status). The store is saved as a
+    /// cache, so that after a restart the node implements the last known state at once,
+    /// before the source answers; a cache that cannot be saved is logged, not a reason to
+    /// ignore the source. The updates are for the Services the changes touched.
+    pub fn sync(
+        &mut self,
+        events: Vec<SourceEvent>,
+        pods: &dyn PodAddresses,
+    ) -> (Vec<ObjectChange>, Vec<ServiceUpdate>) {
+        let mut changes = Vec::new();
+        let mut undo = Vec::new();
+        let mut put = |objects: &mut Objects, key: ObjectKey, object: Option<Object>| {
+            let change = match (objects.get(&key), &object) {
+                (None, None) => return,
+                (Some(old), Some(new)) if old == new => return,
+                (None, Some(_)) => Change::Created,
+                (Some(_), Some(_)) => Change::Configured,
+                (Some(_), None) => Change::Deleted,
+            };
+            let old = match object {
+                Some(object) => objects.insert(key.clone(), object),
+                None => objects.remove(&key),
+            };
+            undo.push((key.clone(), old));
+            changes.push(ObjectChange { key, change });
+        };
+        for event in events {
+            match event {
+                SourceEvent::Listed { kind, objects } => {
+                    let listed: HashSet<ObjectKey> = objects.iter().map(Object::key).collect();
+                    let gone: Vec<ObjectKey> = inputs::of_kind(&self.objects, kind, None)
+                        .map(|(key, _)| key.clone())
+                        .filter(|key| !listed.contains(key))
+                        .collect();
+                    for key in gone {
+                        put(&mut self.objects, key, None);
+                    }
+                    for object in objects {
+                        put(&mut self.objects, object.key(), Some(object));
+                    }
+                }
+                SourceEvent::Applied(object) => put(&mut self.objects, object.key(), Some(object)),
+                SourceEvent::Deleted(key) => put(&mut self.objects, key, None),
+            }
+        }
+        let saved = match undo.is_empty() {
+            true => Ok(()),
+            false => file::save(&self.path, self.objects.values()),
+        };
+        if let Err(error) = saved {
+            tracing::warn!(
+                "{error}; the changes from the source are implemented all the same, and a restart starts from the older copy until the source answers"
+            );
+        }
+        let updates = self.update(self.touched(&undo), pods);
+        (changes, updates)
+    }
+
+    /// The cluster's Nodes as the data plane needs them; a Node whose values do not parse
+    /// comes with its problems instead.
+    pub fn nodes(&self) -> Vec<(String, Result<NodeInfo, String>)> {
+        inputs::of_kind(&self.objects, ObjectKind::Node, None)
+            .filter_map(|(key, object)| match object {
+                Object::Node(node) => Some((
+                    key.name.clone(),
+                    nodes::node_info(node).map_err(|problems| {
+                        problems
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }),
+                )),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The updates of the Services that select Pod `namespace/name`, after its attachments
@@ -149,6 +262,15 @@ impl Cluster {
             .map(|(key, _)| key.clone())
             .collect();
         self.update(keys, pods)
+    }
+
+    /// The status of the object at `key` as far as the store knows it: a Service's from its
+    /// last translation; any other object, once stored (or deleted), is applied.
+    pub fn status(&self, key: &ObjectKey) -> ObjectStatus {
+        match self.translations.get(key) {
+            Some(translation) if key.kind == ObjectKind::Service => translation.status.clone(),
+            _ => ObjectStatus::Applied,
+        }
     }
 
     /// Every Service, with what its last translation made of it.
@@ -281,13 +403,16 @@ impl Cluster {
             }
             return Err(error);
         }
-        let touched: BTreeSet<ObjectKey> = undo
-            .iter()
+        Ok(self.update(self.touched(&undo), pods))
+    }
+
+    /// The Services the changes `undo` records touched.
+    fn touched(&self, undo: &[Undo]) -> BTreeSet<ObjectKey> {
+        undo.iter()
             .flat_map(|(key, old)| {
                 inputs::touched(&self.objects, key, old.as_ref(), self.objects.get(key))
             })
-            .collect();
-        Ok(self.update(touched, pods))
+            .collect()
     }
 
     /// Translates the Services at `keys` again: an update for each one there, and one with

@@ -13,6 +13,7 @@ use crate::services::ServiceUpdate;
 
 mod cluster_policy;
 mod policy;
+mod sync;
 
 /// The pods attached on this node, as the tests say.
 #[derive(Default)]

@@ -10,13 +10,21 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::MutexGuard;
+use std::time::SystemTime;
 
+use podwire_model::api::TransactionView;
 use podwire_model::attach::{Attachment, PodIdentity};
-use podwire_model::cluster::{EndpointView, ManifestReport, ManifestRequest, PodView, ServiceView};
+use podwire_model::cluster::{
+    Change, EndpointView, ManifestReport, ManifestRequest, ObjectChange, ObjectStatus, PodView,
+    ServiceView,
+};
 
-use super::Node;
+use podwire_k8s::source::SourceEvent;
+
+use super::{Node, ObjectStore};
 use crate::api::ClusterCallError;
 use crate::cluster::{Cluster, ClusterError, PodAddresses};
+use crate::reconcile::transactions::{TransactionLog, Trigger};
 use crate::services::ServiceUpdate;
 
 /// The addresses of the pods attached on this node, by namespace and name.
@@ -60,6 +68,60 @@ impl PodAddresses for AttachedPods {
     }
 }
 
+/// What a change of the store did besides answering its caller: the Services to render,
+/// the objects it changed and whether it succeeded (for the transaction log).
+#[derive(Default)]
+pub(super) struct Effects {
+    updates: Vec<ServiceUpdate>,
+    objects: Vec<ObjectChange>,
+    /// Effects that are not one object's.
+    notes: Vec<String>,
+    /// What started it, when only the change could tell (how many objects a manifest had).
+    trigger: Option<Trigger>,
+    /// Why it failed.
+    failure: Option<String>,
+}
+
+impl Effects {
+    /// Services to render, nothing else.
+    fn updates(updates: Vec<ServiceUpdate>) -> Self {
+        Effects {
+            updates,
+            ..Effects::default()
+        }
+    }
+
+    /// An apply's or a delete's answer and effects; `trigger` makes its trigger from the
+    /// number of objects of the manifest.
+    fn of_manifest(
+        result: Result<(ManifestReport, Vec<ServiceUpdate>), ClusterError>,
+        trigger: fn(usize) -> Trigger,
+    ) -> (Result<ManifestReport, ClusterCallError>, Effects) {
+        match result {
+            Ok((report, updates)) => {
+                let effects = Effects {
+                    objects: report
+                        .objects
+                        .iter()
+                        .filter(|o| !matches!(o.change, Change::Unchanged | Change::NotFound))
+                        .cloned()
+                        .collect(),
+                    trigger: Some(trigger(report.objects.len())),
+                    ..Effects::updates(updates)
+                };
+                (Ok(report), effects)
+            }
+            Err(error) => {
+                let effects = Effects {
+                    failure: Some(error.to_string()),
+                    ..Effects::default()
+                };
+                (Err(error.into()), effects)
+            }
+        }
+    }
+}
+
 impl From<ClusterError> for ClusterCallError {
     fn from(error: ClusterError) -> Self {
         match error {
@@ -67,6 +129,22 @@ impl From<ClusterError> for ClusterCallError {
             other => ClusterCallError::Failed(other.to_string()),
         }
     }
+}
+
+/// Runs `future` to completion from an API call, which the server makes on tokio's blocking
+/// pool (never on its event loop, where blocking would stall it).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Handle::current().block_on(future)
+}
+
+fn etcd_failed(error: crate::source::etcd::EtcdError) -> ClusterCallError {
+    ClusterCallError::Failed(format!("nothing was changed: {error}"))
+}
+
+fn from_kubernetes() -> ClusterCallError {
+    ClusterCallError::Refused(
+        "this node takes its objects from the Kubernetes API, which podwire only reads: change them with kubectl".to_owned(),
+    )
 }
 
 impl Node {
@@ -79,18 +157,80 @@ impl Node {
     }
 
     /// Runs `change` on the store and hands the updates it makes to the data plane, then
-    /// the policies of this node's pods compiled again (published only when they changed),
-    /// all under the store's lock.
-    fn change_cluster<T>(
+    /// the policies of this node's pods compiled again (published only when they changed)
+    /// and the routes to the other nodes, all under the store's lock; and records what it
+    /// did as one transaction of the log, started by `trigger`.
+    pub(super) fn change_cluster<T>(
         &self,
-        change: impl FnOnce(&mut Cluster, &AttachedPods) -> (T, Vec<ServiceUpdate>),
+        trigger: Trigger,
+        change: impl FnOnce(&mut Cluster, &AttachedPods) -> (T, Effects),
     ) -> T {
+        let started = SystemTime::now();
         let mut cluster = self.cluster();
         let pods = self.attached_pods();
-        let (answer, updates) = change(&mut cluster, &pods);
-        self.apply_service_updates(updates);
-        self.apply_policies(cluster.pod_policies(&pods));
+        let (answer, changed) = change(&mut cluster, &pods);
+        let trigger = changed.trigger.unwrap_or(trigger);
+        let mut transaction = self.transactions().begin(trigger, started);
+        for note in changed.notes {
+            transaction.note(note);
+        }
+        if !changed.updates.is_empty() {
+            transaction.note(format!("services rendered: {}", changed.updates.len()));
+        }
+        self.apply_service_updates(changed.updates);
+        if self.apply_policies(cluster.pod_policies(&pods)) {
+            transaction.note("network policies of this node's pods rendered");
+        }
+        for note in self.render_remote_nodes(&cluster) {
+            transaction.note(note);
+        }
+        self.publish_pod_addresses(&cluster, &pods);
+        for object in changed.objects {
+            let status = cluster.status(&object.key);
+            transaction.object(object.key, object.change, status);
+        }
+        drop(cluster);
+        let outcome = changed.failure.map_or(Ok(()), Err);
+        self.transactions()
+            .finish(transaction, outcome, SystemTime::now());
         answer
+    }
+
+    fn transactions(&self) -> MutexGuard<'_, TransactionLog> {
+        self.transactions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `GET /v1/transactions`.
+    pub(super) fn recent_transactions(&self, limit: usize) -> Vec<TransactionView> {
+        self.transactions().recent(limit)
+    }
+
+    /// Takes a batch of changes from the cluster's source (etcd, the Kubernetes API) into
+    /// the store, and the data plane follows.
+    pub fn sync_cluster(&self, events: Vec<SourceEvent>) {
+        let source = self.object_store().source_name();
+        let trigger = Trigger::Source {
+            source,
+            events: events.len(),
+        };
+        let relisted: Vec<String> = events
+            .iter()
+            .filter_map(|event| match event {
+                SourceEvent::Listed { kind, objects } => {
+                    Some(format!("{source} listed every {kind}: {}", objects.len()))
+                }
+                _ => None,
+            })
+            .collect();
+        self.change_cluster(trigger, |cluster, pods| {
+            let (objects, updates) = cluster.sync(events, pods);
+            let effects = Effects {
+                objects,
+                notes: relisted,
+                ..Effects::updates(updates)
+            };
+            ((), effects)
+        });
     }
 
     /// `POST /v1/cluster/apply`.
@@ -98,12 +238,29 @@ impl Node {
         &self,
         request: ManifestRequest,
     ) -> Result<ManifestReport, ClusterCallError> {
-        self.change_cluster(
-            |cluster, pods| match cluster.apply(&request.manifest, pods) {
-                Ok((report, updates)) => (Ok(report), updates),
-                Err(error) => (Err(error.into()), Vec::new()),
-            },
-        )
+        match self.object_store() {
+            ObjectStore::Local => {
+                self.change_cluster(Trigger::Apply { objects: 0 }, |cluster, pods| {
+                    Effects::of_manifest(cluster.apply(&request.manifest, pods), |objects| {
+                        Trigger::Apply { objects }
+                    })
+                })
+            }
+            ObjectStore::Etcd(store) => {
+                let started = SystemTime::now();
+                let (report, objects) = self.cluster().plan_apply(&request.manifest)?;
+                let written = match objects.is_empty() {
+                    true => Ok(()),
+                    false => block_on(store.put(&objects)).map_err(etcd_failed),
+                };
+                let trigger = Trigger::Apply {
+                    objects: report.objects.len(),
+                };
+                self.log_written(trigger, &report, started, &written);
+                written.map(|()| report)
+            }
+            ObjectStore::Kubernetes => Err(from_kubernetes()),
+        }
     }
 
     /// `POST /v1/cluster/delete`.
@@ -111,27 +268,82 @@ impl Node {
         &self,
         request: ManifestRequest,
     ) -> Result<ManifestReport, ClusterCallError> {
-        self.change_cluster(
-            |cluster, pods| match cluster.delete(&request.manifest, pods) {
-                Ok((report, updates)) => (Ok(report), updates),
-                Err(error) => (Err(error.into()), Vec::new()),
-            },
-        )
+        match self.object_store() {
+            ObjectStore::Local => {
+                self.change_cluster(Trigger::Delete { objects: 0 }, |cluster, pods| {
+                    Effects::of_manifest(cluster.delete(&request.manifest, pods), |objects| {
+                        Trigger::Delete { objects }
+                    })
+                })
+            }
+            ObjectStore::Etcd(store) => {
+                let started = SystemTime::now();
+                let (report, keys) = self.cluster().plan_delete(&request.manifest)?;
+                let written = match keys.is_empty() {
+                    true => Ok(()),
+                    false => block_on(store.delete(&keys))
+                        .map(|_| ())
+                        .map_err(etcd_failed),
+                };
+                let trigger = Trigger::Delete {
+                    objects: report.objects.len(),
+                };
+                self.log_written(trigger, &report, started, &written);
+                written.map(|()| report)
+            }
+            ObjectStore::Kubernetes => Err(from_kubernetes()),
+        }
+    }
+
+    /// Records a manifest written to etcd: the data plane changes when the watch brings it
+    /// back, in a transaction of its own.
+    fn log_written(
+        &self,
+        trigger: Trigger,
+        report: &ManifestReport,
+        started: SystemTime,
+        written: &Result<(), ClusterCallError>,
+    ) {
+        let mut log = self.transactions();
+        let mut transaction = log.begin(trigger, started);
+        for object in &report.objects {
+            if matches!(object.change, Change::Unchanged | Change::NotFound) {
+                continue;
+            }
+            let status = ObjectStatus::Pending(
+                "written to etcd: every node takes it from its watch".to_owned(),
+            );
+            transaction.object(object.key.clone(), object.change, status);
+        }
+        let outcome = written.as_ref().map_err(ToString::to_string).copied();
+        log.finish(transaction, outcome, SystemTime::now());
     }
 
     /// Renders every Service and the policies of the store: at start, once the tables are
     /// published.
     pub(super) fn render_cluster(&self) {
-        self.change_cluster(|cluster, pods| ((), cluster.all_updates(pods)));
+        self.change_cluster(Trigger::Start, |cluster, pods| {
+            ((), Effects::updates(cluster.all_updates(pods)))
+        });
     }
 
-    /// After a CNI ADD or DEL of one of `pod`'s interfaces: the Services that select it, and
-    /// the policies that name it or apply to it, follow its addresses.
-    pub(super) fn pod_attachments_changed(&self, pod: &PodIdentity) {
+    /// After a CNI ADD (`attached`) or DEL of one of `pod`'s interfaces: the Services that
+    /// select it, and the policies that name it or apply to it, follow its addresses.
+    pub(super) fn pod_attachments_changed(&self, pod: &PodIdentity, attached: bool) {
         let (Some(namespace), Some(name)) = (&pod.namespace, &pod.name) else {
             return;
         };
-        self.change_cluster(|cluster, pods| ((), cluster.pod_changed(namespace, name, pods)));
+        let pod = format!("{namespace}/{name}");
+        let trigger = match attached {
+            true => Trigger::Attach { pod },
+            false => Trigger::Detach { pod },
+        };
+        self.change_cluster(trigger, |cluster, pods| {
+            (
+                (),
+                Effects::updates(cluster.pod_changed(namespace, name, pods)),
+            )
+        });
     }
 
     /// `GET /v1/cluster/services`.
@@ -147,7 +359,12 @@ impl Node {
 
     /// `GET /v1/cluster/pods`.
     pub(super) fn pod_views(&self) -> Vec<PodView> {
-        let cluster = self.cluster();
-        cluster.pods(&self.attached_pods())
+        let mut views = self.cluster().pods(&self.attached_pods());
+        for view in &mut views {
+            if let Some(status) = self.publication_failure(&view.namespace, &view.name) {
+                view.status = status;
+            }
+        }
+        views
     }
 }

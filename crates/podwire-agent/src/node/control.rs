@@ -45,6 +45,11 @@ fn route_view(tables: &Tables, prefix: IpAddr, len: u8, adj: Option<Adjacency>) 
             Some(gateway.to_string()),
             Some(Node::interface_name(tables, interface)),
         ),
+        Some(Adjacency::Tunnel { interface, remote }) => (
+            RouteAction::Forward,
+            Some(remote.to_string()),
+            Some(Node::interface_name(tables, interface)),
+        ),
     };
     RouteView {
         prefix: format!("{prefix}/{len}"),
@@ -103,6 +108,14 @@ impl NodeControl for Node {
         request: podwire_model::cluster::ManifestRequest,
     ) -> Result<podwire_model::cluster::ManifestReport, crate::api::ClusterCallError> {
         self.delete_manifest(request)
+    }
+
+    fn transactions(&self, limit: usize) -> Vec<podwire_model::api::TransactionView> {
+        self.recent_transactions(limit)
+    }
+
+    fn cluster_nodes(&self) -> Vec<podwire_model::cluster::NodeView> {
+        self.node_views()
     }
 
     fn cluster_services(&self) -> Vec<podwire_model::cluster::ServiceView> {

@@ -8,12 +8,14 @@
 mod attach;
 mod cluster;
 mod control;
+mod join;
 mod l2;
 mod mac;
 mod memif;
 mod pods;
 mod policy;
 mod services;
+mod tunnels;
 
 use core::net::IpAddr;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use podwire_model::config::{
 };
 use podwire_wire::ethernet::EthernetAddress;
 
+pub use join::ObjectStore;
 pub use mac::{derived_mac, stable_hash};
 pub use memif::MemifLink;
 
@@ -179,6 +182,12 @@ pub struct Node {
     services: std::sync::Mutex<crate::services::render::ServiceRenderer>,
     /// The health-check node ports served.
     health: std::sync::Mutex<crate::services::health::HealthChecks>,
+    /// This node's part of a cluster (`[cluster]` with etcd or Kubernetes).
+    membership: Option<join::Membership>,
+    /// The recent changes of the store and what they did.
+    transactions: std::sync::Mutex<crate::reconcile::transactions::TransactionLog>,
+    /// Where `podwire ctl apply` changes the objects; local until the daemon says otherwise.
+    object_store: std::sync::OnceLock<ObjectStore>,
     started: std::time::Instant,
 }
 
@@ -188,6 +197,8 @@ pub struct Node {
 struct Build {
     tables: TablesBuilder,
     ports: Vec<PendingPort>,
+    /// The MTU of each `[[interface]]` as attached, by name.
+    mtus: std::collections::HashMap<String, u16>,
 }
 
 /// An interface's two sides, waiting to be handed to the workers.
@@ -260,6 +271,9 @@ impl Node {
                 Default::default(),
             )),
             health: Default::default(),
+            membership: None,
+            transactions: Default::default(),
+            object_store: std::sync::OnceLock::new(),
             started: std::time::Instant::now(),
         };
         let mut build = Build::default();
@@ -267,6 +281,12 @@ impl Node {
             let masquerade = (config.services.masquerade_interfaces).contains(&interface.name);
             node.attach_interface(&mut build, interface, masquerade)
                 .await?;
+        }
+        if let Some(join) = &config.cluster.join {
+            // Validated: the uplink is one of the interfaces.
+            let uplink_mtu = build.mtus.get(&join.uplink).copied().unwrap_or(1500);
+            let member = node.join_cluster(&mut build.tables, join, config, uplink_mtu)?;
+            node.membership = Some(member);
         }
         if let Some(host) = &config.host {
             node.attach_host(&mut build, host, &config.services.cidrs)
@@ -308,6 +328,9 @@ impl Node {
         let first = u16::try_from(build.tables.interface_count()).unwrap_or(u16::MAX);
         let bridged = node.pods.as_ref().map(|p| p.bridged()).unwrap_or_default();
         let mut dynamic = attach::DynamicTables::new(build.tables, l2, first, bridged);
+        if let Some(member) = &node.membership {
+            dynamic.set_tunnel(member.interface);
+        }
         node.publisher.publish(dynamic.render());
         *node.dynamic.get_mut().unwrap_or_else(|e| e.into_inner()) = dynamic;
         // Receive only once the tables know every interface: a frame
@@ -344,6 +367,7 @@ impl Node {
         };
         let mut switch = SwitchInterface::l3(&config.name, attached.mac);
         switch.mtu = attached.mtu;
+        build.mtus.insert(config.name.clone(), attached.mtu);
         switch.masquerade = masquerade;
         for cidr in &config.addresses {
             push_address(&mut switch, cidr.addr(), cidr.prefix_len());
@@ -603,6 +627,18 @@ impl Node {
     /// Stops the workers; the interfaces podwire made disappear with them.
     pub fn stop(self) {
         self.workers.stop();
+    }
+
+    /// Where `podwire ctl apply` changes the cluster objects from now on (set once, by the
+    /// daemon, before it serves the API; local otherwise).
+    pub fn set_object_store(&self, store: ObjectStore) {
+        if self.object_store.set(store).is_err() {
+            tracing::warn!("the object store was set twice; the first one stays");
+        }
+    }
+
+    fn object_store(&self) -> &ObjectStore {
+        self.object_store.get().unwrap_or(&ObjectStore::Local)
     }
 
     /// How long the node has run.

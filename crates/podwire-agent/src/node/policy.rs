@@ -105,16 +105,18 @@ impl Node {
     /// enforces (most changes of the store touch no policy). The new table gets the next
     /// generation, so that only new connections are checked against it; its rules keep the
     /// slots they had, so that their counters go on.
-    pub(super) fn apply_policies(&self, pods: Vec<PodPolicy>) {
+    /// Whether they changed.
+    pub(super) fn apply_policies(&self, pods: Vec<PodPolicy>) -> bool {
         let mut policies = self.policy_state();
         let Some(table) = policies.update(pods) else {
-            return;
+            return false;
         };
         // Published under the tables' lock: a change of attachments renders and publishes
         // under it too, and must not publish tables rendered before this one after it.
         let mut dynamic = self.dynamic();
         let tables = dynamic.set_policies(table);
         self.publisher.publish(tables);
+        true
     }
 
     /// `POST /v1/explain`: the verdict of the compiled policies on a connection, with what

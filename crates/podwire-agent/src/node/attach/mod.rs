@@ -66,6 +66,22 @@ impl PodNetworks {
         &self.networks
     }
 
+    /// Lowers every network's pod MTU to `mtu` where it is higher: pods whose packets may
+    /// cross the cluster's tunnel must fit in it.
+    pub(super) fn cap_mtu(&mut self, mtu: u32) {
+        for network in &mut self.networks {
+            if network.mtu > mtu {
+                tracing::info!(
+                    network = %network.name,
+                    configured = network.mtu,
+                    mtu,
+                    "pods get the tunnel's MTU"
+                );
+                network.mtu = mtu;
+            }
+        }
+    }
+
     fn network(&self, name: &str) -> Result<&NetworkConfig, AttachError> {
         self.networks.iter().find(|n| n.name == name).ok_or_else(|| {
             let known: Vec<&str> = self.networks.iter().map(|n| n.name.as_str()).collect();
@@ -141,7 +157,7 @@ impl Node {
         match self.connect(network, Some(&ns), &attachment, true).await {
             Ok(()) => {
                 tracing::info!(attachment = %attachment.key, addresses = ?attachment.addresses, "pod attached");
-                self.pod_attachments_changed(&attachment.pod);
+                self.pod_attachments_changed(&attachment.pod, true);
                 Ok(attachment)
             }
             Err(error) => {
@@ -178,7 +194,7 @@ impl Node {
         }
         pods.registry().remove(&attachment.key)?;
         tracing::info!(attachment = %attachment.key, "pod detached");
-        self.pod_attachments_changed(&attachment.pod);
+        self.pod_attachments_changed(&attachment.pod, false);
         Ok(DelReport { existed: true })
     }
 

@@ -17,6 +17,7 @@ use podwire_wire::ethernet::EthernetAddress;
 
 use crate::node::Peer;
 use crate::node::l2::L2Modes;
+use crate::node::tunnels::RemoteRoute;
 
 /// One attachment's interface in the switch.
 #[derive(Clone, Debug)]
@@ -45,7 +46,23 @@ pub struct DynamicTables {
     slots: Vec<Option<PodInterface>>,
     free: VecDeque<usize>,
     bridged_networks: Vec<String>,
+    tunnel: Option<TunnelRoutes>,
     generation: u64,
+}
+
+/// The VXLAN tunnel's interface and the routes through it to the other nodes.
+struct TunnelRoutes {
+    interface: IfIndex,
+    routes: Vec<RemoteRoute>,
+}
+
+/// What a change of the routes to other nodes did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteChange {
+    /// Routes added.
+    pub added: usize,
+    /// Routes removed.
+    pub removed: usize,
 }
 
 impl DynamicTables {
@@ -65,8 +82,32 @@ impl DynamicTables {
             slots: Vec::new(),
             free: VecDeque::new(),
             bridged_networks,
+            tunnel: None,
             generation: 0,
         }
+    }
+
+    /// Routes to other nodes go through the tunnel interface `interface` (of the static part).
+    pub fn set_tunnel(&mut self, interface: IfIndex) {
+        self.tunnel = Some(TunnelRoutes {
+            interface,
+            routes: Vec::new(),
+        });
+    }
+
+    /// Replaces the routes to the other nodes (sorted, as [`crate::node::tunnels::render`] makes them);
+    /// what changed, or `None` when nothing did (or the node has no tunnel). Render after.
+    pub fn set_remote_routes(&mut self, routes: Vec<RemoteRoute>) -> Option<RouteChange> {
+        let tunnel = self.tunnel.as_mut()?;
+        if tunnel.routes == routes {
+            return None;
+        }
+        let change = RouteChange {
+            added: routes.iter().filter(|r| !tunnel.routes.contains(r)).count(),
+            removed: tunnel.routes.iter().filter(|r| !routes.contains(r)).count(),
+        };
+        tunnel.routes = routes;
+        Some(change)
     }
 
     /// The index the next [`DynamicTables::insert`] will use, or `None` when every index is
@@ -143,6 +184,19 @@ impl DynamicTables {
             };
             debug_assert!(index.is_ok(), "pod routes are host routes and always fit");
         }
+        if let Some(tunnel) = &self.tunnel {
+            for route in &tunnel.routes {
+                let adj = Adjacency::Tunnel {
+                    interface: tunnel.interface,
+                    remote: route.remote,
+                };
+                let added = match route.cidr.addr() {
+                    IpAddr::V4(a) => tables.add_route4(a, route.cidr.prefix_len(), adj),
+                    IpAddr::V6(a) => tables.add_route6(a, route.cidr.prefix_len(), adj),
+                };
+                debug_assert!(added.is_ok(), "tunnels::render refuses overlapping CIDRs");
+            }
+        }
         let mut modes = Vec::new();
         for network in &self.bridged_networks {
             let ports: Vec<IfIndex> = self
@@ -162,6 +216,17 @@ impl DynamicTables {
         self.generation += 1;
         let mut tables = tables.build(self.generation);
         self.l2.apply(&mut tables);
+        if let Some(tunnel) = &self.tunnel {
+            let vxlan = tables
+                .interfaces
+                .get_mut(tunnel.interface.as_usize())
+                .and_then(|i| i.vxlan.as_mut());
+            if let Some(vxlan) = vxlan {
+                vxlan.peers = tunnel.routes.iter().map(|r| r.remote).collect();
+                vxlan.peers.sort();
+                vxlan.peers.dedup();
+            }
+        }
         for (index, mode) in modes {
             if let Some(interface) = tables.interfaces.get_mut(index.as_usize()) {
                 interface.mode = mode;
