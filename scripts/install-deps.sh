@@ -17,6 +17,9 @@ packages=(
     podman runc catatonit busybox-static iptables
     # kube-proxy's nftables rules, the anchor of `podwire bench services`
     nftables
+    # etcd, the cluster store without Kubernetes (the multi-node tests run it), and what
+    # the etcd-client crate builds its gRPC code with (protoc and the well-known types)
+    etcd-server etcd-client protobuf-compiler libprotobuf-dev
 )
 
 missing=()

@@ -6,13 +6,16 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use podwire_agent::api::DEFAULT_TRANSACTIONS;
 use podwire_agent::api::client::{Client, ClientError};
 use podwire_model::api::{
     ErrorView, Health, InterfaceView, NeighborView, NodeRuntimeView, RouteView, TraceView,
+    TransactionView,
 };
 use podwire_model::attach::{Attachment, NetworkStatus};
 use podwire_model::cluster::{
-    EndpointView, ManifestReport, ManifestRequest, ObjectKey, PodView, ServiceView,
+    EndpointView, ManifestReport, ManifestRequest, NodeView, ObjectKey, ObjectStatus, PodView,
+    ServiceView,
 };
 use podwire_model::config::DEFAULT_API_SOCKET;
 use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView, Verdict};
@@ -28,9 +31,34 @@ pub struct CtlArgs {
     /// Print the agent's answer as JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// `wide`: `get` tables with more columns and every status with its reason; `json`: as
+    /// `--json`.
+    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: CtlCommand,
+}
+
+impl CtlArgs {
+    /// Whether to print JSON: `--json` or `-o json`.
+    fn wants_json(&self) -> bool {
+        self.json || self.output == Some(OutputFormat::Json)
+    }
+
+    /// Whether tables show every column and the reasons of statuses: `-o wide`.
+    fn wants_wide(&self) -> bool {
+        self.output == Some(OutputFormat::Wide)
+    }
+}
+
+/// What `-o` / `--output` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Tables with more columns, and each status with its reason.
+    Wide,
+    /// JSON, as `--json`.
+    Json,
 }
 
 /// The commands of `podwire ctl`.
@@ -149,6 +177,10 @@ pub enum GetCommand {
     /// Pods: labels, addresses and whether they are attached.
     #[command(visible_alias = "po")]
     Pods,
+    /// The nodes of the cluster: their pod CIDRs, tunnel addresses and whether this node
+    /// reaches their pods.
+    #[command(visible_alias = "no")]
+    Nodes,
 }
 
 /// What `podwire ctl show` shows.
@@ -176,6 +208,13 @@ pub enum ShowCommand {
     Networks,
     /// The NetworkPolicy rules of this node's pods and the new connections each allowed.
     Policies,
+    /// The last changes the agent made to the data plane (transactions), newest first: what
+    /// started each, what it did and whether it succeeded.
+    Transactions {
+        /// How many to list.
+        #[arg(long, default_value_t = DEFAULT_TRANSACTIONS)]
+        limit: usize,
+    },
 }
 
 /// What `podwire ctl trace` does.
@@ -197,14 +236,20 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let (json, wide) = (args.wants_json(), args.wants_wide());
     let client = Client::new(args.socket);
-    let output = runtime.block_on(execute(&client, args.command, args.json))?;
+    let output = runtime.block_on(execute(&client, args.command, json, wide))?;
     print!("{output}");
     Ok(())
 }
 
 /// The text to print for `command`.
-async fn execute(client: &Client, command: CtlCommand, json: bool) -> anyhow::Result<String> {
+async fn execute(
+    client: &Client,
+    command: CtlCommand,
+    json: bool,
+    wide: bool,
+) -> anyhow::Result<String> {
     let confirmation = |text: String| if json { String::new() } else { text };
     Ok(match command {
         CtlCommand::Show(what) => show(client, what, json).await?,
@@ -226,7 +271,7 @@ async fn execute(client: &Client, command: CtlCommand, json: bool) -> anyhow::Re
             let report = client.cluster_delete(&read_manifest(&args.file)?).await;
             present(refusal_as_is(report)?, json, report_text)?
         }
-        CtlCommand::Get(what) => get(client, what, json).await?,
+        CtlCommand::Get(what) => get(client, what, json, wide).await?,
         CtlCommand::Explain(args) => present(
             client.explain(&args.request()).await?,
             json,
@@ -279,15 +324,18 @@ fn object_name(key: &ObjectKey) -> String {
     }
 }
 
-async fn get(client: &Client, what: GetCommand, json: bool) -> anyhow::Result<String> {
+async fn get(client: &Client, what: GetCommand, json: bool, wide: bool) -> anyhow::Result<String> {
     match what {
         GetCommand::Services => present(client.cluster_services().await?, json, |v| {
-            services_table(v)
+            services_table(v, wide)
         }),
         GetCommand::Endpoints => present(client.cluster_endpoints().await?, json, |v| {
-            endpoints_table(v)
+            endpoints_table(v, wide)
         }),
-        GetCommand::Pods => present(client.cluster_pods().await?, json, |v| pods_table(v)),
+        GetCommand::Pods => present(client.cluster_pods().await?, json, |v| pods_table(v, wide)),
+        GetCommand::Nodes => present(client.cluster_nodes().await?, json, |v| {
+            nodes_table(v, wide)
+        }),
     }
 }
 
@@ -308,6 +356,11 @@ async fn show(client: &Client, what: ShowCommand, json: bool) -> anyhow::Result<
         }
         ShowCommand::Networks => present(client.networks().await?, json, |v| networks_table(v)),
         ShowCommand::Policies => present(client.policies().await?, json, |v| policies_table(v)),
+        ShowCommand::Transactions { limit } => {
+            present(client.transactions(limit).await?, json, |v| {
+                transactions_table(v)
+            })
+        }
     }
 }
 
@@ -504,47 +557,78 @@ fn yes_no(value: bool) -> String {
     (if value { "yes" } else { "no" }).to_owned()
 }
 
-fn services_table(services: &[ServiceView]) -> String {
-    let columns = [
-        text("Namespace"),
-        text("Name"),
-        text("Type"),
-        text("Cluster IPs"),
-        text("External IPs"),
-        text("Ports"),
-        number("Endpoints"),
-        number("Local"),
-        text("Affinity"),
-        text("Status"),
-    ];
+/// A status as a table shows it: its state alone, or with its reason when `wide`.
+fn status_cell(status: &ObjectStatus, wide: bool) -> String {
+    match wide {
+        true => status.to_string(),
+        false => status.state().to_owned(),
+    }
+}
+
+/// Addresses joined by commas, `-` when there are none.
+fn addresses(ips: &[IpAddr]) -> String {
+    list_or_dash(&ips.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+/// `columns` with `extra` inserted before the last (the status) when `wide`.
+fn with_wide<T>(mut columns: Vec<T>, extra: impl IntoIterator<Item = T>, wide: bool) -> Vec<T> {
+    if wide {
+        let last = columns.pop();
+        columns.extend(extra);
+        columns.extend(last);
+    }
+    columns
+}
+
+fn services_table(services: &[ServiceView], wide: bool) -> String {
+    let columns = with_wide(
+        vec![
+            text("Namespace"),
+            text("Name"),
+            text("Type"),
+            text("Cluster IPs"),
+            text("External IPs"),
+            text("Ports"),
+            number("Endpoints"),
+            number("Local"),
+            text("Affinity"),
+            text("Status"),
+        ],
+        [text("Frontends"), number("Health check")],
+        wide,
+    );
     let rows: Vec<Vec<String>> = services
         .iter()
         .map(|s| {
-            let addresses = |ips: &[std::net::IpAddr]| {
-                list_or_dash(&ips.iter().map(ToString::to_string).collect::<Vec<_>>())
-            };
-            vec![
-                s.namespace.clone(),
-                s.name.clone(),
-                s.service_type.clone(),
-                addresses(&s.cluster_ips),
-                addresses(&s.external_ips),
-                list_or_dash(&s.ports),
-                s.endpoints.to_string(),
-                s.local_endpoints.to_string(),
-                or_dash(s.affinity_timeout_s.map(|t| format!("ClientIP {t}s"))),
-                s.status.to_string(),
-            ]
+            with_wide(
+                vec![
+                    s.namespace.clone(),
+                    s.name.clone(),
+                    s.service_type.clone(),
+                    addresses(&s.cluster_ips),
+                    addresses(&s.external_ips),
+                    list_or_dash(&s.ports),
+                    s.endpoints.to_string(),
+                    s.local_endpoints.to_string(),
+                    or_dash(s.affinity_timeout_s.map(|t| format!("ClientIP {t}s"))),
+                    status_cell(&s.status, wide),
+                ],
+                [
+                    list_or_dash(&s.frontends),
+                    or_dash(s.health_check_node_port),
+                ],
+                wide,
+            )
         })
         .collect();
     table(&columns, &rows)
 }
 
-fn endpoints_table(endpoints: &[EndpointView]) -> String {
-    let columns = [
+/// Endpoints have no status: `wide` adds the slice each comes from, last.
+fn endpoints_table(endpoints: &[EndpointView], wide: bool) -> String {
+    let mut columns = vec![
         text("Namespace"),
         text("Service"),
-        text("Slice"),
         text("Address"),
         text("Ports"),
         text("Node"),
@@ -553,13 +637,15 @@ fn endpoints_table(endpoints: &[EndpointView]) -> String {
         text("Serving"),
         text("Terminating"),
     ];
+    if wide {
+        columns.push(text("Slice"));
+    }
     let rows: Vec<Vec<String>> = endpoints
         .iter()
         .map(|e| {
-            vec![
+            let mut row = vec![
                 e.namespace.clone(),
                 e.service.clone(),
-                e.slice.clone(),
                 e.address.to_string(),
                 list_or_dash(&e.ports),
                 or_dash(e.node.as_ref()),
@@ -567,38 +653,132 @@ fn endpoints_table(endpoints: &[EndpointView]) -> String {
                 yes_no(e.ready),
                 yes_no(e.serving),
                 yes_no(e.terminating),
+            ];
+            if wide {
+                row.push(e.slice.clone());
+            }
+            row
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+/// The first address of a pod (as `kubectl get pods -o wide` shows), all of them when `wide`,
+/// with the node it runs on.
+fn pods_table(pods: &[PodView], wide: bool) -> String {
+    let columns = with_wide(
+        vec![
+            text("Namespace"),
+            text("Name"),
+            text(if wide { "IPs" } else { "IP" }),
+            text("Ready"),
+            text("Labels"),
+            text("Status"),
+        ],
+        [text("Node")],
+        wide,
+    );
+    let rows: Vec<Vec<String>> = pods
+        .iter()
+        .map(|p| {
+            let ips = match wide {
+                true => addresses(&p.ips),
+                false => or_dash(p.ips.first()),
+            };
+            with_wide(
+                vec![
+                    p.namespace.clone(),
+                    p.name.clone(),
+                    ips,
+                    yes_no(p.ready),
+                    list_or_dash(&p.labels),
+                    status_cell(&p.status, wide),
+                ],
+                [or_dash(p.node.as_ref())],
+                wide,
+            )
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+/// One node a row, this one marked.
+fn nodes_table(nodes: &[NodeView], wide: bool) -> String {
+    let columns = [
+        text("Name"),
+        text("Pod CIDRs"),
+        text("Tunnel"),
+        text("Status"),
+    ];
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            let name = match n.this_node {
+                true => format!("{} (this node)", n.name),
+                false => n.name.clone(),
+            };
+            vec![
+                name,
+                list_or_dash(&n.pod_cidrs),
+                or_dash(n.tunnel_address),
+                status_cell(&n.status, wide),
             ]
         })
         .collect();
     table(&columns, &rows)
 }
 
-fn pods_table(pods: &[PodView]) -> String {
+/// One transaction a row, as the agent lists them (newest first).
+fn transactions_table(transactions: &[TransactionView]) -> String {
     let columns = [
-        text("Namespace"),
-        text("Name"),
-        text("IPs"),
-        text("Node"),
-        text("Ready"),
-        text("Labels"),
-        text("Status"),
+        number("ID"),
+        text("Started (UTC)"),
+        number("Took"),
+        text("Trigger"),
+        text("Objects"),
+        text("Notes"),
+        text("Result"),
     ];
-    let rows: Vec<Vec<String>> = pods
+    let rows: Vec<Vec<String>> = transactions
         .iter()
-        .map(|p| {
-            let ips: Vec<String> = p.ips.iter().map(ToString::to_string).collect();
+        .map(|t| {
+            let objects = match &t.objects[..] {
+                [] => "-".to_owned(),
+                [one] => format!("{} {}", one.key, one.change),
+                many => many.len().to_string(),
+            };
             vec![
-                p.namespace.clone(),
-                p.name.clone(),
-                list_or_dash(&ips),
-                or_dash(p.node.as_ref()),
-                yes_no(p.ready),
-                list_or_dash(&p.labels),
-                p.status.to_string(),
+                t.id.to_string(),
+                time_of_day(t.started_unix_ms),
+                duration_text(t.duration_us),
+                t.trigger.clone(),
+                objects,
+                if t.notes.is_empty() {
+                    "-".to_owned()
+                } else {
+                    t.notes.join("; ")
+                },
+                t.outcome.clone(),
             ]
         })
         .collect();
     table(&columns, &rows)
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a time in milliseconds since the Unix epoch.
+fn time_of_day(unix_ms: u64) -> String {
+    let (seconds, ms) = (unix_ms / 1000, unix_ms % 1000);
+    let (hours, minutes) = (seconds / 3600 % 24, seconds / 60 % 60);
+    format!("{hours:02}:{minutes:02}:{:02}.{ms:03}", seconds % 60)
+}
+
+/// A duration in microseconds in the unit that suits it: `850µs`, `12.3ms`, `1.25s`.
+fn duration_text(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us}µs"),
+        1_000..1_000_000 => format!("{:.1}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
 }
 
 fn policies_table(rules: &[PolicyRuleView]) -> String {
@@ -1064,29 +1244,65 @@ mod tests {
         );
     }
 
-    #[test]
-    fn cluster_tables() {
-        use podwire_model::cluster::ObjectStatus;
-        let services = [ServiceView {
+    fn services() -> [ServiceView; 2] {
+        let web = ServiceView {
             namespace: "default".into(),
             name: "web".into(),
             service_type: "NodePort".into(),
             cluster_ips: vec!["10.96.0.10".parse().unwrap()],
             external_ips: Vec::new(),
             ports: vec!["80/TCP:30080→8080".into(), "53/UDP".into()],
+            frontends: vec![
+                "10.96.0.10:80/TCP".into(),
+                "*:30080/TCP".into(),
+                "10.96.0.10:53/UDP".into(),
+            ],
             endpoints: 2,
             local_endpoints: 1,
             affinity_timeout_s: Some(10800),
             health_check_node_port: None,
             status: ObjectStatus::Applied,
-        }];
+        };
+        let api = ServiceView {
+            name: "api".into(),
+            service_type: "LoadBalancer".into(),
+            cluster_ips: vec!["10.96.0.11".parse().unwrap()],
+            external_ips: vec!["192.0.2.10".parse().unwrap()],
+            ports: vec!["443/TCP".into()],
+            frontends: vec!["10.96.0.11:443/TCP".into()],
+            affinity_timeout_s: None,
+            health_check_node_port: Some(32000),
+            status: ObjectStatus::Retrying {
+                reason: "the data plane is busy".into(),
+                attempts: 2,
+            },
+            ..web.clone()
+        };
+        [web, api]
+    }
+
+    #[test]
+    fn services_show_their_state_and_wide_adds_frontends_and_reasons() {
         assert_eq!(
-            services_table(&services),
+            services_table(&services(), false),
             concat!(
-                "Namespace  Name  Type      Cluster IPs  External IPs  Ports                     Endpoints  Local  Affinity         Status\n",
-                "default    web   NodePort  10.96.0.10   -             80/TCP:30080→8080,53/UDP          2      1  ClientIP 10800s  applied\n",
+                "Namespace  Name  Type          Cluster IPs  External IPs  Ports                     Endpoints  Local  Affinity         Status\n",
+                "default    web   NodePort      10.96.0.10   -             80/TCP:30080→8080,53/UDP          2      1  ClientIP 10800s  applied\n",
+                "default    api   LoadBalancer  10.96.0.11   192.0.2.10    443/TCP                           2      1  -                retrying\n",
             )
         );
+        assert_eq!(
+            services_table(&services(), true),
+            concat!(
+                "Namespace  Name  Type          Cluster IPs  External IPs  Ports                     Endpoints  Local  Affinity         Frontends                                        Health check  Status\n",
+                "default    web   NodePort      10.96.0.10   -             80/TCP:30080→8080,53/UDP          2      1  ClientIP 10800s  10.96.0.10:80/TCP,*:30080/TCP,10.96.0.10:53/UDP             -  applied\n",
+                "default    api   LoadBalancer  10.96.0.11   192.0.2.10    443/TCP                           2      1  -                10.96.0.11:443/TCP                                      32000  retrying (attempt 2): the data plane is busy\n",
+            )
+        );
+    }
+
+    #[test]
+    fn endpoints_wide_adds_the_slice() {
         let endpoints = [EndpointView {
             namespace: "default".into(),
             service: "web".into(),
@@ -1100,28 +1316,141 @@ mod tests {
             terminating: true,
         }];
         assert_eq!(
-            endpoints_table(&endpoints),
+            endpoints_table(&endpoints, false),
             concat!(
-                "Namespace  Service  Slice             Address     Ports          Node  Pod            Ready  Serving  Terminating\n",
-                "default    web      web-podwire-ipv4  10.244.0.5  http:8080/TCP  -     default/web-0  no     yes      yes\n",
+                "Namespace  Service  Address     Ports          Node  Pod            Ready  Serving  Terminating\n",
+                "default    web      10.244.0.5  http:8080/TCP  -     default/web-0  no     yes      yes\n",
             )
         );
-        let pods = [PodView {
-            namespace: "default".into(),
-            name: "web-0".into(),
-            labels: vec!["app=web".into(), "tier=front".into()],
-            ips: Vec::new(),
-            node: Some("node-a".into()),
-            ready: true,
-            status: ObjectStatus::Pending("not attached on this node yet".into()),
-        }];
         assert_eq!(
-            pods_table(&pods),
+            endpoints_table(&endpoints, true),
             concat!(
-                "Namespace  Name   IPs  Node    Ready  Labels              Status\n",
-                "default    web-0  -    node-a  yes    app=web,tier=front  pending: not attached on this node yet\n",
+                "Namespace  Service  Address     Ports          Node  Pod            Ready  Serving  Terminating  Slice\n",
+                "default    web      10.244.0.5  http:8080/TCP  -     default/web-0  no     yes      yes          web-podwire-ipv4\n",
             )
         );
+    }
+
+    #[test]
+    fn pods_show_one_address_and_wide_adds_every_address_the_node_and_reasons() {
+        let pods = [
+            PodView {
+                namespace: "default".into(),
+                name: "web-0".into(),
+                labels: vec!["app=web".into(), "tier=front".into()],
+                ips: Vec::new(),
+                node: Some("node-a".into()),
+                ready: true,
+                status: ObjectStatus::Pending("not attached on this node yet".into()),
+            },
+            PodView {
+                namespace: "default".into(),
+                name: "web-1".into(),
+                labels: vec!["app=web".into()],
+                ips: vec!["10.244.1.5".parse().unwrap(), "fd44::1:5".parse().unwrap()],
+                node: None,
+                ready: false,
+                status: ObjectStatus::Applied,
+            },
+        ];
+        assert_eq!(
+            pods_table(&pods, false),
+            concat!(
+                "Namespace  Name   IP          Ready  Labels              Status\n",
+                "default    web-0  -           yes    app=web,tier=front  pending\n",
+                "default    web-1  10.244.1.5  no     app=web             applied\n",
+            )
+        );
+        assert_eq!(
+            pods_table(&pods, true),
+            concat!(
+                "Namespace  Name   IPs                   Ready  Labels              Node    Status\n",
+                "default    web-0  -                     yes    app=web,tier=front  node-a  pending: not attached on this node yet\n",
+                "default    web-1  10.244.1.5,fd44::1:5  no     app=web             -       applied\n",
+            )
+        );
+    }
+
+    #[test]
+    fn nodes_mark_this_one_and_wide_says_why_a_node_is_not_applied() {
+        let nodes = [
+            NodeView {
+                name: "node-a".into(),
+                pod_cidrs: vec!["10.244.0.0/24".into(), "fd44::/64".into()],
+                tunnel_address: Some("192.168.60.1".parse().unwrap()),
+                this_node: true,
+                status: ObjectStatus::Applied,
+            },
+            NodeView {
+                name: "node-b".into(),
+                pod_cidrs: Vec::new(),
+                tunnel_address: None,
+                this_node: false,
+                status: ObjectStatus::Pending("it has no pod CIDR yet".into()),
+            },
+        ];
+        assert_eq!(
+            nodes_table(&nodes, false),
+            concat!(
+                "Name                Pod CIDRs                Tunnel        Status\n",
+                "node-a (this node)  10.244.0.0/24,fd44::/64  192.168.60.1  applied\n",
+                "node-b              -                        -             pending\n",
+            )
+        );
+        assert!(
+            nodes_table(&nodes, true)
+                .ends_with("node-b              -                        -             pending: it has no pod CIDR yet\n"),
+            "{}",
+            nodes_table(&nodes, true)
+        );
+    }
+
+    #[test]
+    fn transactions_show_when_how_long_what_and_how_it_ended() {
+        use podwire_model::api::TransactionObject;
+        let object = |key: &str, change: &str| TransactionObject {
+            key: key.into(),
+            change: change.into(),
+            status: "applied".into(),
+        };
+        let transaction = |id, objects, notes: &[&str], outcome: &str| TransactionView {
+            id,
+            // 2023-11-14 22:13:20.042 UTC, and later ones a few seconds on.
+            started_unix_ms: 1_700_000_000_042 + 3_600_000 * (id - 1),
+            duration_us: [0, 850, 12_345, 1_250_000][id as usize],
+            trigger: format!("etcd: {id} events"),
+            objects,
+            notes: notes.iter().map(|n| n.to_string()).collect(),
+            outcome: outcome.into(),
+        };
+        let transactions = [
+            transaction(
+                3,
+                vec![
+                    object("Service shop/web", "configured"),
+                    object("Pod shop/web-0", "created"),
+                ],
+                &["routes: +2 -0", "services re-rendered: 1"],
+                "failed: etcd is unreachable",
+            ),
+            transaction(2, vec![object("Node node-b", "created")], &[], "ok"),
+            transaction(1, Vec::new(), &[], "ok"),
+        ];
+        assert_eq!(
+            transactions_table(&transactions),
+            concat!(
+                "ID  Started (UTC)    Took  Trigger         Objects              Notes                                   Result\n",
+                " 3  00:13:20.042    1.25s  etcd: 3 events  2                    routes: +2 -0; services re-rendered: 1  failed: etcd is unreachable\n",
+                " 2  23:13:20.042   12.3ms  etcd: 2 events  Node node-b created  -                                       ok\n",
+                " 1  22:13:20.042    850µs  etcd: 1 events  -                    -                                       ok\n",
+            )
+        );
+        assert_eq!(duration_text(999), "999µs");
+        assert_eq!(duration_text(1_000), "1.0ms");
+        assert_eq!(duration_text(999_949), "999.9ms");
+        assert_eq!(duration_text(1_000_000), "1.00s");
+        assert_eq!(time_of_day(0), "00:00:00.000");
+        assert_eq!(time_of_day(86_399_999), "23:59:59.999");
     }
 
     /// `podwire ctl …` parsed on its own.
@@ -1172,6 +1501,43 @@ mod tests {
             let ctl = Ctl::try_parse_from(["ctl", "get", name]).unwrap();
             assert_eq!(format!("{:?}", ctl.args.command), format!("Get({what})"));
         }
+    }
+
+    #[test]
+    fn output_wide_or_json_goes_anywhere_and_get_nodes_takes_its_short_name() {
+        let parse = |args: &[&str]| Ctl::try_parse_from([&["ctl"], args].concat()).map(|c| c.args);
+        let args = parse(&["get", "svc", "-o", "wide"]).unwrap();
+        assert!(args.wants_wide() && !args.wants_json());
+        assert!(matches!(
+            args.command,
+            CtlCommand::Get(GetCommand::Services)
+        ));
+        let args = parse(&["--output", "wide", "get", "pods"]).unwrap();
+        assert!(args.wants_wide());
+        let args = parse(&["get", "no", "-o", "json"]).unwrap();
+        assert!(args.wants_json() && !args.wants_wide());
+        assert!(matches!(args.command, CtlCommand::Get(GetCommand::Nodes)));
+        let args = parse(&["get", "nodes"]).unwrap();
+        assert!(!args.wants_json() && !args.wants_wide());
+        let error = parse(&["get", "pods", "-o", "yaml"]).unwrap_err();
+        assert!(error.to_string().contains("wide"), "{error}");
+    }
+
+    #[test]
+    fn show_transactions_lists_fifty_unless_told() {
+        let ctl = Ctl::try_parse_from(["ctl", "show", "transactions"]).unwrap();
+        assert!(matches!(
+            ctl.args.command,
+            CtlCommand::Show(ShowCommand::Transactions { limit: 50 })
+        ));
+        let ctl =
+            Ctl::try_parse_from(["ctl", "show", "transactions", "--limit", "5", "--json"]).unwrap();
+        assert!(ctl.args.json);
+        assert!(matches!(
+            ctl.args.command,
+            CtlCommand::Show(ShowCommand::Transactions { limit: 5 })
+        ));
+        assert!(Ctl::try_parse_from(["ctl", "show", "transactions", "--limit", "-1"]).is_err());
     }
 
     #[test]

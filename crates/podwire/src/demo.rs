@@ -510,6 +510,7 @@ fn ctl_run(socket: &Path, command: CtlCommand) -> anyhow::Result<()> {
     ctl::run(CtlArgs {
         socket: socket.to_path_buf(),
         json: false,
+        output: None,
         command,
     })
 }
