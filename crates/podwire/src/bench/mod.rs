@@ -2,6 +2,7 @@
 //! measured in the same run, and write them as JSON. A benchmark is not a
 //! test: nothing here asserts a time.
 
+mod cluster;
 mod cni;
 mod frames;
 mod inmem;
@@ -41,6 +42,10 @@ pub enum BenchCommand {
     /// pod selected by 10, 1k and 10k rules against the same with no policy, and the
     /// agent's compile of 10k NetworkPolicies.
     Policy(policy::PolicyArgs),
+    /// A cluster: three nodes on this machine (each a network namespace running `podwire
+    /// daemon`, etcd as the source): Service changes applied to in effect on every node, pods
+    /// brought up per second, and forwarding during a daemon restart. Needs root and etcd.
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Options of `podwire bench forwarding`.
@@ -98,6 +103,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Policy(args) => {
             let figures = policy::figures(&args)?;
+            report_figures(&figures, args.json.as_deref())
+        }
+        BenchCommand::Cluster(args) => {
+            let figures = cluster::figures(&args)?;
             report_figures(&figures, args.json.as_deref())
         }
     }
