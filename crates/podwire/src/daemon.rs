@@ -73,7 +73,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     )
     .await;
     tracing::info!("stopping");
-    source.stop().await;
+    source.stop(&node).await;
     if let Ok(node) = Arc::try_unwrap(node) {
         node.stop();
     }

@@ -33,6 +33,8 @@ pub struct Cluster {
     /// Each Service's last translation: what the data plane was told, and what
     /// [`Cluster::services`] shows.
     translations: BTreeMap<ObjectKey, Translation>,
+    /// Changes from a source not saved yet: [`Cluster::save_cache`] writes them.
+    unsaved: bool,
 }
 
 /// An object change: its key and what it was before (`None`: it was not there).
@@ -53,6 +55,7 @@ impl Cluster {
             node,
             objects,
             translations: BTreeMap::new(),
+            unsaved: false,
         })
     }
 
@@ -161,10 +164,10 @@ impl Cluster {
 
     /// Takes the changes a source (etcd, the Kubernetes API) saw, in order: each object as
     /// the source has it, with no check beyond decoding (the source is the truth; an object
-    /// podwire cannot implement shows its reason in its status). The store is saved as a
-    /// cache, so that after a restart the node implements the last known state at once,
-    /// before the source answers; a cache that cannot be saved is logged, not a reason to
-    /// ignore the source. The updates are for the Services the changes touched.
+    /// podwire cannot implement shows its reason in its status). The store is not saved
+    /// here: at a large cluster's rate of changes, writing it whole each time would cost
+    /// more than everything else; [`Cluster::save_cache`] writes it now and then. The
+    /// updates are for the Services the changes touched.
     pub fn sync(
         &mut self,
         events: Vec<SourceEvent>,
@@ -206,17 +209,22 @@ impl Cluster {
                 SourceEvent::Deleted(key) => put(&mut self.objects, key, None),
             }
         }
-        let saved = match undo.is_empty() {
-            true => Ok(()),
-            false => file::save(&self.path, self.objects.values()),
-        };
-        if let Err(error) = saved {
-            tracing::warn!(
-                "{error}; the changes from the source are implemented all the same, and a restart starts from the older copy until the source answers"
-            );
-        }
+        self.unsaved |= !undo.is_empty();
         let updates = self.update(self.touched(&undo), pods);
         (changes, updates)
+    }
+
+    /// Saves what a source changed since the last save: a cache, so that after a restart
+    /// the node implements the last known state at once, before the source answers. Whether
+    /// it wrote anything; a cache that cannot be written is an error to log, not a reason to
+    /// stop following the source.
+    pub fn save_cache(&mut self) -> Result<bool, ClusterError> {
+        if !self.unsaved {
+            return Ok(false);
+        }
+        file::save(&self.path, self.objects.values())?;
+        self.unsaved = false;
+        Ok(true)
     }
 
     /// The cluster's Nodes as the data plane needs them; a Node whose values do not parse
@@ -403,6 +411,7 @@ impl Cluster {
             }
             return Err(error);
         }
+        self.unsaved = false;
         Ok(self.update(self.touched(&undo), pods))
     }
 

@@ -15,8 +15,8 @@ use std::time::SystemTime;
 use podwire_model::api::TransactionView;
 use podwire_model::attach::{Attachment, PodIdentity};
 use podwire_model::cluster::{
-    Change, EndpointView, ManifestReport, ManifestRequest, ObjectChange, ObjectStatus, PodView,
-    ServiceView,
+    Change, EndpointView, ManifestReport, ManifestRequest, ObjectChange, ObjectKind, ObjectStatus,
+    PodView, ServiceView,
 };
 
 use podwire_k8s::source::SourceEvent;
@@ -68,6 +68,35 @@ impl PodAddresses for AttachedPods {
     }
 }
 
+/// Whether objects of `kind` are inputs of the policies compiled for this node's pods
+/// (Services, EndpointSlices and Nodes are not: a change of them leaves the policies be).
+fn shapes_policies(kind: ObjectKind) -> bool {
+    match kind {
+        ObjectKind::Pod
+        | ObjectKind::Namespace
+        | ObjectKind::NetworkPolicy
+        | ObjectKind::ClusterNetworkPolicy => true,
+        ObjectKind::Service | ObjectKind::EndpointSlice | ObjectKind::Node => false,
+    }
+}
+
+/// What `podwire ctl` asks of a manifest.
+#[derive(Clone, Copy)]
+enum ManifestOp {
+    Apply,
+    Delete,
+}
+
+impl ManifestOp {
+    /// The trigger of a manifest of `objects` objects.
+    fn trigger(self, objects: usize) -> Trigger {
+        match self {
+            ManifestOp::Apply => Trigger::Apply { objects },
+            ManifestOp::Delete => Trigger::Delete { objects },
+        }
+    }
+}
+
 /// What a change of the store did besides answering its caller: the Services to render,
 /// the objects it changed and whether it succeeded (for the transaction log).
 #[derive(Default)]
@@ -78,6 +107,9 @@ pub(super) struct Effects {
     notes: Vec<String>,
     /// What started it, when only the change could tell (how many objects a manifest had).
     trigger: Option<Trigger>,
+    /// The policies of this node's pods must be compiled again whatever objects changed
+    /// (at start, and when a pod's attachments changed).
+    policies: bool,
     /// Why it failed.
     failure: Option<String>,
 }
@@ -91,11 +123,10 @@ impl Effects {
         }
     }
 
-    /// An apply's or a delete's answer and effects; `trigger` makes its trigger from the
-    /// number of objects of the manifest.
+    /// An apply's or a delete's answer and effects.
     fn of_manifest(
         result: Result<(ManifestReport, Vec<ServiceUpdate>), ClusterError>,
-        trigger: fn(usize) -> Trigger,
+        op: ManifestOp,
     ) -> (Result<ManifestReport, ClusterCallError>, Effects) {
         match result {
             Ok((report, updates)) => {
@@ -106,7 +137,7 @@ impl Effects {
                         .filter(|o| !matches!(o.change, Change::Unchanged | Change::NotFound))
                         .cloned()
                         .collect(),
-                    trigger: Some(trigger(report.objects.len())),
+                    trigger: Some(op.trigger(report.objects.len())),
                     ..Effects::updates(updates)
                 };
                 (Ok(report), effects)
@@ -178,7 +209,8 @@ impl Node {
             transaction.note(format!("services rendered: {}", changed.updates.len()));
         }
         self.apply_service_updates(changed.updates);
-        if self.apply_policies(cluster.pod_policies(&pods)) {
+        let policy_inputs = changed.objects.iter().any(|o| shapes_policies(o.key.kind));
+        if (changed.policies || policy_inputs) && self.apply_policies(cluster.pod_policies(&pods)) {
             transaction.note("network policies of this node's pods rendered");
         }
         for note in self.render_remote_nodes(&cluster) {
@@ -233,34 +265,24 @@ impl Node {
         });
     }
 
+    /// Saves what the source changed since the last save (the cache a restart starts from).
+    /// Called now and then by the daemon, and when it stops.
+    pub fn save_cluster_cache(&self) {
+        match self.cluster().save_cache() {
+            Ok(true) => tracing::debug!("cluster cache saved"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                "{e}; the node follows its source all the same, and a restart starts from the older copy until the source answers"
+            ),
+        }
+    }
+
     /// `POST /v1/cluster/apply`.
     pub(super) fn apply_manifest(
         &self,
         request: ManifestRequest,
     ) -> Result<ManifestReport, ClusterCallError> {
-        match self.object_store() {
-            ObjectStore::Local => {
-                self.change_cluster(Trigger::Apply { objects: 0 }, |cluster, pods| {
-                    Effects::of_manifest(cluster.apply(&request.manifest, pods), |objects| {
-                        Trigger::Apply { objects }
-                    })
-                })
-            }
-            ObjectStore::Etcd(store) => {
-                let started = SystemTime::now();
-                let (report, objects) = self.cluster().plan_apply(&request.manifest)?;
-                let written = match objects.is_empty() {
-                    true => Ok(()),
-                    false => block_on(store.put(&objects)).map_err(etcd_failed),
-                };
-                let trigger = Trigger::Apply {
-                    objects: report.objects.len(),
-                };
-                self.log_written(trigger, &report, started, &written);
-                written.map(|()| report)
-            }
-            ObjectStore::Kubernetes => Err(from_kubernetes()),
-        }
+        self.change_manifest(&request.manifest, ManifestOp::Apply)
     }
 
     /// `POST /v1/cluster/delete`.
@@ -268,27 +290,41 @@ impl Node {
         &self,
         request: ManifestRequest,
     ) -> Result<ManifestReport, ClusterCallError> {
+        self.change_manifest(&request.manifest, ManifestOp::Delete)
+    }
+
+    /// Applies or deletes the objects of `manifest` where this node's objects live: in its
+    /// own store, or in etcd (whose watch brings the change back to every node).
+    fn change_manifest(
+        &self,
+        manifest: &str,
+        op: ManifestOp,
+    ) -> Result<ManifestReport, ClusterCallError> {
         match self.object_store() {
-            ObjectStore::Local => {
-                self.change_cluster(Trigger::Delete { objects: 0 }, |cluster, pods| {
-                    Effects::of_manifest(cluster.delete(&request.manifest, pods), |objects| {
-                        Trigger::Delete { objects }
-                    })
-                })
-            }
+            ObjectStore::Local => self.change_cluster(op.trigger(0), |cluster, pods| {
+                let result = match op {
+                    ManifestOp::Apply => cluster.apply(manifest, pods),
+                    ManifestOp::Delete => cluster.delete(manifest, pods),
+                };
+                Effects::of_manifest(result, op)
+            }),
             ObjectStore::Etcd(store) => {
                 let started = SystemTime::now();
-                let (report, keys) = self.cluster().plan_delete(&request.manifest)?;
-                let written = match keys.is_empty() {
-                    true => Ok(()),
-                    false => block_on(store.delete(&keys))
-                        .map(|_| ())
-                        .map_err(etcd_failed),
+                let (report, written) = match op {
+                    ManifestOp::Apply => {
+                        let (report, objects) = self.cluster().plan_apply(manifest)?;
+                        let written = (!objects.is_empty()).then(|| block_on(store.put(&objects)));
+                        (report, written)
+                    }
+                    ManifestOp::Delete => {
+                        let (report, keys) = self.cluster().plan_delete(manifest)?;
+                        let written =
+                            (!keys.is_empty()).then(|| block_on(store.delete(&keys)).map(|_| ()));
+                        (report, written)
+                    }
                 };
-                let trigger = Trigger::Delete {
-                    objects: report.objects.len(),
-                };
-                self.log_written(trigger, &report, started, &written);
+                let written = written.unwrap_or(Ok(())).map_err(etcd_failed);
+                self.log_written(op.trigger(report.objects.len()), &report, started, &written);
                 written.map(|()| report)
             }
             ObjectStore::Kubernetes => Err(from_kubernetes()),
@@ -323,7 +359,11 @@ impl Node {
     /// published.
     pub(super) fn render_cluster(&self) {
         self.change_cluster(Trigger::Start, |cluster, pods| {
-            ((), Effects::updates(cluster.all_updates(pods)))
+            let effects = Effects {
+                policies: true,
+                ..Effects::updates(cluster.all_updates(pods))
+            };
+            ((), effects)
         });
     }
 

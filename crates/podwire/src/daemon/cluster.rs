@@ -107,14 +107,17 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops the watch, and leaves this node's registration for the next agent to take
-    /// over: a restart is invisible to the other nodes. A node that does not come back
-    /// leaves the cluster when its lease expires (`lease_ttl_s`), and its routes with it.
-    pub async fn stop(self) {
+    /// Stops the watch, saves the store's cache, and leaves this node's registration for
+    /// the next agent to take over: a restart is invisible to the other nodes. A node that
+    /// does not come back leaves the cluster when its lease expires (`lease_ttl_s`), and its
+    /// routes with it.
+    pub async fn stop(self, node: &Arc<Node>) {
         for task in self.tasks {
             task.abort();
             let _ = task.await;
         }
+        let saving = node.clone();
+        let _ = tokio::task::spawn_blocking(move || saving.save_cluster_cache()).await;
         if let Some((registration, file)) = self.registration
             && let Some(lease) = registration.release().await
         {
@@ -160,7 +163,10 @@ pub async fn start(
     let (events, batches) = mpsc::channel(BATCHES_IN_FLIGHT);
     let mut running = Running {
         registration: None,
-        tasks: vec![tokio::spawn(take_batches(node.clone(), batches))],
+        tasks: vec![
+            tokio::spawn(take_batches(node.clone(), batches)),
+            tokio::spawn(every(SAVE_EVERY, node.clone(), Node::save_cluster_cache)),
+        ],
     };
     match prepared {
         Prepared::Local => {}
@@ -188,7 +194,11 @@ pub async fn start(
                     tracing::error!("the etcd watch stopped: {e}");
                 }
             }));
-            running.tasks.push(tokio::spawn(retry_failed(node.clone())));
+            running.tasks.push(tokio::spawn(every(
+                RETRY_EVERY,
+                node.clone(),
+                Node::retry_failed,
+            )));
         }
         Prepared::Kubernetes(client) => {
             node.set_object_store(ObjectStore::Kubernetes);
@@ -214,14 +224,17 @@ fn pod_cidrs(config: &Config, join: &ClusterJoin) -> Vec<Cidr> {
 /// How often what failed (a write to etcd) is tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
-/// Tries again, every [`RETRY_EVERY`], what the node could not do.
-async fn retry_failed(node: Arc<Node>) {
-    let mut ticks = tokio::time::interval(RETRY_EVERY);
+/// How often the store's cache is saved, when the source changed it.
+const SAVE_EVERY: Duration = Duration::from_secs(10);
+
+/// Calls `chore` on the node every `period`, on the blocking pool (it takes the node's locks).
+async fn every(period: Duration, node: Arc<Node>, chore: fn(&Node)) {
+    let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let node = node.clone();
-        let _ = tokio::task::spawn_blocking(move || node.retry_failed()).await;
+        let _ = tokio::task::spawn_blocking(move || chore(&node)).await;
     }
 }
 

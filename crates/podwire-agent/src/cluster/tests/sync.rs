@@ -124,6 +124,8 @@ fn what_a_source_gave_is_there_after_a_restart_before_it_answers() {
             "",
         )))];
         cluster.sync(events, &pods);
+        assert!(cluster.save_cache().unwrap(), "a change to save");
+        assert!(!cluster.save_cache().unwrap(), "saved already");
     }
     let mut cluster = open(&dir);
     assert_eq!(ids(&cluster.all_updates(&pods)), ["default/web"]);
@@ -144,8 +146,17 @@ fn the_source_is_followed_even_when_its_cache_cannot_be_saved() {
     let (changes, updates) = cluster.sync(events, &pods);
     assert_eq!(changes.len(), 1);
     assert!(only(updates, "default/web").model.is_some());
+    let error = cluster.save_cache().unwrap_err();
+    assert!(matches!(error, ClusterError::Write { .. }), "{error}");
+    assert_eq!(
+        cluster.objects().count(),
+        1,
+        "the store keeps what the source said"
+    );
     std::fs::remove_dir(dir.path().join("cluster.json.tmp")).unwrap();
     assert_eq!(open(&dir).objects().count(), 0, "the cache was not written");
+    assert!(cluster.save_cache().unwrap(), "tried again");
+    assert_eq!(open(&dir).objects().count(), 1);
 }
 
 #[test]
