@@ -8,7 +8,8 @@
 //!   effect on every node, seen by a client in a pod on each node whose new connections reach
 //!   the new backend;
 //! - [`restart`]: how long forwarding stops while a node's daemon restarts (a UDP prober
-//!   sends every millisecond), and how many established TCP connections survive it.
+//!   sends every millisecond), and how many established TCP connections survive it;
+//! - [`scale`] (with `--scale`): one node's agent at Kubernetes' limits, in memory.
 //!
 //! Needs root (network namespaces, interfaces) and etcd.
 
@@ -16,6 +17,7 @@ mod apply;
 mod bring_up;
 mod lab;
 mod restart;
+mod scale;
 
 use std::path::PathBuf;
 
@@ -41,9 +43,14 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub connections: Option<usize>,
     /// A short run, for tests: 3 pods per node, 3 changes and 3 connections unless the
-    /// options above say otherwise. Its figures say little.
+    /// options above say otherwise, and a hundredth of the cluster with `--scale`. Its
+    /// figures say little.
     #[arg(long)]
     pub quick: bool,
+    /// Also measure one node's agent with a cluster at Kubernetes' limits (5,000 nodes,
+    /// 150,000 pods, 10,000 Services), in memory: takes minutes and several GB.
+    #[arg(long)]
+    pub scale: bool,
 }
 
 /// The target: forwarding stops for less than this during a daemon restart.
@@ -122,6 +129,14 @@ pub fn figures(args: &ClusterArgs) -> anyhow::Result<Vec<Figure>> {
     let figures =
         measured.map_err(|e| anyhow::anyhow!("{e:#}\nthe lab's logs:\n{}", lab.logs()))?;
     print_targets(&figures, plan.connections);
+    let mut figures = figures;
+    if args.scale {
+        let size = match args.quick {
+            true => scale::ScaleSize::Quick,
+            false => scale::ScaleSize::Full,
+        };
+        figures.extend(scale::measure(size)?);
+    }
     Ok(figures)
 }
 
@@ -246,6 +261,7 @@ mod tests {
             changes: None,
             connections: None,
             quick,
+            scale: false,
         }
     }
 
