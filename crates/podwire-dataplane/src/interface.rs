@@ -78,7 +78,8 @@ pub struct VxlanTunnel {
     /// The UDP destination port (4789 by IANA).
     pub port: u16,
     /// The remote ends it accepts packets from (the outer source must be one of them),
-    /// of the same family as `local`.
+    /// of the same family as `local`, sorted: a packet's source is found by binary search,
+    /// since a cluster of 5,000 nodes gives a tunnel 4,999 peers.
     pub peers: Vec<IpAddr>,
 }
 

@@ -117,7 +117,7 @@ fn decapsulate(cx: &mut Context<'_>, bi: BufferIndex) -> Result<(), Drop> {
     let (tunnel_if, tunnel) = tables
         .tunnel_at(outer.dst, udp.dst_port())
         .ok_or(Drop::NoTunnel)?;
-    if !tunnel.peers.contains(&outer.src) {
+    if tunnel.peers.binary_search(&outer.src).is_err() {
         cx.note(bi, || {
             format!("{} is no peer of tunnel {tunnel_if:?}", outer.src)
         });

@@ -211,7 +211,7 @@ fn explain(plan: &Plan, store: &StoreCosts, routes: &RouteCosts) {
          (TablesBuilder, p50 of {}), and their bytes (FIB, adjacencies, peer list).\n\
          - scale_tunnel_count: the tunnel's remote ends, one per other node, over one \
          interface; scale_decap_peer_check_ns: the check of an arriving packet's outer source \
-         against them (a linear search), for the last.",
+         among them (a binary search), for the last.",
         store.json_bytes.iter().map(|&(_, n, _)| n).sum::<usize>(),
         store.saves.len(),
         store::CHANGES.join(", "),
