@@ -403,17 +403,8 @@ async fn every_kind_is_listed_and_watched_and_a_missing_crd_stops_none() {
     let (sender, mut events) = mpsc::channel(16);
     let watching = tokio::spawn(watch(client, sender));
 
-    let all_kinds = [
-        ObjectKind::Namespace,
-        ObjectKind::Pod,
-        ObjectKind::Service,
-        ObjectKind::EndpointSlice,
-        ObjectKind::NetworkPolicy,
-        ObjectKind::ClusterNetworkPolicy,
-        ObjectKind::Node,
-    ];
     let received = receive_until(&mut events, "a list of every kind", |events| {
-        all_kinds
+        ObjectKind::ALL
             .iter()
             .all(|&kind| !listed(events, kind).is_empty())
     })

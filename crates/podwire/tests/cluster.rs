@@ -48,13 +48,20 @@ fn ping_with(pod: &Pod, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[test]
-fn pods_on_different_nodes_reach_each_other_through_the_tunnel_with_its_mtu() {
+/// Runs `test` as root on a lab started with `options`, then checks that the nodes kept
+/// nothing of the pods it made (they are dropped when it returns).
+fn on_cluster(options: LabOptions, test: impl FnOnce(&mut Cluster)) {
     if !root_or_skip() {
         return;
     }
-    let cluster = Cluster::start(LabOptions::default());
-    {
+    let mut cluster = Cluster::start(options);
+    test(&mut cluster);
+    cluster.finish();
+}
+
+#[test]
+fn pods_on_different_nodes_reach_each_other_through_the_tunnel_with_its_mtu() {
+    on_cluster(LabOptions::default(), |cluster| {
         let a = cluster.pod(0, "a", &[("app", "a")]);
         let b = cluster.pod(1, "b", &[("app", "b")]);
         let c = cluster.pod(2, "c", &[("app", "c")]);
@@ -127,17 +134,12 @@ fn pods_on_different_nodes_reach_each_other_through_the_tunnel_with_its_mtu() {
             !v6_ok && names_mtu(&v6, tunnel),
             "an oversized IPv6 packet should get \"packet too big\" with MTU {tunnel}:\n{v6}"
         );
-    }
-    cluster.finish();
+    });
 }
 
 #[test]
 fn a_cluster_ip_spreads_over_endpoints_on_every_node() {
-    if !root_or_skip() {
-        return;
-    }
-    let cluster = Cluster::start(LabOptions::default());
-    {
+    on_cluster(LabOptions::default(), |cluster| {
         let backends: Vec<(Pod, support::services::Backend)> = (0..3)
             .map(|n| {
                 let pod = cluster.pod(n, &format!("web-{n}"), &[("app", "web")]);
@@ -182,17 +184,12 @@ fn a_cluster_ip_spreads_over_endpoints_on_every_node() {
             answered, every,
             "60 connections to the ClusterIP should reach the backends on all three nodes"
         );
-    }
-    cluster.finish();
+    });
 }
 
 #[test]
 fn a_policy_on_one_node_blocks_a_pod_on_another() {
-    if !root_or_skip() {
-        return;
-    }
-    let cluster = Cluster::start(LabOptions::default());
-    {
+    on_cluster(LabOptions::default(), |cluster| {
         let guarded = cluster.pod(1, "guarded", &[("app", "guarded")]);
         let _server = support::services::Backend::start(&netns(&guarded), "guarded", PORT);
         let allowed = cluster.pod(0, "allowed", &[("app", "ok")]);
@@ -228,31 +225,31 @@ fn a_policy_on_one_node_blocks_a_pod_on_another() {
             panic!("the policy allows app=ok: pod allowed should connect: {e}")
         });
         assert_eq!(answer.backend, "guarded");
-    }
-    cluster.finish();
+    });
+}
+
+/// The pod CIDRs node `n` claimed, written out.
+fn pod_cidrs(cluster: &Cluster, n: usize) -> Vec<String> {
+    cluster
+        .node(n)
+        .pod_cidrs()
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
 fn a_node_that_leaves_takes_its_routes_and_comes_back_whole() {
-    if !root_or_skip() {
-        return;
-    }
     let options = LabOptions::default();
     let lease = Duration::from_secs(options.lease_ttl_s);
-    let mut cluster = Cluster::start(options);
-    {
+    on_cluster(options, |cluster| {
         let a = cluster.pod(0, "a", &[]);
         let z = cluster.pod(2, "z", &[]);
         let z4 = z.ip(false).unwrap().to_string();
         assert_ping(&netns(&a), &z4);
         let node3 = 2;
-        let cidrs: Vec<String> = cluster
-            .node(node3)
-            .pod_cidrs()
-            .unwrap_or_else(|e| panic!("{e:#}"))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let cidrs = pod_cidrs(cluster, node3);
         assert_eq!(
             cidrs.len(),
             2,
@@ -274,7 +271,7 @@ fn a_node_that_leaves_takes_its_routes_and_comes_back_whole() {
         };
         for &n in &others {
             assert_eq!(
-                routes_to(&cluster, n).len(),
+                routes_to(cluster, n).len(),
                 2,
                 "node{} should route node3's pod CIDRs {cidrs:?}:\n{:?}",
                 n + 1,
@@ -291,10 +288,8 @@ fn a_node_that_leaves_takes_its_routes_and_comes_back_whole() {
             gone_by,
             "the other nodes should drop node3's routes",
             || {
-                let left: Vec<String> = others
-                    .iter()
-                    .flat_map(|&n| routes_to(&cluster, n))
-                    .collect();
+                let left: Vec<String> =
+                    others.iter().flat_map(|&n| routes_to(cluster, n)).collect();
                 if left.is_empty() {
                     Ok(())
                 } else {
@@ -307,13 +302,7 @@ fn a_node_that_leaves_takes_its_routes_and_comes_back_whole() {
             .node_mut(node3)
             .start()
             .unwrap_or_else(|e| panic!("{e:#}"));
-        let again: Vec<String> = cluster
-            .node(node3)
-            .pod_cidrs()
-            .unwrap_or_else(|e| panic!("{e:#}"))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let again = pod_cidrs(cluster, node3);
         assert_eq!(again, cidrs, "node3 should get its own pod CIDRs back");
         cluster.wait_until(
             CONVERGE,
@@ -346,8 +335,7 @@ fn a_node_that_leaves_takes_its_routes_and_comes_back_whole() {
             "node3's kernel should be as before it left:\n{}",
             changes.join("\n")
         );
-    }
-    cluster.finish();
+    });
 }
 
 /// `podwire memif responder` as the application of memif pod `pod` at `ip`: answers ARP and
@@ -371,74 +359,72 @@ fn memif_responder(pod: &Pod, ip: IpAddr) -> KillOnDrop {
 
 #[test]
 fn a_restart_keeps_a_tcp_and_a_memif_stream_going() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut cluster = Cluster::start(LabOptions {
-        memif_network: true,
-        ..LabOptions::default()
-    });
-    {
-        let a = cluster.pod(0, "a", &[]);
-        let b = cluster.pod(1, "b", &[]);
-        let m = cluster.memif_pod(0, "m");
-        let _server = PodServer::start(&b, "b", PORT).expect("a server in pod b");
-        let m4 = m.ip(false).unwrap();
-        let _responder = memif_responder(&m, m4);
-        let interval = Duration::from_millis(1);
-        let tcp = Prober::tcp(&a, SocketAddr::new(b.ip(false).unwrap(), PORT), interval)
-            .unwrap_or_else(|e| panic!("the TCP stream from a on node1 to b on node2: {e:#}"));
-        let memif = Prober::udp(&a, SocketAddr::new(m4, 7), interval)
-            .unwrap_or_else(|e| panic!("the stream from a to memif pod m: {e:#}"));
-        cluster.wait_until(CONVERGE, "both streams should flow", || {
-            match (tcp.answered(), memif.answered()) {
-                (0, _) => Err("the TCP stream has no answer".into()),
-                (_, 0) => Err("the memif pod has not answered".into()),
-                _ => Ok(()),
-            }
-        });
-        let node1 = cluster.node_mut(0);
-        node1
-            .stop()
-            .unwrap_or_else(|e| panic!("stop of node1: {e:#}"));
-        // Nothing is forwarded now: answers to what is sent from here on show that both
-        // streams resumed.
-        let first_after = (tcp.sent(), memif.sent());
-        node1
-            .start()
-            .unwrap_or_else(|e| panic!("start of node1 again: {e:#}"));
-        cluster.wait_until(
-            CONVERGE,
-            "both streams should resume after the restart",
-            || match (
-                tcp.answered_from(first_after.0),
-                memif.answered_from(first_after.1),
-            ) {
-                (0, _) => Err("the TCP stream has not resumed".into()),
-                (_, 0) => Err("the memif stream has not resumed".into()),
-                _ => Ok(()),
-            },
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        let tcp = tcp.stop(traffic::ANSWER_TIMEOUT);
-        let memif = memif.stop(Duration::from_millis(500));
-        for (what, report) in [("TCP", &tcp), ("memif", &memif)] {
-            println!(
-                "{what} stream through the restart of node1: forwarding stopped for {:.1} ms, \
-                 {} of {} packets lost",
-                report.longest_gap().as_secs_f64() * 1e3,
-                report.lost(),
-                report.sent
+    on_cluster(
+        LabOptions {
+            memif_network: true,
+            ..LabOptions::default()
+        },
+        |cluster| {
+            let a = cluster.pod(0, "a", &[]);
+            let b = cluster.pod(1, "b", &[]);
+            let m = cluster.memif_pod(0, "m");
+            let _server = PodServer::start(&b, "b", PORT).expect("a server in pod b");
+            let m4 = m.ip(false).unwrap();
+            let _responder = memif_responder(&m, m4);
+            let interval = Duration::from_millis(1);
+            let tcp = Prober::tcp(&a, SocketAddr::new(b.ip(false).unwrap(), PORT), interval)
+                .unwrap_or_else(|e| panic!("the TCP stream from a on node1 to b on node2: {e:#}"));
+            let memif = Prober::udp(&a, SocketAddr::new(m4, 7), interval)
+                .unwrap_or_else(|e| panic!("the stream from a to memif pod m: {e:#}"));
+            cluster.wait_until(CONVERGE, "both streams should flow", || {
+                match (tcp.answered(), memif.answered()) {
+                    (0, _) => Err("the TCP stream has no answer".into()),
+                    (_, 0) => Err("the memif pod has not answered".into()),
+                    _ => Ok(()),
+                }
+            });
+            let node1 = cluster.node_mut(0);
+            node1
+                .stop()
+                .unwrap_or_else(|e| panic!("stop of node1: {e:#}"));
+            // Nothing is forwarded now: answers to what is sent from here on show that both
+            // streams resumed.
+            let first_after = (tcp.sent(), memif.sent());
+            node1
+                .start()
+                .unwrap_or_else(|e| panic!("start of node1 again: {e:#}"));
+            cluster.wait_until(
+                CONVERGE,
+                "both streams should resume after the restart",
+                || match (
+                    tcp.answered_from(first_after.0),
+                    memif.answered_from(first_after.1),
+                ) {
+                    (0, _) => Err("the TCP stream has not resumed".into()),
+                    (_, 0) => Err("the memif stream has not resumed".into()),
+                    _ => Ok(()),
+                },
             );
-        }
-        assert!(
-            tcp.error.is_none() && tcp.lost() == 0,
-            "the TCP connection should survive the restart with every word echoed: {} sent, {} \
+            std::thread::sleep(Duration::from_millis(300));
+            let tcp = tcp.stop(traffic::ANSWER_TIMEOUT);
+            let memif = memif.stop(Duration::from_millis(500));
+            for (what, report) in [("TCP", &tcp), ("memif", &memif)] {
+                println!(
+                    "{what} stream through the restart of node1: forwarding stopped for {:.1} ms, \
+                 {} of {} packets lost",
+                    report.longest_gap().as_secs_f64() * 1e3,
+                    report.lost(),
+                    report.sent
+                );
+            }
+            assert!(
+                tcp.error.is_none() && tcp.lost() == 0,
+                "the TCP connection should survive the restart with every word echoed: {} sent, {} \
              back, {:?}",
-            tcp.sent,
-            tcp.answered(),
-            tcp.error
-        );
-    }
-    cluster.finish();
+                tcp.sent,
+                tcp.answered(),
+                tcp.error
+            );
+        },
+    );
 }

@@ -334,16 +334,6 @@ fn resource(kind: ObjectKind) -> (&'static str, &'static str) {
     }
 }
 
-const WATCHED: [ObjectKind; 7] = [
-    ObjectKind::Namespace,
-    ObjectKind::Pod,
-    ObjectKind::Service,
-    ObjectKind::EndpointSlice,
-    ObjectKind::NetworkPolicy,
-    ObjectKind::ClusterNetworkPolicy,
-    ObjectKind::Node,
-];
-
 #[test]
 fn every_manifest_parses_into_its_kubernetes_type() {
     let deploy = Deploy::load();
@@ -465,7 +455,7 @@ fn the_cluster_role_reads_every_kind_podwire_watches_and_writes_nothing() {
                 && rule.verbs.iter().any(|v| v == verb)
         })
     };
-    for kind in WATCHED {
+    for kind in ObjectKind::ALL {
         let (group, resource) = resource(kind);
         for verb in ["get", "list", "watch"] {
             assert!(
@@ -474,7 +464,7 @@ fn the_cluster_role_reads_every_kind_podwire_watches_and_writes_nothing() {
             );
         }
     }
-    let watched: BTreeSet<_> = WATCHED.into_iter().map(resource).collect();
+    let watched: BTreeSet<_> = ObjectKind::ALL.into_iter().map(resource).collect();
     for rule in rules {
         assert!(rule.non_resource_urls.is_none(), "{rule:?}");
         for verb in &rule.verbs {

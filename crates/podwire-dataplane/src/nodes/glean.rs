@@ -227,10 +227,41 @@ fn release(
     }
 }
 
-/// What `arp-input` and `ip6-ndp` do after a message from `ip` on
-/// `interface`: if that made its MAC known, the packets held for it go back
-/// to the glean node (their next node `to_glean`), which sends them at once.
-pub(crate) fn release_learned(
+/// The loop of `arp-input` and `ip6-ndp` over `packets`: each message is
+/// `read`, then `answer`ed in place (sent to the next node `to_output`) or
+/// dropped with why. If the message made the MAC of the neighbor it tells
+/// of (`heard`, on the interface it came in on) known, the packets held for
+/// that neighbor go back to the glean node (the next node `to_glean`),
+/// which sends them at once.
+pub(crate) fn answer_and_release<M, D: Into<u16>>(
+    cx: &mut Context<'_>,
+    packets: &[BufferIndex],
+    out: &mut Dispatch,
+    (to_output, to_glean): (impl Into<usize> + Copy, impl Into<usize> + Copy),
+    read: impl Fn(&mut Context<'_>, BufferIndex) -> Result<M, D>,
+    answer: impl Fn(&mut Context<'_>, BufferIndex, &M) -> Result<(), D>,
+    heard: impl Fn(&M) -> IpAddr,
+) {
+    for &bi in packets {
+        let rx_if = cx.pool.meta(bi).rx_if;
+        let msg = match read(cx, bi) {
+            Ok(msg) => msg,
+            Err(reason) => {
+                out.drop(bi, reason);
+                continue;
+            }
+        };
+        match answer(cx, bi, &msg) {
+            Ok(()) => out.send(to_output, bi),
+            Err(reason) => out.drop(bi, reason),
+        }
+        release_learned(cx, out, to_glean, (rx_if, heard(&msg)));
+    }
+}
+
+/// If the MAC of `ip` on `interface` is known, the packets held for it go
+/// back to the glean node (their next node `to_glean`).
+fn release_learned(
     cx: &mut Context<'_>,
     out: &mut Dispatch,
     to_glean: impl Into<usize> + Copy,
@@ -281,5 +312,7 @@ pub fn release_due(engine: &mut Engine, tables: &Tables, now: Instant) -> usize 
     queued
 }
 
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

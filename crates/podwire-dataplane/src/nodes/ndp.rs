@@ -20,7 +20,7 @@ use crate::buffer::{BufferIndex, BufferPool};
 use crate::graph::{Context, Dispatch, Node};
 use crate::interface::InterfaceConfig;
 use crate::neighbor::pending::Family;
-use crate::nodes::glean::{Glean, Solicit, release_learned};
+use crate::nodes::glean::{Glean, Solicit, answer_and_release};
 use crate::tables::Adjacency;
 
 crate::drop_reasons! {
@@ -78,21 +78,15 @@ impl Node for Ip6Ndp {
     }
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
-        for &bi in packets {
-            let rx_if = cx.pool.meta(bi).rx_if;
-            let msg = match message(cx, bi) {
-                Ok(msg) => msg,
-                Err(reason) => {
-                    out.drop(bi, reason);
-                    continue;
-                }
-            };
-            match input(cx, bi, &msg) {
-                Ok(()) => out.send(Next::InterfaceOutput, bi),
-                Err(reason) => out.drop(bi, reason),
-            }
-            release_learned(cx, out, Next::Glean, (rx_if, IpAddr::V6(msg.heard())));
-        }
+        answer_and_release(
+            cx,
+            packets,
+            out,
+            (Next::InterfaceOutput, Next::Glean),
+            message,
+            input,
+            |msg| IpAddr::V6(msg.heard()),
+        );
     }
 }
 

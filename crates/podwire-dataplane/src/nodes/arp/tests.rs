@@ -11,6 +11,7 @@ use crate::neighbor::NEIGHBOR_CAPACITY;
 use crate::neighbor::pending::HOLD_PACKETS;
 use crate::nodes::ethernet_input::bench::Bench;
 use crate::nodes::glean::release_due;
+use crate::nodes::glean::testing::{drops, hand_to_glean, ip_frames};
 use crate::tables::{Adjacency, Tables, TablesBuilder};
 
 const POD_SIDE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -351,19 +352,15 @@ fn a_full_table_is_counted_and_requests_are_still_answered() {
     bench.assert_no_leak();
 }
 
-/// Hands an IPv4 packet to ip4-glean as ip4-rewrite would: leaving by
-/// `tx_if` by adjacency `adjacency`.
+/// Hands an IPv4 packet from the pod to ip4-glean as ip4-rewrite would:
+/// leaving by `tx_if` by adjacency `adjacency`.
 fn glean(bench: &mut Bench, tx_if: IfIndex, adjacency: u32, dst: Ipv4Addr) {
-    let mut bytes = Vec::new();
-    PacketBuilder::ipv4(POD.octets(), dst.octets(), 64)
-        .udp(1000, 53)
-        .write(&mut bytes, b"query")
-        .unwrap();
-    let bi = bench.pool.alloc_from(&bytes).unwrap();
-    let meta = bench.pool.meta_mut(bi);
-    meta.tx_if = tx_if;
-    meta.next_index = adjacency;
-    bench.inject("ip4-glean", POD_SIDE, bi);
+    hand_to_glean(
+        bench,
+        (POD_SIDE, tx_if),
+        adjacency,
+        (POD.into(), dst.into()),
+    );
 }
 
 /// The request `ip4-glean` sends for `target` out of the uplink.
@@ -385,29 +382,6 @@ fn router_answer(router_mac: [u8; 6]) -> Vec<u8> {
         (router_mac, ROUTER),
         (UPLINK_MAC, UPLINK_IP),
     )
-}
-
-/// Each frame's Ethernet destination and source, and the IPv4 destination
-/// it carries.
-fn ip4_frames(frames: &[Vec<u8>]) -> Vec<([u8; 6], [u8; 6], Ipv4Addr)> {
-    frames
-        .iter()
-        .map(|frame| {
-            let packet = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
-            let Some(etherparse::LinkSlice::Ethernet2(eth)) = packet.link else {
-                panic!("not Ethernet II")
-            };
-            let Some(etherparse::NetSlice::Ipv4(ip)) = packet.net else {
-                panic!("not IPv4")
-            };
-            assert_eq!(eth.ether_type(), etherparse::EtherType::IPV4);
-            (
-                eth.destination(),
-                eth.source(),
-                ip.header().destination_addr(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -475,8 +449,8 @@ fn glean_asks_for_an_attached_destination_itself() {
     bench.receive(UPLINK, &answer);
     bench.run(&tables, at(10));
     assert_eq!(
-        ip4_frames(&bench.sent(UPLINK)),
-        [(PEER_MAC, UPLINK_MAC, dst)]
+        ip_frames(&bench.sent(UPLINK)),
+        [(PEER_MAC, UPLINK_MAC, dst.into())]
     );
     bench.assert_no_leak();
 }
@@ -512,19 +486,13 @@ fn the_first_packets_wait_for_the_answer_and_leave_in_order_to_the_mac_learned()
     bench.run(&tables, at(10));
     assert_eq!(resolved(&bench, &tables, UPLINK, ROUTER), Some(router_mac));
     assert_eq!(
-        ip4_frames(&bench.sent(UPLINK)),
-        destinations.map(|dst| (router_mac, UPLINK_MAC, dst)),
+        ip_frames(&bench.sent(UPLINK)),
+        destinations.map(|dst| (router_mac, UPLINK_MAC, dst.into())),
         "the held packets, in order, to the router's MAC"
     );
     assert_eq!(bench.next_of(id, "arp-input"), Some("drop: consumed"));
-    let drops: Vec<_> = bench
-        .graph
-        .drop_counts()
-        .iter()
-        .map(|d| (d.node, d.reason.name, d.count))
-        .collect();
     assert_eq!(
-        drops,
+        drops(&bench),
         [("arp-input", "consumed", 1)],
         "nothing else dropped"
     );
@@ -550,11 +518,14 @@ fn past_three_packets_for_one_next_hop_the_rest_are_dropped() {
 
     bench.receive(UPLINK, &router_answer(PEER_MAC));
     bench.run(&tables, at(10));
-    let sent: Vec<Ipv4Addr> = ip4_frames(&bench.sent(UPLINK))
+    let sent: Vec<IpAddr> = ip_frames(&bench.sent(UPLINK))
         .into_iter()
         .map(|(_, _, dst)| dst)
         .collect();
-    assert_eq!(sent, [1, 2, 3].map(|i| Ipv4Addr::new(10, 2, 0, i)));
+    assert_eq!(
+        sent,
+        [1, 2, 3].map(|i| IpAddr::V4(Ipv4Addr::new(10, 2, 0, i)))
+    );
     bench.assert_no_leak();
 }
 
@@ -616,8 +587,8 @@ fn the_answer_to_a_glean_request_is_learned() {
     bench.run(&tables, at(10));
     assert_eq!(resolved(&bench, &tables, UPLINK, ROUTER), Some(router_mac));
     assert_eq!(
-        ip4_frames(&bench.sent(UPLINK)),
-        [(router_mac, UPLINK_MAC, Ipv4Addr::new(10, 2, 0, 1))]
+        ip_frames(&bench.sent(UPLINK)),
+        [(router_mac, UPLINK_MAC, Ipv4Addr::new(10, 2, 0, 1).into())]
     );
     bench.assert_no_leak();
 }

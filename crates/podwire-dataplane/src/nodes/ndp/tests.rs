@@ -8,6 +8,7 @@ use crate::clock::Instant;
 use crate::interface::{IfIndex, InterfaceConfig};
 use crate::nodes::ethernet_input::bench::Bench;
 use crate::nodes::glean::release_due;
+use crate::nodes::glean::testing::{drops, hand_to_glean, ip_frames};
 use crate::tables::{Adjacency, Tables, TablesBuilder};
 
 const POD_SIDE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -436,18 +437,14 @@ fn advertisements_are_learned_when_solicited_and_refresh_otherwise() {
     assert_eq!(bench.graph.drop_count("ip6-ndp", "consumed"), 3);
 }
 
-/// Hands an IPv6 packet to ip6-glean as ip6-rewrite would.
+/// Hands an IPv6 packet from the pod to ip6-glean as ip6-rewrite would.
 fn glean(bench: &mut Bench, tx_if: IfIndex, adjacency: u32, dst: Ipv6Addr) {
-    let mut bytes = Vec::new();
-    PacketBuilder::ipv6(POD.octets(), dst.octets(), 64)
-        .udp(1000, 53)
-        .write(&mut bytes, b"query")
-        .unwrap();
-    let bi = bench.pool.alloc_from(&bytes).unwrap();
-    let meta = bench.pool.meta_mut(bi);
-    meta.tx_if = tx_if;
-    meta.next_index = adjacency;
-    bench.inject("ip6-glean", POD_SIDE, bi);
+    hand_to_glean(
+        bench,
+        (POD_SIDE, tx_if),
+        adjacency,
+        (POD.into(), dst.into()),
+    );
 }
 
 #[test]
@@ -513,7 +510,7 @@ fn glean_solicits_a_gateway_once_a_second_from_the_link_local_address() {
         Some([2, 0, 0, 0, 0, 0xfe])
     );
     assert_eq!(
-        ip6_frames(&bench.sent(UPLINK)),
+        ip_frames(&bench.sent(UPLINK)),
         [(
             [2, 0, 0, 0, 0, 0xfe],
             UPLINK_MAC,
@@ -521,29 +518,6 @@ fn glean_solicits_a_gateway_once_a_second_from_the_link_local_address() {
         )]
     );
     bench.assert_no_leak();
-}
-
-/// Each frame's Ethernet destination and source, and the IPv6 destination
-/// it carries.
-fn ip6_frames(frames: &[Vec<u8>]) -> Vec<([u8; 6], [u8; 6], Ipv6Addr)> {
-    frames
-        .iter()
-        .map(|frame| {
-            let packet = SlicedPacket::from_ethernet(frame).unwrap();
-            let Some(etherparse::LinkSlice::Ethernet2(eth)) = packet.link else {
-                panic!("not Ethernet II")
-            };
-            let Some(NetSlice::Ipv6(ip)) = packet.net else {
-                panic!("not IPv6")
-            };
-            assert_eq!(eth.ether_type(), etherparse::EtherType::IPV6);
-            (
-                eth.destination(),
-                eth.source(),
-                ip.header().destination_addr(),
-            )
-        })
-        .collect()
 }
 
 /// The advertisement of `target` at `mac`, answering the uplink's solicitation.
@@ -574,18 +548,16 @@ fn the_first_packets_wait_for_the_advertisement_and_leave_in_order_to_the_mac_le
     let id = bench.receive_at("ip6-ndp", UPLINK, &answer(ROUTER, router_mac));
     bench.run(&tables, at(10));
     assert_eq!(
-        ip6_frames(&bench.sent(UPLINK)),
-        destinations.map(|dst| (router_mac, UPLINK_MAC, dst)),
+        ip_frames(&bench.sent(UPLINK)),
+        destinations.map(|dst| (router_mac, UPLINK_MAC, dst.into())),
         "the held packets, in order, to the router's MAC"
     );
     assert_eq!(bench.next_of(id, "ip6-ndp"), Some("drop: consumed"));
-    let drops: Vec<_> = bench
-        .graph
-        .drop_counts()
-        .iter()
-        .map(|d| (d.node, d.reason.name, d.count))
-        .collect();
-    assert_eq!(drops, [("ip6-ndp", "consumed", 1)], "nothing else dropped");
+    assert_eq!(
+        drops(&bench),
+        [("ip6-ndp", "consumed", 1)],
+        "nothing else dropped"
+    );
     bench.assert_no_leak();
 }
 
@@ -612,7 +584,10 @@ fn a_solicitation_from_the_next_hop_releases_what_waits_for_it() {
     let sent = bench.sent(UPLINK);
     assert_eq!(sent.len(), 2, "the advertisement and the held packet");
     assert_eq!(read(&sent[0]).icmp, flags(true, true, true));
-    assert_eq!(ip6_frames(&sent[1..]), [(PEER_MAC, UPLINK_MAC, neighbor)]);
+    assert_eq!(
+        ip_frames(&sent[1..]),
+        [(PEER_MAC, UPLINK_MAC, neighbor.into())]
+    );
     bench.assert_no_leak();
 }
 
@@ -670,8 +645,8 @@ fn glean_solicits_an_attached_destination_itself_and_needs_an_address() {
     bench.receive_at("ip6-ndp", UPLINK, &answer(dst, PEER_MAC));
     bench.run(&tables, at(10));
     assert_eq!(
-        ip6_frames(&bench.sent(UPLINK)),
-        [(PEER_MAC, UPLINK_MAC, dst)]
+        ip_frames(&bench.sent(UPLINK)),
+        [(PEER_MAC, UPLINK_MAC, dst.into())]
     );
     bench.assert_no_leak();
 }

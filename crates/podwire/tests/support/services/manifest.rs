@@ -4,20 +4,23 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+// The lab's Pods, as `podwire bench cluster` writes them.
+// The cluster tests load it a second time, with the whole lab (support/cluster.rs).
+#[allow(clippy::duplicate_mod)]
+#[path = "../../../src/bench/cluster/lab/manifest/document.rs"]
+mod document;
+
 /// The namespace the tests' objects live in.
 pub const NAMESPACE: &str = "default";
 
 /// The port every backend listens on, TCP and UDP.
-pub const BACKEND_PORT: u16 = 8080;
+pub const BACKEND_PORT: u16 = document::SERVER_PORT;
 
 /// The Service port of the tests' Services, TCP and UDP (the same number on purpose: a
 /// Service port is its number *and* protocol).
 pub const SERVICE_PORT: u16 = 80;
 
-/// One manifest of several documents.
-pub fn documents(docs: &[String]) -> String {
-    docs.join("---\n")
-}
+pub use document::documents;
 
 /// A Pod called `name` with `labels`, whose container declares the backend's ports as
 /// `http` (TCP) and `udp` (UDP).
@@ -27,20 +30,7 @@ pub fn pod(name: &str, labels: &[(&str, &str)]) -> String {
 
 /// [`pod`] in namespace `namespace`.
 pub fn pod_in(namespace: &str, name: &str, labels: &[(&str, &str)]) -> String {
-    let mut yaml = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"{name}\"\n  namespace: \"{namespace}\"\n"
-    );
-    if !labels.is_empty() {
-        yaml += "  labels:\n";
-        for (key, value) in labels {
-            let _ = writeln!(yaml, "    {key}: \"{value}\"");
-        }
-    }
-    let _ = write!(
-        yaml,
-        "spec:\n  containers:\n  - name: app\n    image: registry.k8s.io/e2e-test-images/agnhost:2.53\n    ports:\n    - name: http\n      containerPort: {BACKEND_PORT}\n      protocol: TCP\n    - name: udp\n      containerPort: {BACKEND_PORT}\n      protocol: UDP\n"
-    );
-    yaml
+    document::pod(namespace, name, None, labels)
 }
 
 /// A Namespace called `name` with `labels` (Kubernetes adds `kubernetes.io/metadata.name`
@@ -48,12 +38,7 @@ pub fn pod_in(namespace: &str, name: &str, labels: &[(&str, &str)]) -> String {
 /// `y` as `true`.
 pub fn namespace(name: &str, labels: &[(&str, &str)]) -> String {
     let mut yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \"{name}\"\n");
-    if !labels.is_empty() {
-        yaml += "  labels:\n";
-        for (key, value) in labels {
-            let _ = writeln!(yaml, "    {key}: \"{value}\"");
-        }
-    }
+    document::write_labels(&mut yaml, labels);
     yaml
 }
 

@@ -10,14 +10,21 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use podwire_io::netns::NetNs;
 
 use super::super::{Netns, again_if_interrupted};
+
+// The lab's server threads, as `podwire bench cluster` runs them.
+// The cluster tests load it a second time, with the whole lab (support/cluster.rs).
+#[allow(clippy::duplicate_mod)]
+#[path = "../../../src/bench/cluster/lab/traffic/server_threads.rs"]
+mod server_threads;
+
+use server_threads::ServerThreads;
 
 /// How long a client waits to connect, and for each answer. Generous: a first packet may
 /// wait for neighbor resolution, and a lost TCP SYN is sent again after a second.
@@ -88,9 +95,6 @@ fn token() -> String {
     format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The threads of a backend: its accept and UDP loops, and one per TCP connection.
-type Threads = Arc<Mutex<Vec<JoinHandle<()>>>>;
-
 /// A TCP and UDP server on one port in a namespace, answering with its name and the source
 /// it saw; stopped on drop.
 pub struct Backend {
@@ -98,8 +102,7 @@ pub struct Backend {
     pub name: String,
     /// Its port (TCP and UDP).
     pub port: u16,
-    stop: Arc<AtomicBool>,
-    threads: Threads,
+    threads: ServerThreads,
 }
 
 impl Backend {
@@ -117,21 +120,14 @@ impl Backend {
         tcp.set_nonblocking(true).expect("a non-blocking listener");
         udp.set_read_timeout(Some(SERVER_TICK))
             .expect("a UDP read timeout");
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads: Threads = Arc::default();
-        let accept = {
-            let (name, stop, threads) = (name.to_owned(), Arc::clone(&stop), Arc::clone(&threads));
-            std::thread::spawn(move || accept_loop(tcp, &name, &stop, &threads))
-        };
-        let datagrams = {
-            let (name, stop) = (name.to_owned(), Arc::clone(&stop));
-            std::thread::spawn(move || udp_loop(udp, &name, &stop))
-        };
-        threads.lock().unwrap().extend([accept, datagrams]);
+        let threads = ServerThreads::default();
+        let (accept_name, accepting) = (name.to_owned(), threads.clone());
+        threads.spawn(move || accept_loop(tcp, &accept_name, &accepting));
+        let (udp_name, stop) = (name.to_owned(), threads.stop.clone());
+        threads.spawn(move || udp_loop(udp, &udp_name, &stop));
         Backend {
             name: name.to_owned(),
             port,
-            stop,
             threads,
         }
     }
@@ -139,34 +135,16 @@ impl Backend {
 
 impl Drop for Backend {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // The accept thread adds connection threads until it sees the flag: join until the
-        // list stays empty.
-        loop {
-            let drained: Vec<_> = self.threads.lock().unwrap().drain(..).collect();
-            if drained.is_empty() {
-                break;
-            }
-            for thread in drained {
-                let _ = thread.join();
-            }
-        }
+        self.threads.stop_and_join();
     }
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    name: &str,
-    stop: &Arc<AtomicBool>,
-    threads: &Mutex<Vec<JoinHandle<()>>>,
-) {
-    while !stop.load(Ordering::Relaxed) {
+fn accept_loop(listener: TcpListener, name: &str, threads: &ServerThreads) {
+    while !threads.stopping() {
         match listener.accept() {
             Ok((stream, peer)) => {
-                let (name, stop) = (name.to_owned(), Arc::clone(stop));
-                let thread =
-                    std::thread::spawn(move || serve_connection(stream, peer, &name, &stop));
-                threads.lock().unwrap().push(thread);
+                let (name, stop) = (name.to_owned(), Arc::clone(&threads.stop));
+                threads.spawn(move || serve_connection(stream, peer, &name, &stop));
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(SERVER_TICK),
             Err(_) => std::thread::sleep(SERVER_TICK),

@@ -1,7 +1,7 @@
 //! The lab's named network namespaces, and the commands and sockets it runs inside them.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use anyhow::{Context, bail};
 use podwire_io::netns::NetNs;
@@ -81,6 +81,11 @@ pub fn checked(mut command: Command) -> anyhow::Result<String> {
     let out = command
         .output()
         .with_context(|| format!("cannot run `{what}` (is it installed?)"))?;
+    stdout_of(&what, out)
+}
+
+/// The standard output of the finished command `what`, or an error quoting what it said.
+pub fn stdout_of(what: &str, out: Output) -> anyhow::Result<String> {
     if !out.status.success() {
         bail!(
             "`{what}` failed ({}): {}{}",

@@ -17,7 +17,7 @@ use podwire_agent::api::client::Client;
 use podwire_model::Cidr;
 use podwire_model::attach::NetworkStatus;
 
-use super::namespace::{Namespace, describe};
+use super::namespace::{Namespace, describe, stdout_of};
 use super::snapshot::Snapshot;
 use super::underlay::{self, UNDERLAY_PREFIX, Underlay};
 use super::{CLUSTER_CIDRS, MEMIF_NETWORK, POD_NETWORK, POLL, followed_by, log_tail, stop_child};
@@ -209,16 +209,7 @@ impl Node {
         let mut input = child.stdin.take().context("no stdin")?;
         input.write_all(stdin.as_bytes())?;
         drop(input);
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "`{what}` failed ({}): {}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr).trim_end()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        stdout_of(&what, child.wait_with_output()?)
     }
 
     /// `podwire ctl apply -f -` of `manifest` on this node (it writes to etcd).

@@ -16,20 +16,20 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 
 use super::pod::Pod;
 
+mod server_threads;
+
+use server_threads::ServerThreads;
+
 /// How often the server's and the probers' threads look at their stop flag.
 const TICK: Duration = Duration::from_millis(50);
 /// How long a connection waits for an answer before it counts as gone.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The threads of a server: its accept and UDP loops and one per TCP connection.
-type Threads = Arc<Mutex<Vec<JoinHandle<()>>>>;
-
 /// A server on one port of a pod, every address, TCP and UDP: a TCP client first gets the
 /// server's name and a newline, then its own bytes back; a UDP datagram comes back as it
 /// went. Stopped on drop.
 pub struct PodServer {
-    stop: Arc<AtomicBool>,
-    threads: Threads,
+    threads: ServerThreads,
 }
 
 impl PodServer {
@@ -42,40 +42,23 @@ impl PodServer {
         let tcp = tcp.with_context(what)?;
         let udp = udp.with_context(what)?;
         udp.set_read_timeout(Some(TICK))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads: Threads = Arc::default();
-        let accept = {
-            let (name, stop, threads) = (format!("{name}\n"), stop.clone(), threads.clone());
-            thread::spawn(move || accept_loop(&tcp, &name, &stop, &threads))
-        };
-        let datagrams = {
-            let stop = stop.clone();
-            thread::spawn(move || udp_echo(&udp, &stop))
-        };
-        threads.lock().unwrap().extend([accept, datagrams]);
-        Ok(PodServer { stop, threads })
+        let threads = ServerThreads::default();
+        let (greeting, accepting) = (format!("{name}\n"), threads.clone());
+        threads.spawn(move || accept_loop(&tcp, &greeting, &accepting));
+        let stop = threads.stop.clone();
+        threads.spawn(move || udp_echo(&udp, &stop));
+        Ok(PodServer { threads })
     }
 }
 
 impl Drop for PodServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // The accept loop adds connection threads until it sees the flag: join until the
-        // list stays empty.
-        loop {
-            let drained: Vec<_> = self.threads.lock().unwrap().drain(..).collect();
-            if drained.is_empty() {
-                break;
-            }
-            for thread in drained {
-                let _ = thread.join();
-            }
-        }
+        self.threads.stop_and_join();
     }
 }
 
-fn accept_loop(listener: &TcpListener, greeting: &str, stop: &Arc<AtomicBool>, threads: &Threads) {
-    while !stop.load(Ordering::Relaxed) {
+fn accept_loop(listener: &TcpListener, greeting: &str, threads: &ServerThreads) {
+    while !threads.stopping() {
         // Waits for a client or the tick: a client is served at once, the flag seen soon.
         if !readable(listener, TICK) {
             continue;
@@ -83,11 +66,8 @@ fn accept_loop(listener: &TcpListener, greeting: &str, stop: &Arc<AtomicBool>, t
         let Ok((stream, _)) = listener.accept() else {
             continue;
         };
-        let (greeting, stop) = (greeting.to_owned(), stop.clone());
-        let connection = thread::spawn(move || serve(stream, &greeting, &stop));
-        let mut threads = threads.lock().unwrap();
-        threads.retain(|t| !t.is_finished());
-        threads.push(connection);
+        let (greeting, stop) = (greeting.to_owned(), threads.stop.clone());
+        threads.spawn(move || serve(stream, &greeting, &stop));
     }
 }
 
