@@ -99,6 +99,16 @@ impl InterfaceConfig {
         }
     }
 
+    /// A VXLAN tunnel interface of MTU `mtu` (the uplink's less the encapsulation): routed,
+    /// with no address, its MAC the inner MAC of its local end
+    /// ([`crate::nodes::vxlan::inner_mac`]), which the other nodes send to.
+    pub fn vxlan(name: impl Into<String>, tunnel: VxlanTunnel, mtu: u16) -> Self {
+        let mut interface = InterfaceConfig::l3(name, crate::nodes::vxlan::inner_mac(tunnel.local));
+        interface.mtu = mtu;
+        interface.vxlan = Some(tunnel);
+        interface
+    }
+
     /// Whether `addr` is one of the switch's addresses on this interface.
     #[inline]
     pub fn has_ip4(&self, addr: Ipv4Addr) -> bool {

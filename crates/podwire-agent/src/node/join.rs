@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use podwire_dataplane::interface::{IfIndex, InterfaceConfig as SwitchInterface, VxlanTunnel};
-use podwire_dataplane::nodes::vxlan::{self, inner_mac};
+use podwire_dataplane::nodes::vxlan;
 use podwire_k8s::object::Object;
 use podwire_model::Cidr;
 use podwire_model::cluster::{NodeView, ObjectStatus};
@@ -82,14 +82,17 @@ pub(super) fn tunnel_interface(join: &ClusterJoin, uplink_mtu: u32) -> (SwitchIn
         IpAddr::V6(_) => vxlan::OVERHEAD6,
     };
     let mtu = uplink_mtu.saturating_sub(overhead as u32);
-    let mut interface = SwitchInterface::l3(tunnel_name(join), inner_mac(join.tunnel_address));
-    interface.mtu = mtu.min(u32::from(u16::MAX)) as u16;
-    interface.vxlan = Some(VxlanTunnel {
+    let tunnel = VxlanTunnel {
         vni: join.vni,
         local: join.tunnel_address,
         port: join.vxlan_port,
         peers: Vec::new(),
-    });
+    };
+    let interface = SwitchInterface::vxlan(
+        tunnel_name(join),
+        tunnel,
+        mtu.min(u32::from(u16::MAX)) as u16,
+    );
     (interface, mtu)
 }
 

@@ -108,15 +108,17 @@ fn build(b: &mut TablesBuilder) -> Result<(), crate::fib::FibError> {
         ("vxlan6", IpAddr::V6(LOCAL6), IpAddr::V6(PEER6), OVERHEAD6),
     ];
     for (name, local, peer, overhead) in tunnels {
-        let mut tunnel = InterfaceConfig::l3(name, inner_mac(local));
-        tunnel.mtu = UPLINK_MTU - overhead as u16;
-        tunnel.vxlan = Some(VxlanTunnel {
+        let vxlan = VxlanTunnel {
             vni: VNI,
             local,
             port: vxlan::UDP_PORT,
             peers: vec![peer],
-        });
-        b.add_interface(tunnel)?;
+        };
+        b.add_interface(InterfaceConfig::vxlan(
+            name,
+            vxlan,
+            UPLINK_MTU - overhead as u16,
+        ))?;
     }
 
     let to_pod = Adjacency::Attached { interface: POD };

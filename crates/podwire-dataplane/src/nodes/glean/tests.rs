@@ -16,7 +16,6 @@ use super::*;
 use crate::interface::{IfIndex, InterfaceConfig, VxlanTunnel};
 use crate::neighbor::{NeighborBus, NeighborTable};
 use crate::nodes::ethernet_input::bench::Bench;
-use crate::nodes::vxlan::inner_mac;
 use crate::tables::TablesBuilder;
 
 const POD_IF: IfIndex = IfIndex(0);
@@ -58,14 +57,13 @@ fn tables(remote: IpAddr) -> Tables {
         IpAddr::V4(_) => IpAddr::V4(UPLINK4),
         IpAddr::V6(_) => IpAddr::V6(UPLINK6),
     };
-    let mut tunnel = InterfaceConfig::l3("vxlan", inner_mac(local));
-    tunnel.mtu = 1400;
-    tunnel.vxlan = Some(VxlanTunnel {
+    let vxlan = VxlanTunnel {
         vni: VNI,
         local,
         port: podwire_wire::vxlan::UDP_PORT,
         peers: vec![remote],
-    });
+    };
+    let tunnel = InterfaceConfig::vxlan("vxlan", vxlan, 1400);
     assert_eq!(b.add_interface(tunnel).unwrap(), TUNNEL);
     let to_pod = Adjacency::Attached { interface: POD_IF };
     b.add_route4(POD4, 32, to_pod).unwrap();

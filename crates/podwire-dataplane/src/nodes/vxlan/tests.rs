@@ -131,16 +131,16 @@ impl Setup {
         uplink.mtu = self.uplink_mtu;
         assert_eq!(b.add_interface(uplink).unwrap(), UPLINK);
         let (local, remote) = (self.underlay.endpoint(me), self.underlay.endpoint(peer));
-        let mut tunnel = InterfaceConfig::l3("vxlan", inner_mac(local));
-        tunnel.mtu = self
+        let mtu = self
             .tunnel_mtu
             .unwrap_or(self.uplink_mtu - self.underlay.overhead());
-        tunnel.vxlan = Some(VxlanTunnel {
+        let vxlan = VxlanTunnel {
             vni: VNI,
             local,
             port: podwire_wire::vxlan::UDP_PORT,
             peers: vec![remote],
-        });
+        };
+        let tunnel = InterfaceConfig::vxlan("vxlan", vxlan, mtu);
         assert_eq!(b.add_interface(tunnel).unwrap(), TUNNEL);
 
         let to_pod = Adjacency::Attached { interface: POD };

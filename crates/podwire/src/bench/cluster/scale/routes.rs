@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use podwire_dataplane::interface::{IfIndex, InterfaceConfig, VxlanTunnel};
-use podwire_dataplane::nodes::vxlan::inner_mac;
 use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
 use podwire_wire::ethernet::EthernetAddress;
 
@@ -41,17 +40,15 @@ fn route_tables(nodes: usize) -> anyhow::Result<(Tables, IfIndex)> {
     let mut uplink = InterfaceConfig::l3("uplink0", EthernetAddress([2, 0, 0, 0, 0, 1]));
     uplink.ip4 = vec![(local, 12)];
     builder.add_interface(uplink)?;
-    let mut tunnel = InterfaceConfig::l3("vxlan0", inner_mac(IpAddr::V4(local)));
-    tunnel.mtu = 1450;
-    tunnel.vxlan = Some(VxlanTunnel {
+    let vxlan = VxlanTunnel {
         vni: 4096,
         local: IpAddr::V4(local),
         port: 4789,
         peers: (1..nodes)
             .map(|n| IpAddr::V4(objects::tunnel_address(n)))
             .collect(),
-    });
-    let tunnel = builder.add_interface(tunnel)?;
+    };
+    let tunnel = builder.add_interface(InterfaceConfig::vxlan("vxlan0", vxlan, 1450))?;
     for n in 1..nodes {
         let (cidr, len) = objects::node_cidr(n);
         let remote = IpAddr::V4(objects::tunnel_address(n));
