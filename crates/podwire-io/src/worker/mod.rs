@@ -113,7 +113,8 @@ enum Command {
 struct WorkerHandle {
     commands: Sender<Command>,
     waker: Arc<Waker>,
-    thread: Option<JoinHandle<()>>,
+    /// Gives back the ports it polled when it stops.
+    thread: Option<JoinHandle<Vec<Box<dyn RxPort>>>>,
 }
 
 impl WorkerHandle {
@@ -166,7 +167,7 @@ impl Workers {
                         }
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
-                            return;
+                            return Vec::new();
                         }
                     };
                     Worker {
@@ -290,12 +291,38 @@ impl Workers {
         for h in &self.handles {
             h.send(Command::Stop);
         }
+        let mut rx = Vec::new();
         for h in &mut self.handles {
             if let Some(t) = h.thread.take() {
-                let _ = t.join();
+                rx.extend(t.join().unwrap_or_default());
             }
         }
+        // The workers are gone: nobody else holds the table now.
+        let tx = Arc::try_unwrap(self.tx.swap(Arc::new(Vec::new()))).unwrap_or_default();
+        let rx = rx.into_iter().map(|port| port as Box<dyn Send>);
+        let tx = tx
+            .into_iter()
+            .flatten()
+            .map(|port| Box::new(port) as Box<dyn Send>);
+        drop_together(rx.chain(tx));
     }
+}
+
+/// Drops each of `ports` on a thread of its own. Closing a tap or an AF_PACKET socket waits
+/// in the kernel for an RCU grace period (`synchronize_net`, tens of milliseconds); one after
+/// the other, a node with a few of them took most of 100 ms to stop, and a restarting node
+/// forwards again only once the last one is closed (a tap takes one reader at a time).
+/// Together, they wait about one grace period.
+fn drop_together(ports: impl Iterator<Item = Box<dyn Send>>) {
+    std::thread::scope(|scope| {
+        for port in ports {
+            let thread = std::thread::Builder::new().name("podwire-close".into());
+            // Without a thread, the port is dropped here, in turn.
+            if let Err(e) = thread.spawn_scoped(scope, move || drop(port)) {
+                tracing::debug!("closing a port in turn: no thread for it: {e}");
+            }
+        }
+    });
 }
 
 impl Drop for Workers {
@@ -341,7 +368,8 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self) {
+    /// Runs until told to stop; the ports it polled, for [`Workers::stop`] to close.
+    fn run(mut self) -> Vec<Box<dyn RxPort>> {
         let mut last_busy = Instant::from_nanos(monotonic_nanos());
         let mut last_housekeeping = last_busy;
         let mut last_look = last_busy;
@@ -388,6 +416,10 @@ impl Worker {
                 last_housekeeping = now;
             }
         }
+        std::mem::take(&mut self.ports)
+            .into_iter()
+            .map(|port| port.rx)
+            .collect()
     }
 
     /// Sleeps until a descriptor is readable, `limit` passes or a port's
