@@ -4,7 +4,8 @@
 //!
 //! - [`store`]: the agent's cluster store (`podwire_agent::cluster::Cluster`): the initial
 //!   list a node gets when it starts (every kind at once, as `SourceEvent::Listed`), the
-//!   memory it holds, the file it saves after every change (its cache for restarts), a
+//!   memory it holds, the file it saves every 10 s when a source changed it (its cache for
+//!   restarts), a
 //!   stream of single changes as a watch brings them (a Pod's readiness, a Service's port,
 //!   an EndpointSlice), and what the node recomputes after each (the policies of its pods,
 //!   the Nodes for its routes), then a restart from the saved file.
@@ -174,7 +175,7 @@ fn explain(plan: &Plan, store: &StoreCosts, routes: &RouteCosts) {
             bytes as f64 / n.max(1) as f64
         );
     }
-    println!("single changes (sync of one event, the save included):");
+    println!("single changes (sync of one event):");
     for (name, samples) in &store.by_change {
         println!(
             "  {name}: p50 {:.1} ms, max {:.1} ms ({} times)",
@@ -190,7 +191,8 @@ fn explain(plan: &Plan, store: &StoreCosts, routes: &RouteCosts) {
     println!(
         "\nwhat the figures are:\n\
          - scale_initial_sync_ms: Cluster::sync of the initial list of every kind ({} objects) \
-         into an empty store, one batch: every Service translated, the store saved once.\n\
+         into an empty store, one batch: every Service translated (the cache is saved after, \
+         as the daemon does within 10 s, and not timed here).\n\
          - scale_store_rss_mib, scale_store_bytes_per_pod: how much the process's resident \
          memory grew while the objects were made (from their JSON), as the store holds them \
          (all kinds, spread over the pods); scale_sync_peak_rss_mib: the most the initial \
@@ -198,12 +200,13 @@ fn explain(plan: &Plan, store: &StoreCosts, routes: &RouteCosts) {
          translations, the file's serialization); scale_pod_json_bytes: one Pod's JSON as \
          the API sends it.\n\
          - scale_store_file_mib, scale_save_ms: the cache file the store replaces (written, \
-         fsynced, renamed) after every change, and one save of it, p50 of {}.\n\
+         fsynced, renamed) every 10 s when a source changed it, and one save of it, p50 of \
+         {}.\n\
          - scale_change_p50_us, _p99_us: Cluster::sync of one Applied event ({}, in turn; {} \
-         changes, the p99 of so few is about their maximum), the save included.\n\
-         - scale_policy_recompile_ms, scale_nodes_read_ms: what the node does after each \
-         change besides: the policies of its {} pods compiled again (Cluster::pod_policies) \
-         and the Nodes read for its routes (Cluster::nodes), p50.\n\
+         changes, the p99 of so few is about their maximum).\n\
+         - scale_policy_recompile_ms, scale_nodes_read_ms: what the node does besides: after \
+         a Pod change, the policies of its {} pods compiled again (Cluster::pod_policies), \
+         and after each change the Nodes read for its routes (Cluster::nodes), p50.\n\
          - scale_restart_load_ms, _translate_ms: a restart: Cluster::open of the saved file, \
          then every Service translated (Cluster::all_updates).\n\
          - scale_routes_{}_build_ms, scale_fib_kib: the data plane's tables with a route to \

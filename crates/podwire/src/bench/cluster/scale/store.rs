@@ -1,5 +1,6 @@
-//! The cluster store at scale: the initial list, the memory it holds, the saves, single
-//! changes and what the node recomputes after each, and a restart from the saved file.
+//! The cluster store at scale: the initial list, the memory it holds, the saves of its
+//! cache, single changes and what the node recomputes after them, and a restart from the
+//! saved file.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -204,7 +205,8 @@ fn check_services(updates: &[ServiceUpdate], services: usize) -> anyhow::Result<
     Ok(())
 }
 
-/// Saves the whole store to `path` `times` times, as every change does.
+/// Saves the whole store to `path` `times` times, as the daemon does every 10 s while a
+/// source changes it.
 fn time_saves(cluster: &Cluster, path: &Path, times: usize) -> anyhow::Result<Samples> {
     let mut took = Vec::new();
     for _ in 0..times.max(1) {
@@ -232,8 +234,8 @@ pub const CHANGES: [&str; 3] = [
 ];
 
 /// Feeds `plan.changes` single changes to the store, one `sync` each as a watch brings them,
-/// timing each; after each, times what the node recomputes: the policies of its pods and
-/// the Nodes its routes come from.
+/// timing each; after each, times what the node recomputes: the policies of its pods (after
+/// a Pod change) and the Nodes its routes come from.
 fn time_changes(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<Timed> {
     let shape = &plan.shape;
     let mut rng = Rng::new(7);
