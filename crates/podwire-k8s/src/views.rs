@@ -1,4 +1,7 @@
-//! What `podwire ctl get services|endpoints|pods` shows, from the objects.
+//! What `podwire ctl get services|endpoints|pods|networkpolicies|clusternetworkpolicies|namespaces`
+//! shows, from the objects.
+
+mod objects;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -13,6 +16,8 @@ use crate::endpoints::pod_ready;
 use crate::object::namespace_of;
 use crate::services::{self, Translation};
 use crate::validate::{SERVICE_NAME_LABEL, protocol_of};
+
+pub use objects::{SELECTS_NO_POD, objects};
 
 /// A Service's view, with what its translation made of it.
 pub fn service(service: &Service, translation: &Translation) -> ServiceView {

@@ -38,6 +38,15 @@ impl ObjectKind {
         ObjectKind::ClusterNetworkPolicy,
         ObjectKind::Node,
     ];
+
+    /// Whether its objects live in a namespace (false for Namespaces, ClusterNetworkPolicies
+    /// and Nodes, whose keys have an empty namespace).
+    pub fn is_namespaced(self) -> bool {
+        !matches!(
+            self,
+            ObjectKind::Namespace | ObjectKind::ClusterNetworkPolicy | ObjectKind::Node
+        )
+    }
 }
 
 impl fmt::Display for ObjectKind {
@@ -356,6 +365,23 @@ pub struct NodeView {
     pub this_node: bool,
     /// Whether the data plane reaches its pods: applied when its routes go through the
     /// tunnel, pending while it has no pod CIDR or no tunnel address.
+    pub status: ObjectStatus,
+}
+
+/// `GET /v1/cluster/networkpolicies`, `/v1/cluster/clusternetworkpolicies` and
+/// `/v1/cluster/namespaces`: one object of a kind that has no richer view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectView {
+    /// Its kind.
+    pub kind: ObjectKind,
+    /// Its namespace; empty for cluster-scoped kinds.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// What it is, in a few words (what a policy selects and how many rules it has; what a
+    /// Namespace holds).
+    pub summary: String,
+    /// Whether it is implemented.
     pub status: ObjectStatus,
 }
 

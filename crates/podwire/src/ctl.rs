@@ -14,8 +14,8 @@ use podwire_model::api::{
 };
 use podwire_model::attach::{Attachment, NetworkStatus};
 use podwire_model::cluster::{
-    EndpointView, ManifestReport, ManifestRequest, NodeView, ObjectKey, ObjectStatus, PodView,
-    ServiceView,
+    EndpointView, ManifestReport, ManifestRequest, NodeView, ObjectKey, ObjectKind, ObjectStatus,
+    ObjectView, PodView, ServiceView,
 };
 use podwire_model::config::DEFAULT_API_SOCKET;
 use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView, Verdict};
@@ -181,6 +181,17 @@ pub enum GetCommand {
     /// reaches their pods.
     #[command(visible_alias = "no")]
     Nodes,
+    /// NetworkPolicies: how many pods of this node each selects, its rules, and whether the
+    /// data plane enforces it.
+    #[command(name = "networkpolicies", visible_alias = "netpol")]
+    NetworkPolicies,
+    /// ClusterNetworkPolicies: tier, priority, rules, and whether the data plane enforces
+    /// them.
+    #[command(name = "clusternetworkpolicies", visible_alias = "cnp")]
+    ClusterNetworkPolicies,
+    /// Namespaces: how many pods and services each has.
+    #[command(visible_alias = "ns")]
+    Namespaces,
 }
 
 /// What `podwire ctl show` shows.
@@ -336,7 +347,26 @@ async fn get(client: &Client, what: GetCommand, json: bool, wide: bool) -> anyho
         GetCommand::Nodes => present(client.cluster_nodes().await?, json, |v| {
             nodes_table(v, wide)
         }),
+        GetCommand::NetworkPolicies => {
+            get_objects(client, ObjectKind::NetworkPolicy, json, wide).await
+        }
+        GetCommand::ClusterNetworkPolicies => {
+            get_objects(client, ObjectKind::ClusterNetworkPolicy, json, wide).await
+        }
+        GetCommand::Namespaces => get_objects(client, ObjectKind::Namespace, json, wide).await,
     }
+}
+
+/// The objects of a kind that has no richer view than [`ObjectView`].
+async fn get_objects(
+    client: &Client,
+    kind: ObjectKind,
+    json: bool,
+    wide: bool,
+) -> anyhow::Result<String> {
+    present(client.cluster_objects(kind).await?, json, |v| {
+        objects_table(v, kind, wide)
+    })
 }
 
 async fn show(client: &Client, what: ShowCommand, json: bool) -> anyhow::Result<String> {
@@ -723,6 +753,31 @@ fn nodes_table(nodes: &[NodeView], wide: bool) -> String {
                 or_dash(n.tunnel_address),
                 status_cell(&n.status, wide),
             ]
+        })
+        .collect();
+    table(&columns, &rows)
+}
+
+/// Objects of `kind` (no Namespace column for cluster-scoped kinds), with a summary.
+fn objects_table(objects: &[ObjectView], kind: ObjectKind, wide: bool) -> String {
+    let namespaced = kind.is_namespaced();
+    let columns: Vec<Column> = [text("Namespace")]
+        .into_iter()
+        .filter(|_| namespaced)
+        .chain([text("Name"), text("Summary"), text("Status")])
+        .collect();
+    let rows: Vec<Vec<String>> = objects
+        .iter()
+        .map(|o| {
+            [o.namespace.clone()]
+                .into_iter()
+                .filter(|_| namespaced)
+                .chain([
+                    o.name.clone(),
+                    o.summary.clone(),
+                    status_cell(&o.status, wide),
+                ])
+                .collect()
         })
         .collect();
     table(&columns, &rows)
@@ -1403,6 +1458,92 @@ mod tests {
             "{}",
             nodes_table(&nodes, true)
         );
+    }
+
+    #[test]
+    fn policies_show_their_state_and_wide_says_why_they_are_not_applied() {
+        let view = |kind, namespace: &str, name: &str, summary: &str, status| ObjectView {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+            summary: summary.into(),
+            status,
+        };
+        let policies = [
+            view(
+                ObjectKind::NetworkPolicy,
+                "shop",
+                "web",
+                "selects 2 pods on this node, 3 ingress / 1 egress rules",
+                ObjectStatus::Applied,
+            ),
+            view(
+                ObjectKind::NetworkPolicy,
+                "shop",
+                "cache",
+                "selects 0 pods on this node, 1 ingress / 0 egress rules",
+                ObjectStatus::Pending("selects no pod on this node".into()),
+            ),
+        ];
+        assert_eq!(
+            objects_table(&policies, ObjectKind::NetworkPolicy, false),
+            concat!(
+                "Namespace  Name   Summary                                                  Status\n",
+                "shop       web    selects 2 pods on this node, 3 ingress / 1 egress rules  applied\n",
+                "shop       cache  selects 0 pods on this node, 1 ingress / 0 egress rules  pending\n",
+            )
+        );
+        let wide = objects_table(&policies, ObjectKind::NetworkPolicy, true);
+        assert!(
+            wide.ends_with("rules  pending: selects no pod on this node\n"),
+            "{wide}"
+        );
+
+        // Cluster-scoped kinds have no Namespace column.
+        let cluster = [view(
+            ObjectKind::ClusterNetworkPolicy,
+            "",
+            "deny-red",
+            "tier Admin, priority 10, 1 rule",
+            ObjectStatus::Failed("spec.priority: 5000 is not a priority".into()),
+        )];
+        assert_eq!(
+            objects_table(&cluster, ObjectKind::ClusterNetworkPolicy, false),
+            concat!(
+                "Name      Summary                          Status\n",
+                "deny-red  tier Admin, priority 10, 1 rule  failed\n",
+            )
+        );
+        assert!(
+            objects_table(&cluster, ObjectKind::ClusterNetworkPolicy, true)
+                .ends_with("1 rule  failed: spec.priority: 5000 is not a priority\n")
+        );
+        let namespaces = [view(
+            ObjectKind::Namespace,
+            "",
+            "shop",
+            "3 pods, 1 service",
+            ObjectStatus::Applied,
+        )];
+        assert_eq!(
+            objects_table(&namespaces, ObjectKind::Namespace, true),
+            "Name  Summary            Status\nshop  3 pods, 1 service  applied\n"
+        );
+    }
+
+    #[test]
+    fn get_takes_policies_and_namespaces_by_kubectl_names() {
+        for (names, what) in [
+            (["networkpolicies", "netpol"], "NetworkPolicies"),
+            (["clusternetworkpolicies", "cnp"], "ClusterNetworkPolicies"),
+            (["namespaces", "ns"], "Namespaces"),
+        ] {
+            for name in names {
+                let ctl = Ctl::try_parse_from(["ctl", "get", name, "-o", "wide"]).unwrap();
+                assert!(ctl.args.wants_wide());
+                assert_eq!(format!("{:?}", ctl.args.command), format!("Get({what})"));
+            }
+        }
     }
 
     #[test]

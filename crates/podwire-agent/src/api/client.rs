@@ -19,7 +19,8 @@ use podwire_model::attach::{
     NetworkStatus,
 };
 use podwire_model::cluster::{
-    EndpointView, ManifestReport, ManifestRequest, NodeView, PodView, ServiceView,
+    EndpointView, ManifestReport, ManifestRequest, NodeView, ObjectKind, ObjectView, PodView,
+    ServiceView,
 };
 use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView};
 use serde::Serialize;
@@ -248,6 +249,16 @@ impl Client {
     /// `GET /v1/cluster/nodes`
     pub async fn cluster_nodes(&self) -> Result<Vec<NodeView>, ClientError> {
         self.get(paths::CLUSTER_NODES).await
+    }
+
+    /// `GET /v1/cluster/networkpolicies`, `/v1/cluster/clusternetworkpolicies` or
+    /// `/v1/cluster/namespaces`, by `kind`; none for the kinds with a view of their own
+    /// (not in [`paths::CLUSTER_OBJECTS`]), as the agent has none of them either.
+    pub async fn cluster_objects(&self, kind: ObjectKind) -> Result<Vec<ObjectView>, ClientError> {
+        match paths::CLUSTER_OBJECTS.iter().find(|(k, _)| *k == kind) {
+            Some((_, path)) => self.get(path).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// `GET /v1/transactions?limit=N`: the last `limit` transactions, newest first.

@@ -27,6 +27,9 @@
 //! | `GET /v1/cluster/endpoints` | `[EndpointView]` |
 //! | `GET /v1/cluster/pods` | `[PodView]` |
 //! | `GET /v1/cluster/nodes` | `[NodeView]`: the nodes of the cluster, this one marked |
+//! | `GET /v1/cluster/networkpolicies` | `[ObjectView]`: each NetworkPolicy, what it selects here and its status |
+//! | `GET /v1/cluster/clusternetworkpolicies` | `[ObjectView]`: each ClusterNetworkPolicy, its tier and its status |
+//! | `GET /v1/cluster/namespaces` | `[ObjectView]`: each Namespace, its pods and services |
 //! | `GET /v1/transactions?limit=N` | `[TransactionView]`: the last N (default 50) changes to the data plane, newest first |
 //! | `GET /v1/policies` | `[PolicyRuleView]`: every compiled rule of a local pod, with its counter |
 //! | `POST /v1/explain` with an `ExplainRequest` | `Explanation`; 400 with the reason for a bad request |
@@ -55,7 +58,8 @@ use podwire_model::attach::{
     NetworkStatus,
 };
 use podwire_model::cluster::{
-    EndpointView, ManifestReport, ManifestRequest, NodeView, PodView, ServiceView,
+    EndpointView, ManifestReport, ManifestRequest, NodeView, ObjectKind, ObjectView, PodView,
+    ServiceView,
 };
 use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView};
 
@@ -142,6 +146,11 @@ pub trait NodeControl: Send + Sync + 'static {
     fn cluster_nodes(&self) -> Vec<NodeView> {
         Vec::new()
     }
+    /// Every NetworkPolicy, ClusterNetworkPolicy or Namespace (`kind`) of the cluster store,
+    /// with its status; none for the kinds with a view of their own.
+    fn cluster_objects(&self, _kind: ObjectKind) -> Vec<ObjectView> {
+        Vec::new()
+    }
     /// The last `limit` transactions (batches of changes to the data plane), newest first.
     fn transactions(&self, _limit: usize) -> Vec<TransactionView> {
         Vec::new()
@@ -220,6 +229,8 @@ fn no_pod_networks<T: Send + 'static>(_request: impl Send) -> Reply<T> {
 
 /// The API's paths, shared by the server and the client so that they cannot drift apart.
 pub mod paths {
+    use podwire_model::cluster::ObjectKind;
+
     /// `GET`: [`InterfaceView`](podwire_model::api::InterfaceView)s.
     pub const INTERFACES: &str = "/v1/interfaces";
     /// `GET`: [`NodeRuntimeView`](podwire_model::api::NodeRuntimeView)s.
@@ -264,6 +275,23 @@ pub mod paths {
     pub const CLUSTER_PODS: &str = "/v1/cluster/pods";
     /// `GET`: [`NodeView`](podwire_model::cluster::NodeView)s.
     pub const CLUSTER_NODES: &str = "/v1/cluster/nodes";
+    /// `GET`: [`ObjectView`](podwire_model::cluster::ObjectView)s of the NetworkPolicies.
+    pub const CLUSTER_NETWORK_POLICIES: &str = "/v1/cluster/networkpolicies";
+    /// `GET`: [`ObjectView`](podwire_model::cluster::ObjectView)s of the
+    /// ClusterNetworkPolicies.
+    pub const CLUSTER_CLUSTER_NETWORK_POLICIES: &str = "/v1/cluster/clusternetworkpolicies";
+    /// `GET`: [`ObjectView`](podwire_model::cluster::ObjectView)s of the Namespaces.
+    pub const CLUSTER_NAMESPACES: &str = "/v1/cluster/namespaces";
+    /// The kinds shown as [`ObjectView`](podwire_model::cluster::ObjectView)s, each with its
+    /// path.
+    pub const CLUSTER_OBJECTS: [(ObjectKind, &str); 3] = [
+        (ObjectKind::NetworkPolicy, CLUSTER_NETWORK_POLICIES),
+        (
+            ObjectKind::ClusterNetworkPolicy,
+            CLUSTER_CLUSTER_NETWORK_POLICIES,
+        ),
+        (ObjectKind::Namespace, CLUSTER_NAMESPACES),
+    ];
     /// `GET ?limit=N`: the last N [`TransactionView`](podwire_model::api::TransactionView)s,
     /// newest first; [`DEFAULT_TRANSACTIONS`](super::DEFAULT_TRANSACTIONS) without `limit`.
     pub const TRANSACTIONS: &str = "/v1/transactions";

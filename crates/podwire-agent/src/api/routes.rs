@@ -104,6 +104,7 @@ pub(super) fn api_router(control: Control) -> Router {
         .route(paths::CLUSTER_ENDPOINTS, view(|c| c.cluster_endpoints()))
         .route(paths::CLUSTER_PODS, view(|c| c.cluster_pods()))
         .route(paths::CLUSTER_NODES, view(|c| c.cluster_nodes()))
+        .merge(object_routes())
         .route(paths::TRANSACTIONS, get(transactions))
         .route(paths::POLICIES, view(|c| c.policies()))
         .route(paths::EXPLAIN, post(explain))
@@ -114,6 +115,22 @@ pub(super) fn api_router(control: Control) -> Router {
 /// A `GET` route that answers with what `call` returns, as JSON.
 fn view<T: Serialize + Send + 'static>(call: fn(&dyn NodeControl) -> T) -> MethodRouter<Control> {
     get(move |State(control): State<Control>| async move { ask(&control, call).await.map(Json) })
+}
+
+/// A `GET` route per kind of [`paths::CLUSTER_OBJECTS`], answering with its objects.
+fn object_routes() -> Router<Control> {
+    paths::CLUSTER_OBJECTS
+        .into_iter()
+        .fold(Router::new(), |router, (kind, path)| {
+            router.route(
+                path,
+                get(move |State(control): State<Control>| async move {
+                    ask(&control, move |c| c.cluster_objects(kind))
+                        .await
+                        .map(Json)
+                }),
+            )
+        })
 }
 
 /// A `POST` handler that decodes the JSON request, hands it to `call` and answers with what it

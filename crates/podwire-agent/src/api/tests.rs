@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use podwire_model::cluster::{
     Change, EndpointView, ManifestReport, ManifestRequest, NodeView, ObjectChange, ObjectKey,
-    ObjectKind, ObjectStatus, PodView, ServiceView,
+    ObjectKind, ObjectStatus, ObjectView, PodView, ServiceView,
 };
 use podwire_model::policy::{
     ExplainRequest, Explanation, PolicyDirection, PolicyId, PolicyRuleView, RuleId, Verdict,
@@ -175,6 +175,12 @@ impl NodeControl for Fake {
     }
     fn cluster_nodes(&self) -> Vec<NodeView> {
         node_views()
+    }
+    fn cluster_objects(&self, kind: ObjectKind) -> Vec<ObjectView> {
+        object_views()
+            .into_iter()
+            .filter(|v| v.kind == kind)
+            .collect()
     }
     fn transactions(&self, limit: usize) -> Vec<TransactionView> {
         self.transaction_limits.lock().unwrap().push(limit);
@@ -835,6 +841,48 @@ fn node_views() -> Vec<NodeView> {
     ]
 }
 
+/// A NetworkPolicy of each status that has a reason, and a ClusterNetworkPolicy and a
+/// Namespace that are applied.
+fn object_views() -> Vec<ObjectView> {
+    let view = |kind, namespace: &str, name: &str, summary: &str, status| ObjectView {
+        kind,
+        namespace: namespace.into(),
+        name: name.into(),
+        summary: summary.into(),
+        status,
+    };
+    vec![
+        view(
+            ObjectKind::NetworkPolicy,
+            "shop",
+            "web",
+            "selects 0 pods on this node, 1 ingress / 0 egress rules",
+            ObjectStatus::Pending("selects no pod on this node".into()),
+        ),
+        view(
+            ObjectKind::NetworkPolicy,
+            "shop",
+            "bad",
+            "selects 1 pod on this node, 1 ingress / 0 egress rules",
+            ObjectStatus::Failed("spec.policyTypes[0]: \"Sideways\" is not a policy type".into()),
+        ),
+        view(
+            ObjectKind::ClusterNetworkPolicy,
+            "",
+            "deny-red",
+            "tier Admin, priority 10, 1 rule",
+            ObjectStatus::Applied,
+        ),
+        view(
+            ObjectKind::Namespace,
+            "",
+            "shop",
+            "2 pods, 1 service",
+            ObjectStatus::Applied,
+        ),
+    ]
+}
+
 /// Three transactions, newest first.
 fn transaction_views() -> Vec<TransactionView> {
     (1..=3)
@@ -870,6 +918,39 @@ async fn get_raw(socket: &Path, path: &str) -> (u16, String) {
         head.split(' ').nth(1).unwrap().parse().unwrap(),
         body.to_owned(),
     )
+}
+
+#[tokio::test]
+async fn policies_and_namespaces_are_served_each_on_its_path() {
+    let server = Running::start(HealthStatus::Ok).await;
+    for (kind, path) in paths::CLUSTER_OBJECTS {
+        let expected: Vec<ObjectView> = object_views()
+            .into_iter()
+            .filter(|v| v.kind == kind)
+            .collect();
+        assert!(!expected.is_empty(), "{kind}");
+        assert_eq!(server.client.cluster_objects(kind).await.unwrap(), expected);
+        // The statuses travel as the model says: a state with its reason beside it.
+        let (status, body) = get_raw(&server.socket, path).await;
+        assert_eq!(status, 200, "{path}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json[0]["status"]["state"], expected[0].status.state());
+    }
+    let (_, body) = get_raw(&server.socket, paths::CLUSTER_NETWORK_POLICIES).await;
+    assert!(
+        body.contains(r#""reason":"selects no pod on this node""#),
+        "{body}"
+    );
+    // Kinds with a view of their own are not asked for as objects.
+    assert!(
+        server
+            .client
+            .cluster_objects(ObjectKind::Service)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use podwire_k8s::source::SourceEvent;
 use podwire_k8s::{nodes, policy, validate, views};
 use podwire_model::cluster::{
     Change, EndpointView, ManifestReport, NodeInfo, ObjectChange, ObjectKey, ObjectKind,
-    ObjectStatus, PodView, ServiceView,
+    ObjectStatus, ObjectView, PodView, ServiceView,
 };
 use podwire_model::config::FieldError;
 use podwire_model::policy::PodPolicy;
@@ -339,6 +339,14 @@ impl Cluster {
                 Some(views::pod(pod, &place.ips, status))
             })
             .collect()
+    }
+
+    /// The NetworkPolicies, ClusterNetworkPolicies or Namespaces (`kind`) with their status
+    /// on this node; none for the kinds with a view of their own.
+    pub fn object_views(&self, kind: ObjectKind, pods: &dyn PodAddresses) -> Vec<ObjectView> {
+        let objects: Vec<&Object> = self.objects.values().collect();
+        let infos = inputs::pod_infos(&self.objects, None, &self.node, pods);
+        views::objects(kind, &objects, &infos, &self.node)
     }
 
     /// The NetworkPolicies of every Pod of this node that has an address, compiled against

@@ -12,6 +12,7 @@ use super::*;
 use crate::services::ServiceUpdate;
 
 mod cluster_policy;
+mod object_views;
 mod policy;
 mod sync;
 

@@ -130,6 +130,14 @@ impl NodeControl for Node {
         self.pod_views()
     }
 
+    fn cluster_objects(
+        &self,
+        kind: podwire_model::cluster::ObjectKind,
+    ) -> Vec<podwire_model::cluster::ObjectView> {
+        let cluster = self.cluster();
+        cluster.object_views(kind, &self.attached_pods())
+    }
+
     fn policies(&self) -> Vec<podwire_model::policy::PolicyRuleView> {
         self.policy_views()
     }
