@@ -141,19 +141,22 @@ pub fn pod_place(
             node: None,
         };
     };
+    PodPlace {
+        ips: status_ips(pod),
+        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+    }
+}
+
+/// The addresses a Pod's status gives: `status.podIPs`, else `status.podIP`.
+pub fn status_ips(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<IpAddr> {
     let status = pod.status.as_ref();
-    let listed = status.and_then(|s| s.pod_ips.as_ref());
-    let ips = match listed {
+    match status.and_then(|s| s.pod_ips.as_ref()) {
         Some(ips) => ips.iter().filter_map(|ip| ip.ip.parse().ok()).collect(),
         None => status
             .and_then(|s| s.pod_ip.as_ref())
             .and_then(|ip| ip.parse().ok())
             .into_iter()
             .collect(),
-    };
-    PodPlace {
-        ips,
-        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
     }
 }
 

@@ -59,6 +59,11 @@ impl Cluster {
         })
     }
 
+    /// The object at `key`, when the store has it.
+    pub fn object(&self, key: &ObjectKey) -> Option<&Object> {
+        self.objects.get(key)
+    }
+
     /// The stored objects, by kind, namespace and name.
     pub fn objects(&self) -> impl Iterator<Item = &Object> {
         self.objects.values()

@@ -58,6 +58,16 @@ impl AttachedPods {
     }
 }
 
+impl AttachedPods {
+    /// The pods, by namespace and name.
+    pub(super) fn names(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.0.iter().flat_map(|(namespace, pods)| {
+            pods.keys()
+                .map(move |name| (namespace.clone(), name.clone()))
+        })
+    }
+}
+
 impl PodAddresses for AttachedPods {
     fn addresses(&self, namespace: &str, name: &str) -> Vec<IpAddr> {
         self.0
@@ -201,6 +211,13 @@ impl Node {
         let pods = self.attached_pods();
         let (answer, changed) = change(&mut cluster, &pods);
         let trigger = changed.trigger.unwrap_or(trigger);
+        // At start everything is rendered; afterwards only what the change can touch.
+        let every_input = matches!(trigger, Trigger::Start);
+        let nodes_changed = changed
+            .objects
+            .iter()
+            .any(|o| o.key.kind == ObjectKind::Node);
+        let every_pod = every_input || matches!(trigger, Trigger::Retry { .. });
         let mut transaction = self.transactions().begin(trigger, started);
         for note in changed.notes {
             transaction.note(note);
@@ -213,10 +230,12 @@ impl Node {
         if (changed.policies || policy_inputs) && self.apply_policies(cluster.pod_policies(&pods)) {
             transaction.note("network policies of this node's pods rendered");
         }
-        for note in self.render_remote_nodes(&cluster) {
-            transaction.note(note);
+        if every_input || nodes_changed {
+            for note in self.render_remote_nodes(&cluster) {
+                transaction.note(note);
+            }
         }
-        self.publish_pod_addresses(&cluster, &pods);
+        self.publish_pod_addresses(&cluster, &pods, every_pod);
         for object in changed.objects {
             let status = cluster.status(&object.key);
             transaction.object(object.key, object.change, status);

@@ -2,7 +2,7 @@
 //! under it, the routes to the other nodes' pod CIDRs, where `podwire ctl apply` writes, and
 //! the pod addresses it tells the other nodes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -10,13 +10,14 @@ use podwire_dataplane::interface::{IfIndex, InterfaceConfig as SwitchInterface, 
 use podwire_dataplane::nodes::vxlan;
 use podwire_k8s::object::Object;
 use podwire_model::Cidr;
-use podwire_model::cluster::{NodeView, ObjectStatus};
+use podwire_model::cluster::{NodeView, ObjectKey, ObjectKind, ObjectStatus};
 use podwire_model::config::{ClusterJoin, Config};
 
+use super::cluster::AttachedPods;
 use super::cluster::Effects;
 use super::tunnels::{self, Local, NodeState};
 use super::{Node, NodeError, Peer, SwitchPort, route_err};
-use crate::cluster::{Cluster, PodAddresses};
+use crate::cluster::{Cluster, PodAddresses, inputs};
 use crate::reconcile::transactions::Trigger;
 use crate::source::etcd::EtcdStore;
 
@@ -217,7 +218,15 @@ impl Node {
     /// With etcd: writes the addresses of this node's pods into their stored Pods (as a
     /// kubelet writes `status.podIPs`), where the store has them otherwise, so that the other
     /// nodes see them. Each write runs in the background; the watch brings it back.
-    pub(super) fn publish_pod_addresses(&self, cluster: &Cluster, pods: &dyn PodAddresses) {
+    /// Only the pods attached here and those written before can need a write, unless
+    /// `every_pod` (at start, and on a retry): a store of 150,000 Pods is not walked for
+    /// each change.
+    pub(super) fn publish_pod_addresses(
+        &self,
+        cluster: &Cluster,
+        pods: &AttachedPods,
+        every_pod: bool,
+    ) {
         let (Some(member), ObjectStore::Etcd(store)) = (&self.membership, self.object_store())
         else {
             return;
@@ -226,12 +235,29 @@ impl Node {
             return;
         };
         let mut published = member.published.lock().unwrap_or_else(|e| e.into_inner());
-        for object in cluster.objects() {
-            let Object::Pod(pod) = object else { continue };
-            let key = object.key();
+        let candidates: BTreeSet<PodName> = match every_pod {
+            true => cluster
+                .objects()
+                .filter(|o| o.kind() == ObjectKind::Pod)
+                .map(|o| {
+                    let key = o.key();
+                    (key.namespace, key.name)
+                })
+                .collect(),
+            false => pods.names().chain(published.keys().cloned()).collect(),
+        };
+        for (namespace, name) in candidates {
+            let key = ObjectKey {
+                kind: ObjectKind::Pod,
+                namespace,
+                name,
+            };
+            let Some(Object::Pod(pod)) = cluster.object(&key) else {
+                continue;
+            };
             let here = pods.addresses(&key.namespace, &key.name);
             let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-            let stored = stored_ips(pod);
+            let stored = inputs::status_ips(pod);
             let wanted = match (here.is_empty(), node == Some(self.name.as_str())) {
                 (false, _) if stored != here || node != Some(self.name.as_str()) => here,
                 (true, true) if !stored.is_empty() => Vec::new(),
@@ -319,17 +345,4 @@ fn node_changes(before: &[NodeState], after: &[NodeState]) -> Vec<String> {
         }
     }
     notes
-}
-
-/// The addresses a stored Pod's status gives.
-fn stored_ips(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<IpAddr> {
-    let Some(status) = &pod.status else {
-        return Vec::new();
-    };
-    let many = status.pod_ips.iter().flatten().map(|p| p.ip.as_str());
-    let texts: Vec<&str> = match status.pod_ips.as_ref().is_some_and(|p| !p.is_empty()) {
-        true => many.collect(),
-        false => status.pod_ip.as_deref().into_iter().collect(),
-    };
-    texts.iter().filter_map(|t| t.parse().ok()).collect()
 }
