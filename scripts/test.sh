@@ -12,6 +12,9 @@ if [ "$(id -u)" != 0 ] && [ "${PODWIRE_SKIP_ROOT_TESTS:-}" != 1 ]; then
     exit 1
 fi
 
+# CI builds once from a clean clone: incremental state would only take disk.
+export CARGO_INCREMENTAL=0
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
