@@ -65,6 +65,23 @@ pub struct InterfaceConfig {
     /// encapsulated and the outer packet is routed by the FIB (it leaves by the uplink);
     /// frames that arrive encapsulated from one of its peers are received on it.
     pub vxlan: Option<VxlanTunnel>,
+    /// The work the device behind this interface finishes on transmit: what a packet may
+    /// still ask for when it leaves here. The rest is done in software before it leaves.
+    pub offloads: TxOffloads,
+}
+
+/// Offloads a device takes on transmit (for a tap: what `TUNSETOFFLOAD` accepted).
+/// None by default: every packet leaves whole, its checksums filled in, cut to the MTU.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxOffloads {
+    /// A TCP or UDP checksum left for the device (`OffloadInfo::needs_csum`).
+    pub csum: bool,
+    /// TCP segments over IPv4 larger than the MTU, cut by the device.
+    pub tso4: bool,
+    /// TCP segments over IPv6 larger than the MTU, cut by the device.
+    pub tso6: bool,
+    /// UDP datagrams to be cut into `gso_size` datagrams by the device (USO).
+    pub uso: bool,
 }
 
 /// A VXLAN tunnel (RFC 7348): what makes an interface the end of a tunnel.
@@ -96,6 +113,7 @@ impl InterfaceConfig {
             source_check: false,
             masquerade: false,
             vxlan: None,
+            offloads: TxOffloads::default(),
         }
     }
 
