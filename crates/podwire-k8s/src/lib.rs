@@ -15,6 +15,7 @@
 //! - [`policy`]: NetworkPolicies compiled per pod of this node, and verdicts explained.
 //! - [`views`]: what `podwire ctl get` shows.
 //! - [`nodes`]: a Node's pod CIDRs and tunnel address.
+//! - [`register`]: this node's tunnel address, published on its Node.
 //! - [`source`]: the events a source of objects (etcd, the Kubernetes API) hands the store.
 //! - [`watch`]: the Kubernetes API watched with kube-rs, as [`source::SourceEvent`]s.
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod manifest;
 pub mod nodes;
 pub mod object;
 pub mod policy;
+pub mod register;
 pub mod services;
 pub mod source;
 pub mod validate;

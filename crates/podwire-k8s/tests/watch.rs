@@ -1,232 +1,22 @@
-//! The Kubernetes watcher against a fake API server that answers from recorded responses
-//! (`tests/fixtures/`, in the API server's JSON format): lists, watch streams with ADDED,
-//! MODIFIED, BOOKMARK, DELETED and an expired watch (`ERROR` 410) that must relist, a CRD
-//! that is not installed (404), and Node gets for the node's pod CIDRs.
+//! The Kubernetes watcher against a fake API server ([`support::FakeApi`]) that answers from
+//! recorded responses (`tests/fixtures/`, in the API server's JSON format): lists, watch
+//! streams with ADDED, MODIFIED, BOOKMARK, DELETED and an expired watch (`ERROR` 410) that
+//! must relist, a CRD that is not installed (404), and Node gets for the node's pod CIDRs.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri, header};
-use axum::response::Response;
-use futures::stream::{self, StreamExt};
 use podwire_k8s::nodes::node_info;
 use podwire_k8s::object::Object;
 use podwire_k8s::source::SourceEvent;
 use podwire_k8s::watch::{WatchError, client, node_pod_cidrs, watch};
 use podwire_model::cluster::{ObjectKey, ObjectKind};
-use tokio::sync::{Notify, mpsc};
-
-const NAMESPACES: &str = "/api/v1/namespaces";
-const PODS: &str = "/api/v1/pods";
-const SERVICES: &str = "/api/v1/services";
-const ENDPOINT_SLICES: &str = "/apis/discovery.k8s.io/v1/endpointslices";
-const NETWORK_POLICIES: &str = "/apis/networking.k8s.io/v1/networkpolicies";
-const CLUSTER_NETWORK_POLICIES: &str =
-    "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies";
-const NODES: &str = "/api/v1/nodes";
-
-/// Where the API server serves each kind podwire watches.
-const COLLECTIONS: [&str; 7] = [
-    NAMESPACES,
-    PODS,
-    SERVICES,
-    ENDPOINT_SLICES,
-    NETWORK_POLICIES,
-    CLUSTER_NETWORK_POLICIES,
-    NODES,
-];
-
-/// How long a test waits for what it expects before failing: a guard against a hang, far
-/// above what any step takes (the watcher's first retry backoff is under 2 s).
-const GUARD: Duration = Duration::from_secs(60);
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// One answer of the fake API server.
-#[derive(Clone)]
-enum Reply {
-    /// A JSON document with this status.
-    Json(StatusCode, String),
-    /// A watch stream: these newline-delimited events, then the connection closes (as the
-    /// API server closes a watch after an ERROR event) or stays open with nothing more.
-    Watch { lines: String, close: bool },
-}
-
-impl Reply {
-    fn ok(name: &str) -> Reply {
-        Reply::Json(StatusCode::OK, fixture(name))
-    }
-
-    fn status(name: &str) -> Reply {
-        let body = fixture(name);
-        let document: serde_json::Value = serde_json::from_str(&body).expect("a Status");
-        let code = document["code"].as_u64().expect("a Status has a code");
-        Reply::Json(StatusCode::from_u16(code as u16).unwrap(), body)
-    }
-
-    fn idle_watch() -> Reply {
-        Reply::Watch {
-            lines: String::new(),
-            close: false,
-        }
-    }
-
-    fn into_response(self) -> Response {
-        let body = match self {
-            Reply::Json(status, body) => {
-                return Response::builder()
-                    .status(status)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(body))
-                    .unwrap();
-            }
-            Reply::Watch { lines, close } => {
-                let lines: Vec<Result<Bytes, Infallible>> = lines
-                    .lines()
-                    .map(|line| Ok(Bytes::from(format!("{line}\n"))))
-                    .collect();
-                let events = stream::iter(lines);
-                match close {
-                    true => Body::from_stream(events),
-                    false => Body::from_stream(events.chain(stream::pending())),
-                }
-            }
-        };
-        Response::builder()
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .unwrap()
-    }
-}
-
-/// The answers for one path, in order; the last one repeats.
-#[derive(Default)]
-struct Script {
-    /// To lists and gets.
-    gets: Vec<Reply>,
-    /// To watches.
-    watches: Vec<Reply>,
-}
-
-/// One request the fake API server saw.
-#[derive(Debug, Clone, PartialEq)]
-struct Seen {
-    path: String,
-    watch: bool,
-    resource_version: Option<String>,
-}
-
-#[derive(Default)]
-struct Fake {
-    scripts: HashMap<String, Script>,
-    seen: Vec<Seen>,
-}
-
-/// A fake API server on 127.0.0.1: scripted paths answer from their script; the other
-/// collections of [`COLLECTIONS`] with an empty list and an idle watch; anything else 404.
-#[derive(Clone)]
-struct FakeApi {
-    state: Arc<Mutex<Fake>>,
-    request_seen: Arc<Notify>,
-}
-
-impl FakeApi {
-    fn new() -> FakeApi {
-        FakeApi {
-            state: Arc::default(),
-            request_seen: Arc::default(),
-        }
-    }
-
-    fn script(self, path: &str, gets: Vec<Reply>, watches: Vec<Reply>) -> FakeApi {
-        let script = Script { gets, watches };
-        self.state
-            .lock()
-            .unwrap()
-            .scripts
-            .insert(path.to_owned(), script);
-        self
-    }
-
-    fn answer(&self, path: &str, query: &HashMap<String, String>) -> Reply {
-        let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
-        let mut fake = self.state.lock().unwrap();
-        fake.seen.push(Seen {
-            path: path.to_owned(),
-            watch,
-            resource_version: query.get("resourceVersion").cloned(),
-        });
-        let asked = fake
-            .seen
-            .iter()
-            .filter(|s| s.path == path && s.watch == watch)
-            .count();
-        let reply = match fake.scripts.get(path) {
-            Some(script) => {
-                let replies = if watch { &script.watches } else { &script.gets };
-                replies.get(asked - 1).or(replies.last()).cloned()
-            }
-            None if COLLECTIONS.contains(&path) => Some(match watch {
-                true => Reply::idle_watch(),
-                false => Reply::Json(
-                    StatusCode::OK,
-                    r#"{"metadata":{"resourceVersion":"1"},"items":[]}"#.into(),
-                ),
-            }),
-            None => None,
-        };
-        reply.unwrap_or_else(|| Reply::status("not-found.json"))
-    }
-
-    /// Serves on a free port; returns a kubeconfig for it (kept while the file lives).
-    async fn start(self) -> tempfile::NamedTempFile {
-        async fn serve(
-            State(fake): State<FakeApi>,
-            Query(query): Query<HashMap<String, String>>,
-            uri: Uri,
-        ) -> Response {
-            let reply = fake.answer(uri.path(), &query);
-            fake.request_seen.notify_waiters();
-            reply.into_response()
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let app = Router::new().fallback(serve).with_state(self);
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let kubeconfig = fixture("kubeconfig.yaml").replace("SERVER", &format!("http://{address}"));
-        let mut file = tempfile::NamedTempFile::new().unwrap();
-        std::io::Write::write_all(&mut file, kubeconfig.as_bytes()).unwrap();
-        file
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
-    }
-
-    /// Waits until the requests seen satisfy `done`.
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Seen]) -> bool) {
-        let wait = async {
-            loop {
-                let notified = self.request_seen.notified();
-                if done(&self.seen()) {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        tokio::time::timeout(GUARD, wait)
-            .await
-            .unwrap_or_else(|_| panic!("the fake API server never saw {what}: {:?}", self.seen()));
-    }
-}
+use support::{
+    CLUSTER_NETWORK_POLICIES, COLLECTIONS, ENDPOINT_SLICES, FakeApi, GUARD, NAMESPACES,
+    NETWORK_POLICIES, NODE_B, NODES, PODS, Reply, SERVICES, fixture,
+};
+use tokio::sync::mpsc;
 
 /// Receives batches until the events so far satisfy `done`; returns them all.
 async fn receive_until(
@@ -463,8 +253,6 @@ async fn every_kind_is_listed_and_watched_and_a_missing_crd_stops_none() {
     let stopped = tokio::time::timeout(GUARD, watching).await;
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
 }
-
-const NODE_B: &str = "/api/v1/nodes/node-b";
 
 #[tokio::test]
 async fn node_pod_cidrs_waits_until_the_node_has_them() {

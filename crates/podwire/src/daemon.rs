@@ -32,8 +32,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 /// validates it as a whole: a bad file changes nothing on the machine.
 async fn load(path: &Path) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(path).context("cannot read it")?;
-    // Not a variable any pod can be given: each node's own value is an annotation of its
-    // Node (see the README, "Running on Kubernetes").
+    // Set per node by the DaemonSet when it can; else the Node's annotation, which an
+    // administrator set or an earlier agent published (see the README, "Running on
+    // Kubernetes").
     let annotated = match text.contains(TUNNEL_ADDRESS_PLACEHOLDER)
         && std::env::var(TUNNEL_ADDRESS_VAR).is_err()
     {

@@ -3,9 +3,10 @@
 //! unknown fields, so a typo is caught by writing the object back and comparing), and the
 //! documents agree with each other and with podwire: the ConfigMap holds a config the daemon
 //! accepts, the DaemonSet runs as the ServiceAccount the ClusterRole is bound to, the
-//! ClusterRole reads every kind podwire watches and writes nothing, every mount names a
-//! volume, the plugin the init container installs finds the daemon's API socket, and the
-//! probes ask the daemon's health listener. No root needed.
+//! ClusterRole reads every kind podwire watches and its only write is patch on Nodes (the
+//! node's tunnel address), every mount names a volume, the plugin the init container
+//! installs finds the daemon's API socket, and the probes ask the daemon's health listener.
+//! No root needed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,8 @@ use serde_json::Value;
 
 const PODWIRE: &str = env!("CARGO_BIN_EXE_podwire");
 
-/// The config's variable that no pod sets: the daemon reads it from its Node's
-/// `podwire.io/tunnel-address` annotation.
+/// The config's variable that the DaemonSet may leave unset: the daemon then reads it from
+/// its Node's `podwire.io/tunnel-address` annotation.
 const FROM_THE_NODE: &str = "PODWIRE_TUNNEL_ADDRESS";
 
 /// The config's `${VAR}`s as a node would have them.
@@ -439,8 +440,11 @@ fn the_daemon_runs_as_the_service_account_the_cluster_role_is_bound_to() {
     );
 }
 
+/// The one write the daemon makes: its node's tunnel address, an annotation of its Node.
+const THE_WRITE: (&str, &str, &str) = ("", "nodes", "patch");
+
 #[test]
-fn the_cluster_role_reads_every_kind_podwire_watches_and_writes_nothing() {
+fn the_cluster_role_reads_every_kind_podwire_watches_and_only_patches_nodes() {
     let deploy = Deploy::load();
     let role = deploy.cluster_role();
     assert!(
@@ -464,21 +468,28 @@ fn the_cluster_role_reads_every_kind_podwire_watches_and_writes_nothing() {
             );
         }
     }
+    let (group, nodes, patch) = THE_WRITE;
+    assert!(
+        granted(group, nodes, patch),
+        "no {patch} on {nodes}: the daemon cannot publish its tunnel address"
+    );
     let watched: BTreeSet<_> = ObjectKind::ALL.into_iter().map(resource).collect();
     for rule in rules {
         assert!(rule.non_resource_urls.is_none(), "{rule:?}");
-        for verb in &rule.verbs {
-            assert!(
-                ["get", "list", "watch"].contains(&verb.as_str()),
-                "writes: {rule:?}"
-            );
-        }
         for group in rule.api_groups.iter().flatten() {
             for resource in rule.resources.iter().flatten() {
-                assert!(
-                    watched.contains(&(group.as_str(), resource.as_str())),
-                    "{group}/{resource} is not a kind podwire watches"
-                );
+                for verb in &rule.verbs {
+                    let grant = (group.as_str(), resource.as_str(), verb.as_str());
+                    match verb.as_str() {
+                        "get" | "list" | "watch" => assert!(
+                            watched.contains(&(grant.0, grant.1)),
+                            "{group}/{resource} is not a kind podwire watches"
+                        ),
+                        _ => {
+                            assert_eq!(grant, THE_WRITE, "a write beyond patch on nodes: {rule:?}")
+                        }
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The daemon's cluster source: before the node starts, where its pod CIDRs come from
-//! (claimed in etcd, or the Node's `spec.podCIDRs` in Kubernetes); once it runs, its
-//! registration and the watch whose changes the node takes.
+//! (claimed in etcd, or the Node's `spec.podCIDRs` in Kubernetes) and, in Kubernetes, its
+//! tunnel address published on its Node; once it runs, its registration in etcd (a lease)
+//! and the watch whose changes the node takes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use podwire_agent::node::{Node, ObjectStore};
 use podwire_agent::source::etcd::{EtcdStore, NodeRegistration, Registration};
+use podwire_k8s::register::Published;
 use podwire_k8s::source::SourceEvent;
 use podwire_model::Cidr;
 use podwire_model::cluster::TUNNEL_ADDRESS_ANNOTATION;
@@ -58,6 +60,9 @@ pub async fn prepare(config: &mut Config) -> anyhow::Result<Prepared> {
             let cidrs = podwire_k8s::watch::node_pod_cidrs(&client, &name, NODE_CIDRS_WAIT)
                 .await
                 .with_context(|| format!("cannot read the pod CIDRs of Node {name}"))?;
+            // Registered before the node touches anything on this machine: a daemon whose
+            // service account may not patch its Node stops with nothing half set up.
+            publish_tunnel_address(&client, &name, join.tunnel_address).await?;
             (Prepared::Kubernetes(client), cidrs)
         }
     };
@@ -66,7 +71,9 @@ pub async fn prepare(config: &mut Config) -> anyhow::Result<Prepared> {
 }
 
 /// This node's tunnel address from its Node's annotation, read with the in-cluster
-/// credentials (the DaemonSet's service account), the node being `$NODE_NAME`.
+/// credentials (the DaemonSet's service account), the node being `$NODE_NAME`: where
+/// `${PODWIRE_TUNNEL_ADDRESS}` comes from when the environment does not set it (an
+/// administrator annotated the Node, or an earlier agent published the address).
 pub async fn tunnel_address_from_node() -> anyhow::Result<String> {
     let name = std::env::var("NODE_NAME").context(
         "the config uses ${PODWIRE_TUNNEL_ADDRESS}, which comes from this node's annotation, but NODE_NAME is not set: set it from spec.nodeName, or set PODWIRE_TUNNEL_ADDRESS",
@@ -83,7 +90,7 @@ pub async fn tunnel_address_from_node() -> anyhow::Result<String> {
         .and_then(|a| a.get(TUNNEL_ADDRESS_ANNOTATION).cloned())
         .with_context(|| {
             format!(
-                "Node {name} has no annotation {TUNNEL_ADDRESS_ANNOTATION}: kubectl annotate node {name} {TUNNEL_ADDRESS_ANNOTATION}=ADDRESS (its address on podwire's uplink)"
+                "the config uses ${{PODWIRE_TUNNEL_ADDRESS}}, which is not set, and Node {name} has no annotation {TUNNEL_ADDRESS_ANNOTATION} to take it from: set PODWIRE_TUNNEL_ADDRESS in the daemon's environment (the DaemonSet's env; podwire then publishes it on the Node), or kubectl annotate node {name} {TUNNEL_ADDRESS_ANNOTATION}=ADDRESS (its address on podwire's uplink)"
             )
         })
 }
@@ -110,7 +117,8 @@ impl Running {
     /// Stops the watch, saves the store's cache, and leaves this node's registration for
     /// the next agent to take over: a restart is invisible to the other nodes. A node that
     /// does not come back leaves the cluster when its lease expires (`lease_ttl_s`), and its
-    /// routes with it.
+    /// routes with it. In Kubernetes nothing is withdrawn: the tunnel address published on
+    /// the Node stays valid across a restart, and a deleted Node takes it with it.
     pub async fn stop(self, node: &Arc<Node>) {
         for task in self.tasks {
             task.abort();
@@ -210,6 +218,25 @@ pub async fn start(
         }
     }
     Ok(running)
+}
+
+/// Registers the node in Kubernetes: its tunnel address on its Node, where the other
+/// nodes' tunnels learn where to end. The name and pod CIDRs are the Node's already.
+async fn publish_tunnel_address(
+    client: &kube::Client,
+    name: &str,
+    address: std::net::IpAddr,
+) -> anyhow::Result<()> {
+    let published = podwire_k8s::register::publish_tunnel_address(client, name, address)
+        .await
+        .context("cannot register this node's tunnel address")?;
+    match published {
+        Published::Written => tracing::info!(%address, "published this node's tunnel address"),
+        Published::Unchanged => {
+            tracing::debug!(%address, "this node's tunnel address is published")
+        }
+    }
+    Ok(())
 }
 
 fn pod_cidrs(config: &Config, join: &ClusterJoin) -> Vec<Cidr> {
