@@ -91,6 +91,28 @@ impl Object {
         }
     }
 
+    /// Its metadata, to change.
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::Namespace(o) => o.metadata_mut(),
+            Object::Pod(o) => o.metadata_mut(),
+            Object::Service(o) => o.metadata_mut(),
+            Object::EndpointSlice(o) => o.metadata_mut(),
+            Object::NetworkPolicy(o) => o.metadata_mut(),
+            Object::ClusterNetworkPolicy(o) => o.metadata_mut(),
+            Object::Node(o) => o.metadata_mut(),
+        }
+    }
+
+    /// The object without `metadata.managedFields`: the API server's record of which
+    /// client set which field. Nothing in podwire reads it, and it is most of a Pod's bytes
+    /// (a store at Kubernetes' limits holds it 150,000 times), so the store drops it as an
+    /// object comes in.
+    pub fn without_managed_fields(mut self) -> Object {
+        self.metadata_mut().managed_fields = None;
+        self
+    }
+
     /// Its key: kind, namespace (`default` when a namespaced object names none; empty for a
     /// cluster-scoped one: a Namespace, a ClusterNetworkPolicy) and name.
     pub fn key(&self) -> ObjectKey {
@@ -367,6 +389,29 @@ mod tests {
         let err = Object::from_json(value).unwrap_err();
         let fields: Vec<_> = err.problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["spec.ports[0].prot", "spec.selecter"]);
+    }
+
+    #[test]
+    fn without_managed_fields_drops_them_and_nothing_else() {
+        let mut value = service_json();
+        value["metadata"]["labels"] = json!({"app": "web"});
+        let plain = Object::from_json(value.clone()).unwrap();
+        value["metadata"]["managedFields"] = json!([{
+            "manager": "kubectl-client-side-apply", "operation": "Update",
+            "apiVersion": "v1", "time": "2026-03-02T09:14:07Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {"f:ports": {}}}
+        }]);
+        let managed = Object::from_json(value).unwrap();
+        assert!(managed.metadata().managed_fields.is_some());
+        assert_ne!(managed, plain);
+        let stripped = managed.without_managed_fields();
+        assert_eq!(stripped.metadata().managed_fields, None);
+        assert_eq!(stripped, plain);
+        assert!(
+            stripped.to_json()["metadata"]
+                .get("managedFields")
+                .is_none()
+        );
     }
 
     #[test]

@@ -8,15 +8,17 @@
 //! Each object is written as Kubernetes writes it, with its `apiVersion` and `kind`, so the
 //! file can be read (and, in an emergency, edited) with the usual tools.
 
-use std::collections::BTreeMap;
+use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use podwire_k8s::object::Object;
-use podwire_model::cluster::ObjectKey;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
+use super::inputs::Objects;
 use crate::state_file::ReadError;
 
 /// The file's name in the state directory.
@@ -24,29 +26,73 @@ pub const STATE_FILE: &str = "cluster.json";
 /// The format this agent writes and understands.
 pub const VERSION: u32 = 1;
 
-/// What the file holds, as JSON.
-#[derive(Serialize, Deserialize)]
-struct Contents {
+/// What the file holds, as it is written: each object serialized straight into the file's
+/// bytes (a store at Kubernetes' limits would take gigabytes as JSON trees).
+#[derive(Serialize)]
+struct Written<'a> {
     version: u32,
-    objects: Vec<serde_json::Value>,
+    objects: Vec<&'a Object>,
+}
+
+/// What the file holds, as it is read (its version is checked before).
+#[derive(Deserialize)]
+struct Read {
+    objects: Decoded,
+}
+
+/// The file's objects, each decoded as it is read, so that only one is a JSON tree at a
+/// time; without their `managedFields`, as the store keeps them (an older agent kept them).
+struct Decoded(Objects);
+
+impl<'de> Deserialize<'de> for Decoded {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(DecodedVisitor)
+    }
+}
+
+struct DecodedVisitor;
+
+impl<'de> Visitor<'de> for DecodedVisitor {
+    type Value = Decoded;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of Kubernetes objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Decoded, A::Error> {
+        let mut objects = Objects::new();
+        let mut i = 0;
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            let object = Object::from_json(value)
+                .map_err(|e| de::Error::custom(format!("objects[{i}]: {e}")))?
+                .without_managed_fields();
+            let key = object.key();
+            if objects.insert(key.clone(), Arc::new(object)).is_some() {
+                return Err(de::Error::custom(format!("it holds {key} twice")));
+            }
+            i += 1;
+        }
+        Ok(Decoded(objects))
+    }
 }
 
 /// Reads the objects of `path`; an absent file is an empty store.
-pub fn load(path: &Path) -> Result<BTreeMap<ObjectKey, Object>, ClusterError> {
-    let corrupt = |detail: String| ClusterError::Corrupt {
-        path: path.to_owned(),
-        detail,
-    };
+pub fn load(path: &Path) -> Result<Objects, ClusterError> {
     let text = match crate::state_file::read_versioned(path, VERSION) {
         Ok(Some(text)) => text,
-        Ok(None) => return Ok(BTreeMap::new()),
+        Ok(None) => return Ok(Objects::new()),
         Err(ReadError::Read(source)) => {
             return Err(ClusterError::Read {
                 path: path.to_owned(),
                 source,
             });
         }
-        Err(ReadError::Corrupt(detail)) => return Err(corrupt(detail)),
+        Err(ReadError::Corrupt(detail)) => {
+            return Err(ClusterError::Corrupt {
+                path: path.to_owned(),
+                detail,
+            });
+        }
         Err(ReadError::Newer(found)) => {
             return Err(ClusterError::NewerVersion {
                 path: path.to_owned(),
@@ -55,16 +101,11 @@ pub fn load(path: &Path) -> Result<BTreeMap<ObjectKey, Object>, ClusterError> {
             });
         }
     };
-    let contents: Contents = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
-    let mut objects = BTreeMap::new();
-    for (i, value) in contents.objects.into_iter().enumerate() {
-        let object = Object::from_json(value).map_err(|e| corrupt(format!("objects[{i}]: {e}")))?;
-        let key = object.key();
-        if objects.insert(key.clone(), object).is_some() {
-            return Err(corrupt(format!("it holds {key} twice")));
-        }
-    }
-    Ok(objects)
+    let read: Read = serde_json::from_slice(&text).map_err(|e| ClusterError::Corrupt {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })?;
+    Ok(read.objects.0)
 }
 
 /// Replaces `path` with `objects`, atomically and durably.
@@ -72,9 +113,9 @@ pub fn save<'a>(
     path: &Path,
     objects: impl Iterator<Item = &'a Object>,
 ) -> Result<(), ClusterError> {
-    let contents = Contents {
+    let contents = Written {
         version: VERSION,
-        objects: objects.map(Object::to_json).collect(),
+        objects: objects.collect(),
     };
     let mut bytes = serde_json::to_vec(&contents).map_err(|e| ClusterError::Write {
         path: path.to_owned(),

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use podwire_k8s::endpoints::{PodInfo, derive_slices};
 use podwire_k8s::object::Object;
@@ -15,8 +16,10 @@ use podwire_model::cluster::{ObjectKey, ObjectKind};
 use super::PodAddresses;
 
 /// The store's objects, by key: ordered by kind, then namespace, then name, so that the
-/// objects of one kind in one namespace are a range.
-pub type Objects = BTreeMap<ObjectKey, Object>;
+/// objects of one kind in one namespace are a range. Each is shared, so that the cache can
+/// be saved from a copy of the map made under the store's lock in pointer copies, and
+/// written with the lock released.
+pub type Objects = BTreeMap<ObjectKey, Arc<Object>>;
 
 /// The objects of `kind` in `namespace`, or in every namespace when it is `None`.
 pub fn of_kind<'a>(
@@ -30,9 +33,12 @@ pub fn of_kind<'a>(
         namespace: namespace.clone().unwrap_or_default(),
         name: String::new(),
     };
-    objects.range(start..).take_while(move |(key, _)| {
-        key.kind == kind && namespace.as_ref().is_none_or(|ns| *ns == key.namespace)
-    })
+    objects
+        .range(start..)
+        .take_while(move |(key, _)| {
+            key.kind == kind && namespace.as_ref().is_none_or(|ns| *ns == key.namespace)
+        })
+        .map(|(key, object)| (key, &**object))
 }
 
 /// An object's labels.
@@ -200,7 +206,7 @@ pub fn derived_slices(
     node: &NodeContext,
     pods: &dyn PodAddresses,
 ) -> Vec<Object> {
-    let Some(service @ Object::Service(k8s_service)) = objects.get(key) else {
+    let Some(service @ Object::Service(k8s_service)) = objects.get(key).map(|o| &**o) else {
         return Vec::new();
     };
     if !has_selector(service) {

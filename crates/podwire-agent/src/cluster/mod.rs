@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use podwire_k8s::manifest::ManifestError;
 
-pub use store::Cluster;
+pub use store::{CacheSnapshot, Cluster};
 
 /// The addresses of the Pods attached on this node.
 pub trait PodAddresses {

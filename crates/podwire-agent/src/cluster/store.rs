@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use podwire_k8s::manifest::{self, ManifestError};
 use podwire_k8s::object::Object;
@@ -33,12 +35,52 @@ pub struct Cluster {
     /// Each Service's last translation: what the data plane was told, and what
     /// [`Cluster::services`] shows.
     translations: BTreeMap<ObjectKey, Translation>,
-    /// Changes from a source not saved yet: [`Cluster::save_cache`] writes them.
-    unsaved: bool,
+    /// The version of the objects: one more for each change that needs saving.
+    version: u64,
+    /// The store's file, shared with the copies of the store being written to it.
+    file: Arc<CacheFile>,
+}
+
+/// The store's file, as its writers share it.
+#[derive(Debug, Default)]
+struct CacheFile {
+    /// Held while the file is written, so that one writer at a time replaces it.
+    writing: Mutex<()>,
+    /// The version of the objects the file holds.
+    saved: AtomicU64,
+}
+
+/// A copy of the store's objects to write to its file, taken under the store's lock
+/// ([`Cluster::cache_snapshot`]) and written without it ([`CacheSnapshot::write`]).
+#[derive(Debug)]
+pub struct CacheSnapshot {
+    path: PathBuf,
+    /// The objects, in the store's order: shared with the store, so the copy costs a
+    /// pointer each.
+    objects: Vec<Arc<Object>>,
+    /// Their version: a copy older than the one the file holds is not written.
+    version: u64,
+    file: Arc<CacheFile>,
+}
+
+impl CacheSnapshot {
+    /// Replaces the store's file with the copy, unless a newer copy was written meanwhile
+    /// (then nothing is written: the last copy taken wins). Writers take turns: one waits
+    /// for the write in progress. Whether it wrote the file; on failure the store still
+    /// counts its changes as unsaved, and the next copy tries again.
+    pub fn write(self) -> Result<bool, ClusterError> {
+        let _writing = self.file.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.file.saved.load(Ordering::Acquire) >= self.version {
+            return Ok(false);
+        }
+        file::save(&self.path, self.objects.iter().map(|o| &**o))?;
+        self.file.saved.store(self.version, Ordering::Release);
+        Ok(true)
+    }
 }
 
 /// An object change: its key and what it was before (`None`: it was not there).
-type Undo = (ObjectKey, Option<Object>);
+type Undo = (ObjectKey, Option<Arc<Object>>);
 
 impl Cluster {
     /// Opens the store in `state_dir` (made if missing) for the node `node`, with what an
@@ -55,18 +97,19 @@ impl Cluster {
             node,
             objects,
             translations: BTreeMap::new(),
-            unsaved: false,
+            version: 0,
+            file: Arc::default(),
         })
     }
 
     /// The object at `key`, when the store has it.
     pub fn object(&self, key: &ObjectKey) -> Option<&Object> {
-        self.objects.get(key)
+        self.objects.get(key).map(|o| &**o)
     }
 
     /// The stored objects, by kind, namespace and name.
     pub fn objects(&self) -> impl Iterator<Item = &Object> {
-        self.objects.values()
+        self.objects.values().map(|o| &**o)
     }
 
     /// Creates or replaces the objects of `manifest`, all or none: a manifest with a
@@ -81,7 +124,7 @@ impl Cluster {
         let mut undo = Vec::new();
         for object in objects {
             let key = object.key();
-            let old = self.objects.insert(key.clone(), object);
+            let old = self.objects.insert(key.clone(), Arc::new(object));
             undo.push((key, old));
         }
         let updates = self.commit(undo, pods)?;
@@ -89,20 +132,23 @@ impl Cluster {
     }
 
     /// What applying `manifest` would do, without doing it: the report, and the objects
-    /// that are new or changed (for a store elsewhere, such as etcd, to write). Refused like
-    /// [`Cluster::apply`].
+    /// that are new or changed (for a store elsewhere, such as etcd, to write), without
+    /// their `managedFields`. Refused like [`Cluster::apply`].
     pub fn plan_apply(
         &self,
         manifest: &str,
     ) -> Result<(ManifestReport, Vec<Object>), ClusterError> {
-        let incoming = manifest::parse(manifest)?;
+        let incoming: Vec<Object> = manifest::parse(manifest)?
+            .into_iter()
+            .map(Object::without_managed_fields)
+            .collect();
         refuse_repeats(&incoming)?;
         let replaced: HashSet<ObjectKey> = incoming.iter().map(Object::key).collect();
         let existing: Vec<&Object> = self
             .objects
             .iter()
             .filter(|(key, _)| !replaced.contains(key))
-            .map(|(_, object)| object)
+            .map(|(_, object)| &**object)
             .collect();
         let problems = validate::conflicts(&incoming, &existing);
         if !problems.is_empty() {
@@ -114,7 +160,7 @@ impl Cluster {
             let key = object.key();
             let change = match self.objects.get(&key) {
                 None => Change::Created,
-                Some(old) if *old == object => Change::Unchanged,
+                Some(old) if **old == object => Change::Unchanged,
                 Some(_) => Change::Configured,
             };
             if change != Change::Unchanged {
@@ -168,11 +214,11 @@ impl Cluster {
     }
 
     /// Takes the changes a source (etcd, the Kubernetes API) saw, in order: each object as
-    /// the source has it, with no check beyond decoding (the source is the truth; an object
-    /// podwire cannot implement shows its reason in its status). The store is not saved
-    /// here: at a large cluster's rate of changes, writing it whole each time would cost
-    /// more than everything else; [`Cluster::save_cache`] writes it now and then. The
-    /// updates are for the Services the changes touched.
+    /// the source has it but its `managedFields`, with no check beyond decoding (the source
+    /// is the truth; an object podwire cannot implement shows its reason in its status). The
+    /// store is not saved here: at a large cluster's rate of changes, writing it whole each
+    /// time would cost more than everything else; [`Cluster::cache_snapshot`] copies it now
+    /// and then to be written. The updates are for the Services the changes touched.
     pub fn sync(
         &mut self,
         events: Vec<SourceEvent>,
@@ -181,15 +227,16 @@ impl Cluster {
         let mut changes = Vec::new();
         let mut undo = Vec::new();
         let mut put = |objects: &mut Objects, key: ObjectKey, object: Option<Object>| {
+            let object = object.map(Object::without_managed_fields);
             let change = match (objects.get(&key), &object) {
                 (None, None) => return,
-                (Some(old), Some(new)) if old == new => return,
+                (Some(old), Some(new)) if **old == *new => return,
                 (None, Some(_)) => Change::Created,
                 (Some(_), Some(_)) => Change::Configured,
                 (Some(_), None) => Change::Deleted,
             };
             let old = match object {
-                Some(object) => objects.insert(key.clone(), object),
+                Some(object) => objects.insert(key.clone(), Arc::new(object)),
                 None => objects.remove(&key),
             };
             undo.push((key.clone(), old));
@@ -214,22 +261,28 @@ impl Cluster {
                 SourceEvent::Deleted(key) => put(&mut self.objects, key, None),
             }
         }
-        self.unsaved |= !undo.is_empty();
+        if !undo.is_empty() {
+            self.version += 1;
+        }
         let updates = self.update(self.touched(&undo), pods);
         (changes, updates)
     }
 
-    /// Saves what a source changed since the last save: a cache, so that after a restart
-    /// the node implements the last known state at once, before the source answers. Whether
-    /// it wrote anything; a cache that cannot be written is an error to log, not a reason to
-    /// stop following the source.
-    pub fn save_cache(&mut self) -> Result<bool, ClusterError> {
-        if !self.unsaved {
-            return Ok(false);
-        }
-        file::save(&self.path, self.objects.values())?;
-        self.unsaved = false;
-        Ok(true)
+    /// A copy of the store to save, when a source changed it since the file was last
+    /// written: a cache, so that after a restart the node implements the last known state
+    /// at once, before the source answers. Taking it costs a pointer per object, under the
+    /// store's lock; [`CacheSnapshot::write`] writes it with the lock released. A cache
+    /// that cannot be written is an error to log, not a reason to stop following the
+    /// source: its changes stay unsaved, and the next copy has them too.
+    pub fn cache_snapshot(&self) -> Option<CacheSnapshot> {
+        (self.file.saved.load(Ordering::Acquire) < self.version)
+            .then(|| self.snapshot(self.version))
+    }
+
+    /// Takes a [`Cluster::cache_snapshot`] and writes it at once; whether it wrote anything.
+    pub fn save_cache(&self) -> Result<bool, ClusterError> {
+        self.cache_snapshot()
+            .map_or(Ok(false), CacheSnapshot::write)
     }
 
     /// The cluster's Nodes as the data plane needs them; a Node whose values do not parse
@@ -265,7 +318,7 @@ impl Cluster {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         };
-        let keys = inputs::touched(&self.objects, &key, self.objects.get(&key), None);
+        let keys = inputs::touched(&self.objects, &key, self.object(&key), None);
         self.update(keys, pods)
     }
 
@@ -349,7 +402,7 @@ impl Cluster {
     /// The NetworkPolicies, ClusterNetworkPolicies or Namespaces (`kind`) with their status
     /// on this node; none for the kinds with a view of their own.
     pub fn object_views(&self, kind: ObjectKind, pods: &dyn PodAddresses) -> Vec<ObjectView> {
-        let objects: Vec<&Object> = self.objects.values().collect();
+        let objects: Vec<&Object> = self.objects().collect();
         let infos = inputs::pod_infos(&self.objects, None, &self.node, pods);
         views::objects(kind, &objects, &infos, &self.node)
     }
@@ -415,7 +468,9 @@ impl Cluster {
         if undo.is_empty() {
             return Ok(Vec::new());
         }
-        if let Err(error) = file::save(&self.path, self.objects.values()) {
+        // Through the writers' turns, like a cache save: one in progress (of an older copy)
+        // finishes first, and does not replace this one afterwards.
+        if let Err(error) = self.snapshot(self.version + 1).write() {
             for (key, old) in undo.into_iter().rev() {
                 match old {
                     Some(old) => self.objects.insert(key, old),
@@ -424,15 +479,25 @@ impl Cluster {
             }
             return Err(error);
         }
-        self.unsaved = false;
+        self.version += 1;
         Ok(self.update(self.touched(&undo), pods))
+    }
+
+    /// A copy of the objects, as of `version`, to write to the store's file.
+    fn snapshot(&self, version: u64) -> CacheSnapshot {
+        CacheSnapshot {
+            path: self.path.clone(),
+            objects: self.objects.values().cloned().collect(),
+            version,
+            file: Arc::clone(&self.file),
+        }
     }
 
     /// The Services the changes `undo` records touched.
     fn touched(&self, undo: &[Undo]) -> BTreeSet<ObjectKey> {
         undo.iter()
             .flat_map(|(key, old)| {
-                inputs::touched(&self.objects, key, old.as_ref(), self.objects.get(key))
+                inputs::touched(&self.objects, key, old.as_deref(), self.object(key))
             })
             .collect()
     }
@@ -470,7 +535,7 @@ impl Cluster {
 
     /// The Service at `key` with its stored and derived slices; `None` when it is not there.
     fn translate(&self, key: &ObjectKey, pods: &dyn PodAddresses) -> Option<Translation> {
-        let Some(Object::Service(service)) = self.objects.get(key) else {
+        let Some(Object::Service(service)) = self.object(key) else {
             return None;
         };
         let derived = inputs::derived_slices(&self.objects, key, &self.node, pods);

@@ -11,7 +11,9 @@ use podwire_model::service::ServiceId;
 use super::*;
 use crate::services::ServiceUpdate;
 
+mod cache;
 mod cluster_policy;
+mod managed_fields;
 mod object_views;
 mod policy;
 mod sync;

@@ -285,11 +285,17 @@ impl Node {
     }
 
     /// Saves what the source changed since the last save (the cache a restart starts from).
-    /// Called now and then by the daemon, and when it stops.
+    /// Called now and then by the daemon, and when it stops, on a thread that may block:
+    /// the store is copied under its lock (a pointer per object) and written without it,
+    /// so that changes go on meanwhile. Two saves at once take turns, and the later copy
+    /// is the one the file keeps.
     pub fn save_cluster_cache(&self) {
-        match self.cluster().save_cache() {
+        let Some(snapshot) = self.cluster().cache_snapshot() else {
+            return;
+        };
+        match snapshot.write() {
             Ok(true) => tracing::debug!("cluster cache saved"),
-            Ok(false) => {}
+            Ok(false) => tracing::debug!("cluster cache: a newer copy was saved meanwhile"),
             Err(e) => tracing::warn!(
                 "{e}; the node follows its source all the same, and a restart starts from the older copy until the source answers"
             ),

@@ -5,7 +5,7 @@
 //! namespace per 100 nodes, 30 pods per node): every Service selects [`PODS_PER_SERVICE`]
 //! pods of a Deployment (label `app: svc-<s>`), spread over the nodes, and the API server's
 //! EndpointSlice controller has made one slice for it. The objects are written as the API
-//! server writes them, `managedFields` included (podwire keeps what the watch gives it),
+//! server writes them, `managedFields` included (the store drops them as they come in),
 //! modelled on the recorded responses in `crates/podwire-k8s/tests/fixtures`.
 //!
 //! Addresses: Node `n` owns the pod CIDR `10.128.0.0/9 + n × 256` (a /24) and has the

@@ -1,9 +1,8 @@
 //! The cluster store at scale: the initial list, the memory it holds, the saves of its
-//! cache, single changes and what the node recomputes after them, and a restart from the
-//! saved file.
+//! cache (the copy under the store's lock, and the write without it), single changes and
+//! what the node recomputes after them, and a restart from the saved file.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -36,15 +35,19 @@ pub struct StoreCosts {
     /// holds them (the sync moves them in).
     pub held: u64,
     /// The most resident memory the initial sync took beyond what the process had before
-    /// the objects were made: the objects, the Services' translations and the file's
-    /// serialization at once.
+    /// the objects were made: the objects and the Services' translations at once.
     pub sync_peak: u64,
+    /// The most resident memory the saves took beyond what the process had before the
+    /// objects were made: the store and one save's serialization.
+    pub save_peak: u64,
     /// Bytes of JSON of each kind, as the API server sends it, in the order of [`KINDS`].
     pub json_bytes: Vec<(ObjectKind, usize, u64)>,
     /// The saved file.
     pub file_bytes: u64,
-    /// Each save of the whole store.
-    pub saves: Samples,
+    /// Each copy of the store to save, taken under its lock.
+    pub snapshots: Samples,
+    /// Each write of such a copy to the file, with the store's lock released.
+    pub writes: Samples,
     /// Each single change, all kinds.
     pub changes: Samples,
     /// Each single change, by kind of change.
@@ -79,7 +82,9 @@ impl PodAddresses for Unattached {
     }
 }
 
-/// The objects of `kind` in the cluster, each from its JSON (whose bytes are counted).
+/// The objects of `kind` in the cluster, each from its JSON (whose bytes are counted), as
+/// the store keeps them: without `managedFields`, which the store drops as they come in
+/// (dropped here too, so that the memory measured is what the store holds).
 fn listed(shape: &Shape, kind: ObjectKind) -> anyhow::Result<(Vec<Object>, u64)> {
     let values: Box<dyn Iterator<Item = Value>> = match kind {
         ObjectKind::Namespace => Box::new((0..shape.namespaces).map(objects::namespace)),
@@ -100,7 +105,7 @@ fn listed(shape: &Shape, kind: ObjectKind) -> anyhow::Result<(Vec<Object>, u64)>
     let mut list = Vec::new();
     for value in values {
         bytes += serde_json::to_vec(&value)?.len() as u64;
-        list.push(objects::object(value)?);
+        list.push(objects::object(value)?.without_managed_fields());
     }
     Ok((list, bytes))
 }
@@ -148,7 +153,9 @@ pub fn measure(plan: &Plan) -> anyhow::Result<StoreCosts> {
         file::STATE_FILE
     );
 
-    let saves = time_saves(&cluster, &dir.path().join("save-probe.json"), plan.saves)?;
+    reset_peak()?;
+    let saves = time_saves(&mut cluster, plan)?;
+    let save_peak = memory()?.peak.saturating_sub(before);
     let timed = time_changes(&mut cluster, plan)?;
     // As the daemon does when it stops.
     cluster.save_cache()?;
@@ -170,9 +177,11 @@ pub fn measure(plan: &Plan) -> anyhow::Result<StoreCosts> {
         initial_sync,
         held,
         sync_peak,
+        save_peak,
         json_bytes,
         file_bytes,
-        saves,
+        snapshots: saves.snapshots,
+        writes: saves.writes,
         changes: timed.all,
         by_change: timed.by_change,
         policies: timed.policies,
@@ -205,17 +214,42 @@ fn check_services(updates: &[ServiceUpdate], services: usize) -> anyhow::Result<
     Ok(())
 }
 
-/// Saves the whole store to `path` `times` times, as the daemon does every 10 s while a
-/// source changes it.
-fn time_saves(cluster: &Cluster, path: &Path, times: usize) -> anyhow::Result<Samples> {
-    let mut took = Vec::new();
-    for _ in 0..times.max(1) {
+/// The saves' times, in their two parts.
+struct Saves {
+    snapshots: Samples,
+    writes: Samples,
+}
+
+/// Saves the store `plan.saves` times after a change of a Pod, as the daemon does every
+/// 10 s while a source changes it: the copy (what holds the store's lock) and its write
+/// (with the lock released) timed apart.
+fn time_saves(cluster: &mut Cluster, plan: &Plan) -> anyhow::Result<Saves> {
+    let shape = &plan.shape;
+    let (mut snapshots, mut writes) = (Vec::new(), Vec::new());
+    for i in 0..plan.saves.max(1) {
+        // A generation the single changes do not give, so that the Pod always changes.
+        let generation = (plan.changes + 1 + i) as u64;
+        let pod = objects::object(objects::pod(shape, i, generation))?;
+        let (changes, _) = cluster.sync(vec![SourceEvent::Applied(pod)], &Unattached);
+        ensure!(
+            changes.len() == 1,
+            "the Pod changed {} times",
+            changes.len()
+        );
         let start = Instant::now();
-        file::save(path, cluster.objects())?;
-        took.push(start.elapsed());
+        let snapshot = cluster
+            .cache_snapshot()
+            .context("the store has a change to save, but gave no copy")?;
+        snapshots.push(start.elapsed());
+        let start = Instant::now();
+        let wrote = snapshot.write()?;
+        writes.push(start.elapsed());
+        ensure!(wrote, "the copy was not written");
     }
-    std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
-    Ok(Samples::new(took))
+    Ok(Saves {
+        snapshots: Samples::new(snapshots),
+        writes: Samples::new(writes),
+    })
 }
 
 /// The single changes' times.
