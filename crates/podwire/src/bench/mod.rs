@@ -14,6 +14,7 @@ mod report;
 mod rng;
 mod samples;
 mod services;
+mod uplink;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,7 +25,10 @@ use report::Figure;
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Forwarding: in memory through the graph (IPv4/IPv6, 1k and 1M
-    /// routes), and pod to pod over tap against the kernel's bridge path.
+    /// routes); pod to pod over tap, and across two nodes over VXLAN,
+    /// against the kernel's bridge path; uplink packets per second against
+    /// testpmd on net_af_packet. Needs root, iperf3, sockperf, etcd,
+    /// dpdk-testpmd and nft unless --in-memory-only.
     Forwarding(ForwardingArgs),
     /// memif: our library app to app and to and from DPDK testpmd, and pod
     /// to pod through the switch over memif, against testpmd to testpmd
@@ -115,10 +119,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
 fn forwarding(args: &ForwardingArgs) -> anyhow::Result<()> {
     let duration = duration(args.seconds)?;
     let mut figures: Vec<Figure> = inmem::figures(duration)?;
+    let mut not_measured = Vec::new();
     if !args.in_memory_only {
         figures.extend(pods::figures(duration)?);
+        let (uplink, missing) = uplink::figures(duration)?;
+        figures.extend(uplink);
+        not_measured = missing;
     }
-    report_figures(&figures, args.json.as_deref())
+    report_figures(&figures, args.json.as_deref())?;
+    // A figure without a number has no row (nor JSON object): it is named with the reason.
+    for missing in &not_measured {
+        println!("{}: not measured: {}", missing.name, missing.reason);
+    }
+    Ok(())
 }
 
 /// `--seconds`, at least a tenth of a second.

@@ -15,7 +15,7 @@
 
 mod apply;
 mod bring_up;
-mod lab;
+pub(super) mod lab;
 mod restart;
 mod scale;
 

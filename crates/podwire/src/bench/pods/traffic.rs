@@ -1,6 +1,6 @@
-//! The three measurements between two pods, made the same way on every
-//! path with the tools' own clients and servers: TCP throughput (iperf3,
-//! one stream), UDP 64-byte packets delivered per second (sockperf
+//! The measurements between two pods, made the same way on every path with
+//! the tools' own clients and servers: TCP throughput (iperf3, one stream
+//! and four), UDP 64-byte packets delivered per second (sockperf
 //! throughput, counted at the receiving pod's interface) and round-trip
 //! latency (sockperf ping-pong, 64-byte messages).
 
@@ -15,6 +15,8 @@ use crate::bench::process::{self, Server, Transport, in_netns};
 const IPERF3_PORT: u16 = 5201;
 /// sockperf's port, given to both ends so they cannot disagree.
 const SOCKPERF_PORT: u16 = 11111;
+/// The parallel streams of the multi-stream TCP test (`iperf3 -P`).
+const TCP_STREAMS: u32 = 4;
 /// The UDP payload of the packet-rate and latency tests.
 const MESSAGE_BYTES: &str = "64";
 /// How long a server may take to start listening.
@@ -39,8 +41,10 @@ pub struct PodPair {
 /// What one path measured.
 #[derive(Copy, Clone, Debug)]
 pub struct PathFigures {
-    /// TCP throughput, Gbit/s.
+    /// TCP throughput, one stream, Gbit/s.
     pub tcp_gbps: f64,
+    /// TCP throughput, four streams together, Gbit/s.
+    pub tcp4_gbps: f64,
     /// UDP 64-byte packets delivered to the receiver, thousands per second.
     pub udp64_kpps: f64,
     /// Round-trip time, median, µs.
@@ -54,10 +58,15 @@ pub struct PathFigures {
 /// alike; each test runs `seconds`.
 pub fn measure(paths: [&PodPair; 2], seconds: u32) -> anyhow::Result<[PathFigures; 2]> {
     let tcp = on_both(paths, seconds, tcp_gbps).context("measuring TCP throughput")?;
+    let tcp4 = on_both(paths, seconds, |pods, seconds| {
+        iperf3_gbps(pods, seconds, TCP_STREAMS)
+    })
+    .with_context(|| format!("measuring TCP throughput with {TCP_STREAMS} streams"))?;
     let udp = on_both(paths, seconds, udp64_kpps).context("measuring UDP 64-byte packets")?;
     let rtt = on_both(paths, seconds, rtt_us).context("measuring round trips")?;
     Ok([0, 1].map(|i| PathFigures {
         tcp_gbps: tcp[i],
+        tcp4_gbps: tcp4[i],
         udp64_kpps: udp[i],
         rtt_p50_us: rtt[i].0,
         rtt_p99_us: rtt[i].1,
@@ -65,10 +74,10 @@ pub fn measure(paths: [&PodPair; 2], seconds: u32) -> anyhow::Result<[PathFigure
 }
 
 /// Runs `test` on one path, then on the other.
-fn on_both<T>(
+pub fn on_both<T>(
     paths: [&PodPair; 2],
     seconds: u32,
-    test: fn(&PodPair, u32) -> anyhow::Result<T>,
+    test: impl Fn(&PodPair, u32) -> anyhow::Result<T>,
 ) -> anyhow::Result<[T; 2]> {
     let run =
         |pods: &PodPair| test(pods, seconds).with_context(|| format!("on the {} path", pods.path));
@@ -97,11 +106,19 @@ fn client_limit(seconds: u32) -> Duration {
     Duration::from_secs(u64::from(seconds) + 20)
 }
 
-fn tcp_gbps(pods: &PodPair, seconds: u32) -> anyhow::Result<f64> {
+/// TCP throughput of one stream from the sender to the receiver, Gbit/s.
+pub fn tcp_gbps(pods: &PodPair, seconds: u32) -> anyhow::Result<f64> {
+    iperf3_gbps(pods, seconds, 1)
+}
+
+/// TCP throughput of `streams` parallel streams together, Gbit/s, as the
+/// receiver counts it.
+fn iperf3_gbps(pods: &PodPair, seconds: u32, streams: u32) -> anyhow::Result<f64> {
     let ip = pods.receiver_ip.to_string();
     let port = IPERF3_PORT.to_string();
+    let streams = streams.to_string();
     println!(
-        "  [{}] TCP: iperf3 -c {ip} -t {seconds} from {} to a one-test iperf3 server in {}",
+        "  [{}] TCP: iperf3 -c {ip} -P {streams} -t {seconds} from {} to a one-test iperf3 server in {}",
         pods.path, pods.sender, pods.receiver
     );
     let mut server = Server::start(in_netns(
@@ -118,6 +135,8 @@ fn tcp_gbps(pods: &PodPair, seconds: u32) -> anyhow::Result<f64> {
                 &ip,
                 "-p",
                 &port,
+                "-P",
+                &streams,
                 "-t",
                 &seconds.to_string(),
                 "-J",
