@@ -53,6 +53,16 @@ pub struct OffloadInfo {
     pub hdr_len: u16,
 }
 
+impl OffloadInfo {
+    /// Whether the packet asks a device for any work (a checksum, segmentation). One
+    /// branch for the ordinary packet, which asks for none: the output path tests this
+    /// before it looks at what the device takes.
+    #[inline]
+    pub fn asks_for_work(&self) -> bool {
+        self.needs_csum | (self.gso != GsoKind::None)
+    }
+}
+
 /// Segmentation a packet asks for (virtio-net's `gso_type`).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum GsoKind {
@@ -165,6 +175,9 @@ pub enum BufferError {
         /// Bytes there are.
         available: usize,
     },
+    /// One buffer asked for twice where buffers are handed out together.
+    #[error("buffer {0:?} asked for twice at once (a podwire bug)")]
+    AskedTwice(BufferIndex),
     /// Removing from the front more than the buffer holds.
     #[error("cannot advance {wanted} bytes past a buffer holding {available}")]
     TooShort {
@@ -266,6 +279,49 @@ impl BufferPool {
         &mut self.data[start..start + BUFFER_STRIDE]
     }
 
+    /// Several whole buffers at once, headroom included, in the order of `bis`: for a
+    /// device that receives one frame into many (a scatter read of a large segment).
+    /// Follow with [`BufferPool::set_data`] for each and [`BufferPool::link`].
+    ///
+    /// Fails, handing out nothing, when `bis` names a buffer twice.
+    ///
+    /// # Panics
+    /// When an index is not of this pool: a caller's bug.
+    pub fn raw_many_mut<const N: usize>(
+        &mut self,
+        bis: &[BufferIndex; N],
+    ) -> Result<[&mut [u8]; N], BufferError> {
+        // Walk the pool's buffers once in index order, handing each asked for to its place:
+        // linear in N, where checking every pair for overlap would be quadratic.
+        let mut order: [usize; N] = std::array::from_fn(|i| i);
+        order.sort_unstable_by_key(|&i| bis[i]);
+        if let Some(pair) = order.windows(2).find(|w| bis[w[0]] == bis[w[1]]) {
+            return Err(BufferError::AskedTwice(bis[pair[0]]));
+        }
+        let mut out: [&mut [u8]; N] = std::array::from_fn(|_| <&mut [u8]>::default());
+        let mut buffers = self.data.chunks_exact_mut(BUFFER_STRIDE);
+        let mut at = 0;
+        for i in order {
+            let wanted = bis[i].as_usize();
+            out[i] = buffers
+                .nth(wanted - at)
+                .expect("a buffer index of this pool");
+            at = wanted + 1;
+        }
+        Ok(out)
+    }
+
+    /// Makes `bis` one chain, in this order: each buffer's next is the one after it, the
+    /// last's none. For buffers just received into, none part of another packet.
+    pub fn link(&mut self, bis: &[BufferIndex]) {
+        for pair in bis.windows(2) {
+            self.meta[pair[0].as_usize()].next = pair[1].0;
+        }
+        if let Some(last) = bis.last() {
+            self.meta[last.as_usize()].next = NO_NEXT;
+        }
+    }
+
     /// Says that the packet in this buffer is `len` bytes starting at
     /// `offset` of the raw buffer.
     ///
@@ -330,6 +386,50 @@ impl BufferPool {
     pub fn append(&mut self, head: BufferIndex, tail: BufferIndex) {
         let last = self.chain(head).last().unwrap_or(head);
         self.meta[last.as_usize()].next = tail.0;
+    }
+
+    /// Bytes that fit after the data of this buffer (for a buffer taken from the pool,
+    /// [`BUFFER_DATA_SIZE`]).
+    #[inline]
+    pub fn tailroom(&self, bi: BufferIndex) -> usize {
+        let m = &self.meta[bi.as_usize()];
+        BUFFER_STRIDE - usize::from(m.current_data) - usize::from(m.current_length)
+    }
+
+    /// Appends to the data of buffer `dst` bytes of the data of buffer `src` (not of its
+    /// chain), from `offset` on: at most `len`, and no more than `src` holds there or the
+    /// tailroom of `dst` takes. Returns how many it copied.
+    pub fn append_from(
+        &mut self,
+        dst: BufferIndex,
+        src: BufferIndex,
+        offset: usize,
+        len: usize,
+    ) -> usize {
+        let s = self.meta[src.as_usize()];
+        let available = usize::from(s.current_length).saturating_sub(offset);
+        let n = len.min(available).min(self.tailroom(dst));
+        let from = src.as_usize() * BUFFER_STRIDE + usize::from(s.current_data) + offset;
+        let d = &mut self.meta[dst.as_usize()];
+        let to = dst.as_usize() * BUFFER_STRIDE + usize::from(d.current_data + d.current_length);
+        // `n` is at most the tailroom, which is less than a buffer: it fits a u16.
+        d.current_length += n as u16;
+        self.data.copy_within(from..from + n, to);
+        n
+    }
+
+    /// Gives packet `to` the metadata of packet `from` (where it came from, where it goes,
+    /// its offload state, its trace), but not where its bytes are: `to` keeps its data and
+    /// its chain. For a packet made from another (a segment of a large one).
+    pub fn copy_meta(&mut self, from: BufferIndex, to: BufferIndex) {
+        let m = &self.meta[to.as_usize()];
+        let (current_data, current_length, next) = (m.current_data, m.current_length, m.next);
+        self.meta[to.as_usize()] = PacketMeta {
+            current_data,
+            current_length,
+            next,
+            ..self.meta[from.as_usize()]
+        };
     }
 
     /// Builds a packet from bytes, chaining buffers when it does not fit in
@@ -478,6 +578,82 @@ mod tests {
         assert_eq!(back, bytes);
         assert_eq!(pool.duplicate(head), Err(BufferError::Exhausted));
         assert_eq!(pool.available(), 0);
+    }
+
+    #[test]
+    fn append_from_copies_what_the_source_holds_and_the_destination_takes() {
+        let mut pool = BufferPool::new(3);
+        let src = pool.alloc_from(&[1, 2, 3, 4, 5]).unwrap();
+        let dst = pool.alloc_from(&[9]).unwrap();
+        assert_eq!(pool.tailroom(dst), BUFFER_DATA_SIZE - 1);
+        assert_eq!(pool.append_from(dst, src, 1, 3), 3);
+        assert_eq!(pool.data(dst), &[9, 2, 3, 4]);
+        assert_eq!(pool.append_from(dst, src, 3, 100), 2, "only what src holds");
+        assert_eq!(pool.append_from(dst, src, 7, 1), 0, "past the end of src");
+        let full = pool.alloc().unwrap();
+        pool.set_data(full, BUFFER_STRIDE - 2, 0);
+        assert_eq!(pool.append_from(full, src, 0, 5), 2, "only the tailroom");
+        assert_eq!(pool.data(full), &[1, 2]);
+        assert_eq!(pool.tailroom(full), 0);
+    }
+
+    #[test]
+    fn copy_meta_keeps_the_bytes_and_the_chain_of_the_copy() {
+        let mut pool = BufferPool::new(4);
+        let from = pool.alloc_from(&[1; 10]).unwrap();
+        pool.meta_mut(from).tx_if = IfIndex(7);
+        pool.meta_mut(from).next_index = 42;
+        pool.meta_mut(from).originated = true;
+        let to = pool.alloc_from(&[2; 3000]).unwrap();
+        pool.copy_meta(from, to);
+        assert_eq!(pool.meta(to).tx_if, IfIndex(7));
+        assert_eq!(pool.meta(to).next_index, 42);
+        assert!(pool.meta(to).originated);
+        assert_eq!(pool.total_length(to), 3000);
+        assert_eq!(pool.data(to), &[2; BUFFER_DATA_SIZE][..]);
+    }
+
+    #[test]
+    fn raw_many_mut_hands_out_each_buffer_in_the_order_asked() {
+        let mut pool = BufferPool::new(6);
+        let bis = [BufferIndex(4), BufferIndex(1), BufferIndex(5)];
+        {
+            let [a, b, c] = pool.raw_many_mut(&bis).unwrap();
+            assert!([&a, &b, &c].iter().all(|r| r.len() == BUFFER_STRIDE));
+            a[BUFFER_HEADROOM] = 4;
+            b[BUFFER_HEADROOM] = 1;
+            c[BUFFER_STRIDE - 1] = 5;
+        }
+        for bi in bis {
+            pool.set_data(bi, BUFFER_HEADROOM, BUFFER_DATA_SIZE);
+        }
+        pool.link(&bis);
+        assert_eq!(pool.chain(bis[0]).collect::<Vec<_>>(), bis);
+        assert_eq!(pool.data(BufferIndex(4))[0], 4);
+        assert_eq!(pool.data(BufferIndex(1))[0], 1);
+        assert_eq!(pool.data(BufferIndex(5))[BUFFER_DATA_SIZE - 1], 5);
+        assert_eq!(
+            pool.raw_mut(BufferIndex(0)),
+            &[0u8; BUFFER_STRIDE][..],
+            "a buffer not asked for is untouched"
+        );
+        assert_eq!(
+            pool.raw_many_mut(&[BufferIndex(2), BufferIndex(3), BufferIndex(2)])
+                .err(),
+            Some(BufferError::AskedTwice(BufferIndex(2)))
+        );
+    }
+
+    #[test]
+    fn link_ends_the_chain_at_the_last_buffer() {
+        let mut pool = BufferPool::new(4);
+        let head = pool.alloc_from(&[1; 5000]).unwrap();
+        let first = pool.chain(head).collect::<Vec<_>>();
+        pool.link(&first[..2]);
+        assert_eq!(pool.chain(head).count(), 2);
+        pool.free(head);
+        pool.free(first[2]);
+        assert_eq!(pool.available(), 4);
     }
 
     #[test]

@@ -39,6 +39,65 @@ pub struct InterfaceCounters {
     pub tx_bytes: u64,
 }
 
+/// Offload work a worker did in software (see [`crate::offload`]), for `podwire ctl show
+/// runtime`: segmentation and checksums for devices that could not do them (a high count
+/// says a device or a tunnel lacks an offload the traffic would use), and segments merged
+/// into large ones for devices that take them (GRO).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct OffloadCounters {
+    /// Large packets (TSO/USO) cut into segments.
+    pub segmented: u64,
+    /// Segments made of them.
+    pub segments: u64,
+    /// Packets whose checksum was completed, or that made one segment and were finished
+    /// in place.
+    pub finished: u64,
+    /// Large packets made by merging segments of one TCP flow.
+    pub merged: u64,
+    /// Segments merged into them (each counted once, the first included).
+    pub merged_segments: u64,
+}
+
+impl OffloadCounters {
+    /// Counts a large packet cut into `segments`.
+    #[inline]
+    pub fn count_segmented(&mut self, segments: usize) {
+        self.segmented += 1;
+        self.segments += segments as u64;
+    }
+
+    /// Counts a packet finished in place.
+    #[inline]
+    pub fn count_finished(&mut self) {
+        self.finished += 1;
+    }
+
+    /// Counts a large packet made of `segments` merged.
+    #[inline]
+    pub fn count_merged(&mut self, segments: usize) {
+        self.merged += 1;
+        self.merged_segments += segments as u64;
+    }
+
+    /// The counters as rows of `show runtime`, in the terms of a node's: one call and one
+    /// vector per packet worked on, its packets those it became or was made of, so that
+    /// packets per vector reads as segments per large packet. No time: it is counted in the
+    /// node that did the work (`interface-output`).
+    pub fn runtime(&self) -> [(&'static str, NodeCounters); 3] {
+        let row = |calls: u64, packets: u64| NodeCounters {
+            calls,
+            vectors: calls,
+            packets,
+            nanos: 0,
+        };
+        [
+            ("offload-segment", row(self.segmented, self.segments)),
+            ("offload-checksum", row(self.finished, self.finished)),
+            ("offload-merge", row(self.merged, self.merged_segments)),
+        ]
+    }
+}
+
 /// [`InterfaceCounters`] by interface index, grown as interfaces are counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InterfaceCounterTable {

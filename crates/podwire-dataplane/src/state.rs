@@ -26,4 +26,6 @@ pub struct WorkerState {
     /// What the VXLAN tunnel interfaces received and sent: they have no device to count
     /// it. Add them to the devices' counters when reporting interfaces.
     pub tunnels: crate::counters::InterfaceCounterTable,
+    /// Segmentation and checksums done in software for devices that could not.
+    pub offload: crate::counters::OffloadCounters,
 }

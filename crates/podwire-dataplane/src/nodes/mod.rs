@@ -52,6 +52,6 @@ pub fn standard_nodes() -> Vec<Box<dyn Node>> {
         Box::new(ndp::Ip6Glean::default()),
         Box::new(vxlan::VxlanInput),
         Box::new(vxlan::VxlanEncap::default()),
-        Box::new(interface_output::InterfaceOutput),
+        Box::new(interface_output::InterfaceOutput::default()),
     ]
 }

@@ -1,73 +1,53 @@
 //! Completing a TCP or UDP checksum that a sender left to an offload.
 
-use podwire_wire::ethernet::{EtherType, Frame};
-use podwire_wire::ip::IpProtocol;
-use podwire_wire::{ipv4, ipv6, tcp, udp};
+use podwire_wire::checksum;
 
-/// Fills in the TCP or UDP checksum of an Ethernet frame carrying IPv4 or
-/// IPv6. Returns false, leaving the frame as it was, when the frame is not
-/// TCP or UDP over IP or its headers do not parse: such a frame is passed
-/// on and the data plane's own checks judge it.
-pub fn complete_l4_checksum(frame: &mut [u8]) -> bool {
-    let Ok(mut eth) = Frame::new_checked(frame) else {
-        return false;
-    };
-    match eth.ethertype() {
-        EtherType::IPV4 => {
-            let Ok(mut ip) = ipv4::Packet::new_checked(eth.payload_mut()) else {
-                return false;
-            };
-            let (src, dst, protocol) = (ip.src_addr(), ip.dst_addr(), ip.protocol());
-            // A fragment's L4 header is not in every piece: leave it.
-            if ip.more_frags() || ip.frag_offset() != 0 {
-                return false;
-            }
-            fill(
-                protocol,
-                ip.payload_mut(),
-                |t| t.fill_checksum_v4(src, dst),
-                |u| u.fill_checksum_v4(src, dst),
-            )
-        }
-        EtherType::IPV6 => {
-            let Ok(mut ip) = ipv6::Packet::new_checked(eth.payload_mut()) else {
-                return false;
-            };
-            let (src, dst, next) = (ip.src_addr(), ip.dst_addr(), ip.next_header());
-            fill(
-                next,
-                ip.payload_mut(),
-                |t| t.fill_checksum_v6(src, dst),
-                |u| u.fill_checksum_v6(src, dst),
-            )
-        }
-        _ => false,
+use super::OffloadError;
+use super::headers::{Layout, Transport, UDP_CHECKSUM_AT, checksum_field};
+use crate::buffer::{BufferIndex, BufferPool, OffloadInfo};
+use crate::nodes::ip_common::sum_from;
+
+/// Fills in the checksum that packet `head` left to an offload (`offload.needs_csum`) as
+/// a device does, over its whole chain: the sum of the bytes from `csum_start` to the end
+/// of the packet, the checksum field included, which holds the pseudo-header sum
+/// (CHECKSUM_PARTIAL), stored at `csum_start + csum_offset`. The packet then asks for
+/// nothing (not for segmentation either: call this on a packet that does not).
+///
+/// The field must lie in the first buffer; the packet must end where its IP packet does
+/// (`ip4-input` and `ip6-input` cut the padding).
+pub fn complete_checksum(pool: &mut BufferPool, head: BufferIndex) -> Result<(), OffloadError> {
+    let info = pool.meta(head).offload;
+    let start = usize::from(info.csum_start);
+    let at = start + usize::from(info.csum_offset);
+    if at + 2 > pool.data(head).len() {
+        return Err(OffloadError::ChecksumOutside {
+            start: info.csum_start,
+            offset: info.csum_offset,
+        });
     }
+    let sum = sum_from(pool, head, start);
+    // The device cannot know the transport either: an offset of 6 is UDP's.
+    let field = checksum_field(sum, usize::from(info.csum_offset) == UDP_CHECKSUM_AT);
+    pool.data_mut(head)[at..at + 2].copy_from_slice(&field.to_be_bytes());
+    pool.meta_mut(head).offload = OffloadInfo::default();
+    Ok(())
 }
 
-fn fill(
-    protocol: IpProtocol,
-    l4: &mut [u8],
-    tcp_fill: impl FnOnce(&mut tcp::Packet<&mut [u8]>),
-    udp_fill: impl FnOnce(&mut udp::Packet<&mut [u8]>),
-) -> bool {
-    match protocol {
-        IpProtocol::TCP => match tcp::Packet::new_checked(l4) {
-            Ok(mut t) => {
-                tcp_fill(&mut t);
-                true
-            }
-            Err(_) => false,
-        },
-        IpProtocol::UDP => match udp::Packet::new_checked(l4) {
-            Ok(mut u) => {
-                udp_fill(&mut u);
-                true
-            }
-            Err(_) => false,
-        },
-        _ => false,
-    }
+/// Fills in the TCP or UDP checksum of an Ethernet frame carrying IPv4 or
+/// IPv6, whatever its checksum field holds. Returns false, leaving the frame
+/// as it was, when the frame is not TCP or UDP over IP or its headers do not
+/// parse: such a frame is passed on and the data plane's own checks judge it.
+pub fn complete_l4_checksum(frame: &mut [u8]) -> bool {
+    let Ok(layout) = Layout::parse(frame, frame.len()) else {
+        return false;
+    };
+    let pseudo = layout.pseudo_header(frame, layout.end - layout.l4);
+    let at = layout.checksum_at();
+    frame[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
+    let sum = checksum::data(&frame[layout.l4..layout.end]);
+    let field = checksum_field(sum, layout.transport == Transport::Udp);
+    frame[at..at + 2].copy_from_slice(&field.to_be_bytes());
+    true
 }
 
 #[cfg(test)]

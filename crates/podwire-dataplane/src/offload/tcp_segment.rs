@@ -1,135 +1,50 @@
-//! Software TCP segmentation (what a NIC's TSO does): one large TCP segment
-//! in an Ethernet frame becomes several, each carrying at most `mss` bytes
-//! of payload, with headers a receiver accepts.
-//!
-//! Per segment: the IPv4 total length, identification (incremented, as
-//! Linux's GSO does) and header checksum, or the IPv6 payload length; the TCP
-//! sequence number advanced by the payload before it; FIN and PSH only on the
-//! last segment, CWR only on the first; the TCP checksum computed in full.
+//! Software TCP segmentation (what a NIC's TSO does) of a contiguous frame, as a
+//! receive ring holds it: one large TCP segment in an Ethernet frame becomes several,
+//! each carrying at most `mss` bytes of payload, with headers a receiver accepts (see
+//! `Segmentation::write` for what each segment's headers say) and its TCP checksum
+//! computed in full.
 
-use podwire_wire::ethernet::{self, EtherType};
-use podwire_wire::ip::IpProtocol;
-use podwire_wire::{ipv4, ipv6, tcp};
+use podwire_wire::checksum;
 
-/// Why a frame could not be segmented.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SegmentError {
-    /// The headers do not parse: not Ethernet + IPv4/IPv6 + TCP.
-    #[error("not a TCP segment over IPv4 or IPv6 in an Ethernet frame: cannot segment it")]
-    NotTcp,
-    /// IPv6 extension headers are in the way (the TCP header does not
-    /// follow the fixed header).
-    #[error("IPv6 extension headers before TCP: segmentation of such frames is not supported")]
-    ExtensionHeaders,
-    /// A segment size of zero cannot carry anything.
-    #[error("segment size 0: the sender's offload metadata is broken")]
-    ZeroSize,
-}
-
-/// Where the headers of a frame end, and what they are.
-struct Headers {
-    l3: usize,
-    l4: usize,
-    payload: usize,
-    end: usize,
-    v6: bool,
-}
-
-fn headers(frame: &[u8]) -> Result<Headers, SegmentError> {
-    let eth = ethernet::Frame::new_checked(frame).map_err(|_| SegmentError::NotTcp)?;
-    let l3 = ethernet::HEADER_LEN;
-    let (l4, end, v6) = match eth.ethertype() {
-        EtherType::IPV4 => {
-            let ip = ipv4::Packet::new_checked(&frame[l3..]).map_err(|_| SegmentError::NotTcp)?;
-            if ip.protocol() != IpProtocol::TCP || ip.is_fragment() {
-                return Err(SegmentError::NotTcp);
-            }
-            (
-                l3 + usize::from(ip.header_len()),
-                l3 + usize::from(ip.total_len()),
-                false,
-            )
-        }
-        EtherType::IPV6 => {
-            let ip = ipv6::Packet::new_checked(&frame[l3..]).map_err(|_| SegmentError::NotTcp)?;
-            if ip.next_header() != IpProtocol::TCP {
-                return Err(SegmentError::ExtensionHeaders);
-            }
-            (l3 + 40, l3 + 40 + usize::from(ip.payload_len()), true)
-        }
-        _ => return Err(SegmentError::NotTcp),
-    };
-    let t = tcp::Packet::new_checked(&frame[l4..end]).map_err(|_| SegmentError::NotTcp)?;
-    Ok(Headers {
-        l3,
-        l4,
-        payload: l4 + usize::from(t.header_len()),
-        end,
-        v6,
-    })
-}
+use super::OffloadError;
+use super::headers::{Layout, Segmentation, Transport, checksum_field};
 
 /// Cuts the TCP segment in `frame` into segments of at most `mss` payload
 /// bytes and hands each, a whole Ethernet frame, to `emit`. Returns how many
-/// it made. A frame whose payload already fits is handed on unchanged
+/// it made. A frame whose payload already fits is handed on as one segment
 /// (its checksum completed).
 pub fn segment_tcp(
     frame: &[u8],
     mss: usize,
     mut emit: impl FnMut(&[u8]),
-) -> Result<usize, SegmentError> {
-    if mss == 0 {
-        return Err(SegmentError::ZeroSize);
+) -> Result<usize, OffloadError> {
+    let layout = Layout::parse(frame, frame.len())?;
+    if layout.transport != Transport::Tcp {
+        return Err(OffloadError::NotTcpOrUdp);
     }
-    let h = headers(frame)?;
-    let payload = &frame[h.payload..h.end];
-    let chunks = payload.len().div_ceil(mss).max(1);
-    let mut seg = Vec::with_capacity(h.payload + mss.min(payload.len()));
-    let (seq, ident, flags) = {
-        let t = tcp::Packet::new_unchecked(&frame[h.l4..h.end]);
-        let ident = (!h.v6).then(|| ipv4::Packet::new_unchecked(&frame[h.l3..h.end]).ident());
-        (t.seq_number(), ident.unwrap_or(0), t.flags())
-    };
-    for i in 0..chunks {
-        let data = payload.chunks(mss).nth(i).unwrap_or(&[]);
+    let plan = Segmentation::new(layout, frame, mss)?;
+    let headers = &frame[..layout.payload];
+    let payload = &frame[layout.payload..layout.end];
+    let mut seg = Vec::with_capacity(layout.payload + mss.min(payload.len()));
+    for i in 0..plan.count() {
+        let start = plan.segment_start(i);
         seg.clear();
-        seg.extend_from_slice(&frame[..h.payload]);
-        seg.extend_from_slice(data);
-        let (first, last) = (i == 0, i + 1 == chunks);
-        let l4_len = h.payload - h.l4 + data.len();
-        let (ip, l4) = seg.split_at_mut(h.l4);
-        let mut t = tcp::Packet::new_unchecked(l4);
-        t.set_seq_number(seq.wrapping_add((i * mss) as u32));
-        t.set_flags(flags);
-        if !last {
-            t.set_fin(false);
-            t.set_psh(false);
-        }
-        if !first {
-            t.set_cwr(false);
-        }
-        if h.v6 {
-            let mut ip6 = ipv6::Packet::new_unchecked(&mut ip[h.l3..]);
-            ip6.set_payload_len(l4_len as u16);
-            let (src, dst) = (ip6.src_addr(), ip6.dst_addr());
-            t.fill_checksum_v6(src, dst);
-        } else {
-            let mut ip4 = ipv4::Packet::new_unchecked(&mut ip[h.l3..]);
-            ip4.set_total_len((h.l4 - h.l3 + l4_len) as u16);
-            ip4.set_ident(ident.wrapping_add(i as u16));
-            ip4.fill_checksum();
-            let (src, dst) = (ip4.src_addr(), ip4.dst_addr());
-            t.fill_checksum_v4(src, dst);
-        }
+        seg.extend_from_slice(headers);
+        seg.extend_from_slice(&payload[start..start + plan.segment_len(i)]);
+        plan.write(&mut seg, i);
+        let sum = checksum::data(&seg[layout.l4..]);
+        let at = layout.checksum_at();
+        seg[at..at + 2].copy_from_slice(&checksum_field(sum, false).to_be_bytes());
         emit(&seg);
     }
-    Ok(chunks)
+    Ok(plan.count())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+    use podwire_wire::ipv4;
 
     const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
     const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -292,17 +207,20 @@ mod tests {
             .udp(1, 2)
             .write(&mut udp, &[0; 100])
             .unwrap();
-        assert_eq!(segment_tcp(&udp, 10, |_| {}), Err(SegmentError::NotTcp));
+        assert_eq!(
+            segment_tcp(&udp, 10, |_| {}),
+            Err(OffloadError::NotTcpOrUdp)
+        );
         assert_eq!(
             segment_tcp(&[0u8; 20], 10, |_| {}),
-            Err(SegmentError::NotTcp)
+            Err(OffloadError::NotTcpOrUdp)
         );
         assert_eq!(
             segment_tcp(&big_v4(100, false), 0, |_| {}),
-            Err(SegmentError::ZeroSize)
+            Err(OffloadError::ZeroSize)
         );
         let mut cut = big_v4(100, false);
         cut.truncate(14 + 20 + 10);
-        assert_eq!(segment_tcp(&cut, 10, |_| {}), Err(SegmentError::NotTcp));
+        assert_eq!(segment_tcp(&cut, 10, |_| {}), Err(OffloadError::Truncated));
     }
 }

@@ -11,6 +11,10 @@
 //! looked up here and it goes straight to the rewrite node of its family, marked
 //! `originated` (no TTL to count down): NAT, policy and anti-spoofing saw the inner packet.
 //!
+//! A tunnel takes no offloads: what an inner packet asks of a device (a checksum,
+//! segmentation) is done before it is encapsulated ([`crate::offload::prepare`]), so a
+//! large segment leaves as several encapsulated packets, each with its checksums.
+//!
 //! The tunnel's MTU is the agent's to size (the uplink's less [`super::OVERHEAD4`] or
 //! [`super::OVERHEAD6`]) so that an outer packet fits the uplink: one that does not is
 //! dropped here, counted, rather than fragmented.
@@ -23,9 +27,9 @@ use podwire_wire::{checksum, ipv4, ipv6, udp, vxlan};
 
 use crate::buffer::{BufferIndex, OffloadInfo};
 use crate::graph::{Context, Dispatch, Node};
-use crate::interface::IfIndex;
+use crate::interface::{IfIndex, TxOffloads};
 use crate::nodes::ip_common::sum_from;
-use crate::offload::complete_l4_checksum;
+use crate::offload;
 use crate::tables::{Adjacency, Tables};
 
 use super::{OUTER4_LEN, OUTER6_LEN, UDP_VXLAN_LEN, flow_entropy, source_port};
@@ -37,7 +41,7 @@ crate::next_nodes! {
     }
 }
 
-crate::drop_reasons! {
+offload::drop_reasons_with_offload! {
     pub enum Drop {
         NotATunnel => ("vxlan-not-a-tunnel", "the packet's route names no VXLAN tunnel interface, or one that cannot encapsulate (a remote end of another address family than its local address, a VNI over 24 bits): the tables changed under the packet, or the tunnel is misconfigured"),
         NoRoute => ("vxlan-no-route", "the tunnel's remote end has no route out of an interface (none, a blackhole, an unreachable, a local address or another tunnel): route it by the uplink"),
@@ -73,9 +77,14 @@ impl Node for VxlanEncap {
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
         for &bi in packets {
-            match self.encapsulate(cx, bi) {
-                Ok(next) => out.send(next, bi),
-                Err(reason) => out.drop(bi, reason),
+            if cx.pool.meta(bi).offload.asks_for_work() {
+                // A tunnel takes no offloads: the outer headers would be in the way of
+                // the offsets.
+                offload::finish_then::<Drop>(cx, bi, TxOffloads::default(), out, |cx, bi, out| {
+                    self.send(cx, bi, out)
+                });
+            } else {
+                self.send(cx, bi, out);
             }
         }
     }
@@ -113,6 +122,14 @@ impl Outer {
 }
 
 impl VxlanEncap {
+    /// Encapsulates frame `bi` and sends the outer packet on, or drops it.
+    fn send(&mut self, cx: &mut Context<'_>, bi: BufferIndex, out: &mut Dispatch) {
+        match self.encapsulate(cx, bi) {
+            Ok(next) => out.send(next, bi),
+            Err(reason) => out.drop(bi, reason),
+        }
+    }
+
     /// Encapsulates frame `bi` and says which rewrite node the outer packet goes to.
     fn encapsulate(&mut self, cx: &mut Context<'_>, bi: BufferIndex) -> Result<Next, Drop> {
         let tables = cx.tables;
@@ -140,11 +157,6 @@ impl VxlanEncap {
         if outer_len > usize::from(mtu) {
             cx.note(bi, || format!("{outer_len} bytes over MTU {mtu}"));
             return Err(Drop::TooBig);
-        }
-        // A checksum left to an offload is in the inner packet, where no device will fill
-        // it in.
-        if meta.offload.needs_csum && meta.next().is_none() {
-            complete_l4_checksum(cx.pool.data_mut(bi));
         }
         let entropy = flow_entropy(cx.pool.data(bi));
         let src_port = source_port(entropy);

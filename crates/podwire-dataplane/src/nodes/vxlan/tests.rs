@@ -1,6 +1,8 @@
 //! Two nodes joined by a VXLAN tunnel over their uplinks, each a whole engine driven in
 //! memory: what one sends out of its uplink, the other receives on its own.
 
+mod gso;
+
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
