@@ -22,6 +22,7 @@ pub mod offload;
 pub mod policy;
 pub mod publish;
 pub mod state;
+pub mod steer;
 pub mod tables;
 pub mod trace;
 pub mod tx;
