@@ -1,4 +1,5 @@
-//! The outcome of handing one frame to a non-blocking device.
+//! The outcome of handing one frame to a non-blocking device, and batches of frames made of
+//! several pieces (the buffers of a chain) for devices that gather.
 
 use std::io;
 
@@ -14,6 +15,27 @@ pub enum TxStatus {
     Sent,
     /// The device's queue (or the socket's send buffer) is full; the frame was not sent.
     QueueFull,
+}
+
+/// Frames to send in one batch, each the byte slices it is made of, in order: one for a
+/// contiguous frame, one per buffer of a chained packet. A device that gathers (`writev`,
+/// `sendmmsg`) sends the pieces as they are, without copying them together.
+pub trait FrameBatch {
+    /// How many frames.
+    fn frames(&self) -> usize;
+    /// The pieces of frame `i` (below [`frames`](Self::frames)), in order.
+    fn pieces(&self, i: usize) -> impl Iterator<Item = &[u8]>;
+}
+
+/// Contiguous frames.
+impl FrameBatch for [&[u8]] {
+    fn frames(&self) -> usize {
+        self.len()
+    }
+
+    fn pieces(&self, i: usize) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self[i])
+    }
 }
 
 /// Maps the result of one non-blocking `write`/`send` of a whole frame to a [`TxStatus`]:

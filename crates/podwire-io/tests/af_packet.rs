@@ -186,7 +186,7 @@ async fn frames_sent_arrive_at_the_peer() {
         assert_eq!(sender.send(frame).unwrap(), TxStatus::Sent);
     }
     let batch: Vec<&[u8]> = frames[50..].iter().map(Vec::as_slice).collect();
-    assert_eq!(sender.send_batch(&batch).unwrap(), 50);
+    assert_eq!(sender.send_batch(&batch[..]).unwrap(), 50);
 
     let mut received = BTreeSet::new();
     let mut buf = [0u8; 64];

@@ -35,6 +35,11 @@ pub struct InterfaceView {
     pub mac: String,
     /// The largest IP packet it sends, in bytes.
     pub mtu: u32,
+    /// The work its device finishes for packets sent on it: `csum` (TCP/UDP checksums),
+    /// `tso4`, `tso6` (TCP segmentation), `uso` (UDP segmentation). Empty: every packet
+    /// leaves complete, cut to the MTU.
+    #[serde(default)]
+    pub offloads: Vec<String>,
     /// Whether it passes traffic.
     pub up: bool,
     /// The switch's own addresses on it, as `address/length`.

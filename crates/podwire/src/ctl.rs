@@ -199,7 +199,11 @@ pub enum GetCommand {
 pub enum ShowCommand {
     /// Interfaces, their addresses and counters.
     Interfaces,
-    /// Work done by each graph node on each worker.
+    /// Work done by each graph node on each worker, then the offload work done in software
+    /// as rows of their own: offload-segment (calls: large packets cut for a device that
+    /// cannot; packets: segments made), offload-checksum (checksums completed),
+    /// offload-merge (calls: large packets made for a device that takes TSO; packets:
+    /// segments merged into them).
     Runtime,
     /// Packets dropped or punted, by node and reason.
     Errors,
@@ -491,6 +495,7 @@ fn interfaces_table(interfaces: &[InterfaceView]) -> String {
         text("Kind"),
         text("State"),
         number("MTU"),
+        text("Offloads"),
         text("MAC"),
         text("Addresses"),
         text("Peer"),
@@ -509,6 +514,7 @@ fn interfaces_table(interfaces: &[InterfaceView]) -> String {
                 i.kind.clone(),
                 (if i.up { "up" } else { "down" }).to_owned(),
                 i.mtu.to_string(),
+                list_or_dash(&i.offloads),
                 i.mac.clone(),
                 list_or_dash(&i.addresses),
                 i.peer.clone(),
@@ -1118,6 +1124,7 @@ mod tests {
             kind: "af-packet".into(),
             mac: "02:00:00:00:00:01".into(),
             mtu: 1500,
+            offloads: vec!["csum".into(), "tso4".into()],
             up: false,
             addresses: vec!["192.168.50.1/24".into(), "fd00:50::1/64".into()],
             peer: "veth-up".into(),
@@ -1130,8 +1137,8 @@ mod tests {
         assert_eq!(
             interfaces_table(&[interface]),
             concat!(
-                "Name     Idx  Kind       State   MTU  MAC                Addresses                      Peer     Rx packets  Rx bytes  Tx packets  Tx bytes  Drops\n",
-                "uplink0    1  af-packet  down   1500  02:00:00:00:00:01  192.168.50.1/24,fd00:50::1/64  veth-up          10      1000          20      2000      1\n",
+                "Name     Idx  Kind       State   MTU  Offloads   MAC                Addresses                      Peer     Rx packets  Rx bytes  Tx packets  Tx bytes  Drops\n",
+                "uplink0    1  af-packet  down   1500  csum,tso4  02:00:00:00:00:01  192.168.50.1/24,fd00:50::1/64  veth-up          10      1000          20      2000      1\n",
             )
         );
     }

@@ -242,6 +242,7 @@ mod tests {
             kind: "tap".into(),
             mac: "02:00:00:00:00:01".into(),
             mtu: 1500,
+            offloads: vec![],
             up,
             addresses: vec![],
             peer: String::new(),

@@ -64,6 +64,20 @@ use podwire_model::cluster::{
 use podwire_model::policy::{ExplainRequest, Explanation, PolicyRuleView};
 
 pub use server::{ServeError, Server, serve};
+
+/// The names [`InterfaceView::offloads`] lists for an interface's offloads.
+pub fn offload_names(offloads: &podwire_dataplane::interface::TxOffloads) -> Vec<String> {
+    [
+        (offloads.csum, "csum"),
+        (offloads.tso4, "tso4"),
+        (offloads.tso6, "tso6"),
+        (offloads.uso, "uso"),
+    ]
+    .into_iter()
+    .filter(|&(on, _)| on)
+    .map(|(_, name)| name.to_owned())
+    .collect()
+}
 pub use socket::SocketError;
 
 /// What the API asks of the running data plane.

@@ -59,6 +59,7 @@ fn interfaces() -> Vec<InterfaceView> {
         kind: "af-packet".into(),
         mac: "02:00:00:00:00:01".into(),
         mtu: 1500,
+        offloads: vec![],
         up: true,
         addresses: vec!["192.168.50.1/24".into()],
         peer: "veth-up".into(),

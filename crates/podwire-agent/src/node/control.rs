@@ -189,6 +189,7 @@ impl NodeControl for Node {
                     kind: kind.to_string(),
                     mac: config.mac.to_string(),
                     mtu: u32::from(config.mtu),
+                    offloads: crate::api::offload_names(&config.offloads),
                     up,
                     addresses,
                     peer,

@@ -204,7 +204,8 @@ struct Build {
 /// An interface's two sides, waiting to be handed to the workers.
 struct PendingPort {
     index: IfIndex,
-    rx: Box<dyn RxPort>,
+    /// One receive queue, or one per worker.
+    rx: Vec<Box<dyn RxPort>>,
     tx: Arc<dyn TxPort>,
 }
 
@@ -212,7 +213,8 @@ struct PendingPort {
 struct Attached {
     mac: EthernetAddress,
     mtu: u16,
-    rx: Box<dyn RxPort>,
+    /// One receive queue, or one per worker.
+    rx: Vec<Box<dyn RxPort>>,
     tx: Arc<dyn TxPort>,
     peer: Peer,
 }
@@ -221,18 +223,17 @@ impl Node {
     /// Builds the data plane from `config`, wires every interface and pod,
     /// and starts the workers.
     pub async fn start(config: &Config) -> Result<Node, NodeError> {
-        if config.node.workers > 1 {
-            tracing::warn!(
-                workers = config.node.workers,
-                "sessions belong to a worker and flows are not steered to workers yet: with more than one worker, replies of a NATed flow (Services, masquerading) may reach a worker that does not know it; use workers = 1 for Services"
-            );
-        }
         let publisher = TablePublisher::new(Tables::default());
         let workers = Workers::start(
             config.node.workers as usize,
             WorkerConfig {
                 buffers: config.node.buffers_per_worker,
                 sessions: services::session_config(&config.services),
+                vxlan_port: config
+                    .cluster
+                    .join
+                    .as_ref()
+                    .map_or(WorkerConfig::default().vxlan_port, |join| join.vxlan_port),
                 ..WorkerConfig::default()
             },
             &publisher,
@@ -336,7 +337,7 @@ impl Node {
         // Receive only once the tables know every interface: a frame
         // that came earlier would be dropped as from an unknown one.
         for PendingPort { index, rx, tx } in build.ports {
-            node.workers.attach(index, rx, tx);
+            node.workers.attach_queues(index, rx, tx);
         }
         node.restore_attachments().await;
         node.render_cluster();
@@ -418,21 +419,27 @@ impl Node {
         let host_if = kernel.name.clone();
         let nl = Netlink::connect_in(&ns).map_err(netlink_err(&what))?;
         let what = format!("{what}: kernel interface {host_if}");
-        let (mac, rx, tx): (_, Box<dyn RxPort>, Arc<dyn TxPort>) = match config.device {
+        let (mac, rx, tx): (_, Vec<Box<dyn RxPort>>, Arc<dyn TxPort>) = match config.device {
             Device::AfPacket(_) => {
                 let name = host_if.clone();
+                // A socket per worker, sharing the frames by flow.
+                let queues = self.workers.count();
                 let socket = ns
-                    .run_in(move || AfPacket::open(&name, &Default::default()))
+                    .run_in(move || AfPacket::open_fanout(&name, &Default::default(), queues))
                     .map_err(in_ns)?
-                    .and_then(|s| Ok((s.sender()?, s)))
+                    .and_then(|sockets| Ok((sockets[0].sender()?, sockets)))
                     .map_err(|source| NodeError::AfPacket {
                         name: config.name.clone(),
                         host_interface: host_if.clone(),
                         source,
                     })?;
                 let mac = nl.mac(&host_if).await.map_err(netlink_err(&what))?;
-                let (sender, socket) = socket;
-                (mac.into(), Box::new(AfPacketRx(socket)), Arc::new(sender))
+                let (sender, sockets) = socket;
+                let rx = sockets
+                    .into_iter()
+                    .map(|socket| Box::new(AfPacketRx(socket)) as Box<dyn RxPort>)
+                    .collect();
+                (mac.into(), rx, Arc::new(sender))
             }
             _ => {
                 let name = host_if.clone();
@@ -445,7 +452,7 @@ impl Node {
                     })?;
                 let tap = Arc::new(tap);
                 let mac = derived_mac(&[&self.name, &config.name, "switch"]);
-                (mac, Box::new(TapPort(tap.clone())), tap)
+                (mac, vec![Box::new(TapPort::new(tap.clone()))], tap)
             }
         };
         if let Some(mtu) = config.mtu {
@@ -479,7 +486,7 @@ impl Node {
         Ok(Attached {
             mac: derived_mac(&[&self.name, &config.name, "switch"]),
             mtu,
-            rx: Box::new(port.rx),
+            rx: vec![Box::new(port.rx)],
             tx: port.tx,
             peer: Peer::Memif(MemifLink::new(memif, port.status)),
         })
@@ -570,7 +577,7 @@ impl Node {
         let tap = Arc::new(tap);
         build.ports.push(PendingPort {
             index,
-            rx: Box::new(TapPort(tap.clone())),
+            rx: vec![Box::new(TapPort::new(tap.clone()))],
             tx: tap,
         });
         self.attachments.push(SwitchPort {
@@ -594,6 +601,7 @@ impl Node {
         switch.ip4.push((POD_GATEWAY4, 32));
         switch.ip6.push((POD_GATEWAY6, 64));
         switch.source_check = true;
+        switch.offloads = attach::offer_offloads(&wired.tap);
         let index = build
             .tables
             .add_interface(switch)
@@ -612,7 +620,7 @@ impl Node {
         let tap = Arc::new(wired.tap);
         build.ports.push(PendingPort {
             index,
-            rx: Box::new(TapPort(tap.clone())),
+            rx: vec![Box::new(TapPort::new(tap.clone()))],
             tx: tap,
         });
         self.attachments.push(SwitchPort {

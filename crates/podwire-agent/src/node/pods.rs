@@ -59,7 +59,9 @@ pub async fn wire(node: &str, pod: &PodConfig) -> Result<WiredPod, NodeError> {
         source,
     })?;
     let name = tap_name(&pod.name);
-    let tap = Tap::create(&name).map_err(|source| NodeError::Tap {
+    // With the virtio-net header: the node offers it offloads (attach_pod).
+    let options = super::attach::pod_tap_options(false, false);
+    let tap = Tap::create_with(&name, &options).map_err(|source| NodeError::Tap {
         what: what.clone(),
         source,
     })?;

@@ -20,7 +20,7 @@ use std::time::Duration;
 use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType};
 
 use crate::ifname::{self, InvalidIfName};
-use crate::tx::{self, TxStatus};
+use crate::tx::{self, FrameBatch, TxStatus};
 use block::{BlockCursor, VLAN_TAG_LEN};
 use ring::Ring;
 use socket::Receive;
@@ -287,6 +287,29 @@ impl AfPacket {
         seen
     }
 
+    /// Attaches `count` sockets (at least one) to interface `ifname` that share its frames by
+    /// flow (`PACKET_FANOUT_HASH`, a hash both directions of a flow have): one per worker,
+    /// each with its own ring. One socket alone is [`AfPacket::open`]'s.
+    pub fn open_fanout(ifname: &str, config: &AfPacketConfig, count: usize) -> Result<Vec<Self>> {
+        let first = Self::open(ifname, config)?;
+        let mut sockets = Vec::with_capacity(count.max(1));
+        if count > 1 {
+            let failed = |source| Error::Setup {
+                name: ifname.to_owned(),
+                step: "PACKET_FANOUT",
+                source,
+            };
+            let id = socket::new_fanout(first.socket.as_fd()).map_err(failed)?;
+            for _ in 1..count {
+                let more = Self::open(ifname, config)?;
+                socket::join_fanout(more.socket.as_fd(), id).map_err(failed)?;
+                sockets.push(more);
+            }
+        }
+        sockets.insert(0, first);
+        Ok(sockets)
+    }
+
     /// The kernel's counters since the previous call (reading them resets them).
     pub fn stats(&self) -> io::Result<AfPacketStats> {
         let stats = socket::packet_statistics(self.socket.as_fd())?;
@@ -345,10 +368,10 @@ impl AfPacketSender {
         }))
     }
 
-    /// Sends `frames` in order with as few system calls as possible; returns how many were
-    /// sent. Fewer than `frames.len()` means the queue filled up (or a later frame failed; that
-    /// error is then reported by the next send).
-    pub fn send_batch(&self, frames: &[&[u8]]) -> io::Result<usize> {
+    /// Sends `frames` in order with as few system calls as possible (`sendmmsg`, each frame
+    /// gathered from its pieces); returns how many were sent. Fewer than all means the queue
+    /// filled up (or a later frame failed; that error is then reported by the next send).
+    pub fn send_batch<B: FrameBatch + ?Sized>(&self, frames: &B) -> io::Result<usize> {
         socket::send_frames(self.socket.as_fd(), frames)
     }
 }

@@ -10,7 +10,7 @@ use std::ptr;
 
 use rustix::io::Errno;
 
-use crate::tx;
+use crate::tx::{self, FrameBatch};
 
 /// Sets `SOL_PACKET` option `name` to `value`. `T` is the C type the kernel expects for that
 /// option (`c_int`, `tpacket_req3`, `packet_mreq`, ...).
@@ -61,6 +61,45 @@ pub(super) fn packet_statistics(socket: BorrowedFd<'_>) -> io::Result<libc::tpac
     Ok(stats)
 }
 
+/// `SOL_PACKET` option: join a fanout group (`<linux/if_packet.h>`).
+const PACKET_FANOUT: libc::c_int = 18;
+/// Fanout by the flow's symmetric hash: both directions of a flow reach the same socket.
+const PACKET_FANOUT_HASH: u32 = 0;
+/// The kernel chooses an unused group id (read back with `getsockopt`).
+const PACKET_FANOUT_FLAG_UNIQUEID: u32 = 0x2000;
+
+/// Makes the bound `socket` the first of a new fanout group by flow hash, with an id the
+/// kernel chooses (unique in the network namespace); returns the id, for [`join_fanout`].
+pub(super) fn new_fanout(socket: BorrowedFd<'_>) -> io::Result<u16> {
+    let arg = (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
+    set_packet_option(socket, PACKET_FANOUT, &arg)?;
+    let mut value: u32 = 0;
+    let mut len = size_of::<u32>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and writable; `len` tells the kernel how many bytes
+    // it may write into `value`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            PACKET_FANOUT,
+            ptr::from_mut(&mut value).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The id in the low 16 bits, the type and flags above.
+    Ok(value as u16)
+}
+
+/// Adds the bound `socket` (bound to the same interface) to fanout group `id` (see
+/// [`new_fanout`]).
+pub(super) fn join_fanout(socket: BorrowedFd<'_>, id: u16) -> io::Result<()> {
+    let arg = u32::from(id) | (PACKET_FANOUT_HASH << 16);
+    set_packet_option(socket, PACKET_FANOUT, &arg)
+}
+
 /// What a bound packet socket receives.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(super) enum Receive {
@@ -106,36 +145,75 @@ pub(super) fn bind_to_interface(
 
 /// How many frames one `sendmmsg` call carries.
 const FRAMES_PER_CALL: usize = 64;
+/// How many pieces (buffers of chained frames) one `sendmmsg` call carries: 4 per frame, on
+/// average, before a call is cut short.
+const PIECES_PER_CALL: usize = 4 * FRAMES_PER_CALL;
 
-/// Sends `frames` on the bound, non-blocking `socket` with `sendmmsg`, in order; returns how
-/// many the kernel accepted. Stops early at a full queue. A failure after some frames went out
-/// is reported as the short count (the condition recurs on the next send); a failure on the
-/// first frame is an error.
-pub(super) fn send_frames(socket: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Result<usize> {
+/// Sends the frames of `batch` on the bound, non-blocking `socket` with `sendmmsg`, in order,
+/// each gathered from its pieces; returns how many the kernel accepted. Stops early at a full
+/// queue. A failure after some frames went out is reported as the short count (the condition
+/// recurs on the next send); a failure on the first frame is an error, and so is a frame of
+/// more pieces than one call carries.
+pub(super) fn send_frames<B: FrameBatch + ?Sized>(
+    socket: BorrowedFd<'_>,
+    batch: &B,
+) -> io::Result<usize> {
+    let total = batch.frames();
     let mut sent = 0;
-    for chunk in frames.chunks(FRAMES_PER_CALL) {
+    while sent < total {
         let mut iovecs = [libc::iovec {
             iov_base: ptr::null_mut(),
             iov_len: 0,
-        }; FRAMES_PER_CALL];
+        }; PIECES_PER_CALL];
         // SAFETY: `mmsghdr` is a C struct of integers and pointers; all zeroes is a valid,
         // empty message (null pointers with zero lengths, no flags).
         let mut messages: [libc::mmsghdr; FRAMES_PER_CALL] = unsafe { std::mem::zeroed() };
-        for ((frame, iovec), message) in chunk.iter().zip(&mut iovecs).zip(&mut messages) {
-            // The kernel only reads through iov_base; the pointer is mutable by C's signature.
-            iovec.iov_base = frame.as_ptr().cast_mut().cast();
-            iovec.iov_len = frame.len();
-            message.msg_hdr.msg_iov = iovec;
-            message.msg_hdr.msg_iovlen = 1;
+        // Fill the messages' pieces first: a message points into `iovecs` only once they are
+        // all written.
+        let mut spans = [(0usize, 0usize); FRAMES_PER_CALL];
+        let (mut count, mut used) = (0, 0);
+        while count < FRAMES_PER_CALL && sent + count < total {
+            let start = used;
+            let mut fits = true;
+            for piece in batch.pieces(sent + count) {
+                let Some(iovec) = iovecs.get_mut(used) else {
+                    fits = false;
+                    break;
+                };
+                // The kernel only reads through iov_base; the pointer is mutable by C's
+                // signature.
+                iovec.iov_base = piece.as_ptr().cast_mut().cast();
+                iovec.iov_len = piece.len();
+                used += 1;
+            }
+            if !fits {
+                if count == 0 {
+                    // Alone in a call and still too many pieces.
+                    return if sent > 0 {
+                        Ok(sent)
+                    } else {
+                        Err(io::Error::from_raw_os_error(libc::EMSGSIZE))
+                    };
+                }
+                break;
+            }
+            spans[count] = (start, used - start);
+            count += 1;
         }
-        // SAFETY: the first `chunk.len()` messages each point at one iovec in `iovecs`, which
-        // points into a frame of `frames`; all of them live until the call returns. The kernel
-        // reads them and writes only `msg_len` of each message.
+        // One pointer for every message: borrowing `iovecs` again per message would not.
+        let base = iovecs.as_mut_ptr();
+        for (message, &(start, len)) in messages.iter_mut().zip(&spans[..count]) {
+            message.msg_hdr.msg_iov = base.wrapping_add(start);
+            message.msg_hdr.msg_iovlen = len;
+        }
+        // SAFETY: the first `count` messages each point at their own run of iovecs in
+        // `iovecs`, which point into the pieces of frames of `batch`; all of them live until
+        // the call returns. The kernel reads them and writes only `msg_len` of each message.
         let rc = unsafe {
             libc::sendmmsg(
                 socket.as_raw_fd(),
                 messages.as_mut_ptr(),
-                chunk.len() as libc::c_uint,
+                count as libc::c_uint,
                 libc::MSG_DONTWAIT,
             )
         };
@@ -150,7 +228,7 @@ pub(super) fn send_frames(socket: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Resul
         }
         let accepted = rc as usize;
         sent += accepted;
-        if accepted < chunk.len() {
+        if accepted < count {
             break;
         }
     }

@@ -487,23 +487,51 @@ pub struct MemifTx {
     endpoint: Arc<Mutex<Endpoint>>,
 }
 
+/// Packets go out in bursts of up to 64 frames; a chain (longer than a buffer) is copied into
+/// one frame in the worker's scratch and goes out in a burst of its own.
 impl TxPort for MemifTx {
-    fn send(&self, frames: &[&[u8]], counters: &mut PortCounters) {
+    fn send(
+        &self,
+        batch: super::port::TxBatch<'_>,
+        scratch: &mut super::port::TxScratch,
+        counters: &mut PortCounters,
+    ) {
+        const BURST: usize = 64;
         let mut endpoint = lock(&self.endpoint);
         let Some(interface) = endpoint.interface_mut() else {
             // No peer: nobody to send to.
-            counters.tx_drops += frames.len() as u64;
+            counters.tx_drops += batch.len() as u64;
             return;
         };
         let before = interface.tx_stats(TX_QUEUE).unwrap_or_default();
-        let taken = interface.tx_burst(TX_QUEUE, frames).unwrap_or(0);
+        let mut frames: [&[u8]; BURST] = [&[]; BURST];
+        let (mut next, mut taken) = (0, 0);
+        while next < batch.len() {
+            let first = batch.packet(next);
+            let (offered, took) = if first.is_chain() {
+                let whole = [first.contiguous(scratch)];
+                (1, interface.tx_burst(TX_QUEUE, &whole).unwrap_or(0))
+            } else {
+                let mut n = 0;
+                while n < BURST && next + n < batch.len() && !batch.packet(next + n).is_chain() {
+                    frames[n] = batch.packet(next + n).head();
+                    n += 1;
+                }
+                (n, interface.tx_burst(TX_QUEUE, &frames[..n]).unwrap_or(0))
+            };
+            taken += took;
+            next += offered;
+            if took < offered {
+                break; // the ring is full
+            }
+        }
         let after = interface.tx_stats(TX_QUEUE).unwrap_or_default();
         counters.tx_packets += after.packets.saturating_sub(before.packets);
         counters.tx_bytes += after.bytes.saturating_sub(before.bytes);
         // Frames that found the ring full, and frames the queue refused (too long, or a bad
         // buffer posted by the peer).
         let refused = dropped(&after).saturating_sub(dropped(&before));
-        counters.tx_drops += (frames.len() - taken) as u64 + refused;
+        counters.tx_drops += (batch.len() - taken) as u64 + refused;
     }
 }
 

@@ -10,16 +10,21 @@
 //! by atomic swap and are picked up between vectors, so the hot path takes
 //! no lock.
 //!
+//! With several workers, each flow is handled by the worker that holds its session: a
+//! worker hands the packets it receives for flows another owns to that worker
+//! ([`handoff`]; which worker: [`podwire_dataplane::steer`]). With one, nothing of it runs.
+//!
 //! Ports with a control channel (memif) are serviced by the worker that
 //! polls them: when their descriptor is readable, when their timer is due,
 //! and, while traffic keeps the worker from sleeping, at the latest every
 //! [`LOOK_INTERVAL`] (one `epoll_wait` that does not sleep).
 
+mod handoff;
 pub mod memif;
 mod port;
+mod queues;
 mod snapshot;
 
-use std::collections::VecDeque;
 use std::io;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
@@ -29,17 +34,21 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use podwire_dataplane::buffer::BufferIndex;
 use podwire_dataplane::clock::Instant;
+use podwire_dataplane::counters::NodeCounters;
 use podwire_dataplane::engine::Engine;
-use podwire_dataplane::graph::VECTOR_SIZE;
+use podwire_dataplane::graph::{NodeRuntime, VECTOR_SIZE};
 use podwire_dataplane::interface::IfIndex;
 use podwire_dataplane::nat::housekeeping::NatHousekeeping;
 use podwire_dataplane::neighbor::{NeighborBus, NeighborTable};
 use podwire_dataplane::nodes::glean::release_due;
 use podwire_dataplane::publish::{TablePublisher, TableReader};
+use podwire_dataplane::steer::Steering;
 
 use crate::poll::{Poller, Waker};
+use handoff::Handoff;
 
-pub use port::{AfPacketRx, PortCounters, RxPort, TapPort, TxPort};
+pub use port::{AfPacketRx, PortCounters, RxPort, TapPort, TxBatch, TxPacket, TxPort, TxScratch};
+pub use queues::TapQueues;
 pub use snapshot::{NeighborSnapshot, WorkerSnapshot};
 
 /// How a worker behaves.
@@ -52,6 +61,9 @@ pub struct WorkerConfig {
     pub poll_window: Duration,
     /// Each worker's session table: size and timeouts.
     pub sessions: podwire_dataplane::nat::session::SessionConfig,
+    /// The UDP port of VXLAN: with several workers, a VXLAN packet goes to the worker of
+    /// the flow inside.
+    pub vxlan_port: u16,
 }
 
 impl Default for WorkerConfig {
@@ -60,8 +72,20 @@ impl Default for WorkerConfig {
             buffers: 16_384,
             poll_window: Duration::from_micros(100),
             sessions: Default::default(),
+            vxlan_port: 4789,
         }
     }
+}
+
+std::thread_local! {
+    /// The number of the worker this thread is, on a worker's thread.
+    static WORKER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// The number of the worker the calling thread is; `None` off the workers' threads. A device
+/// with a queue per worker ([`TapQueues`]) sends through the caller's.
+pub fn current_worker() -> Option<usize> {
+    WORKER.with(std::cell::Cell::get)
 }
 
 /// The start of the time base of [`monotonic_nanos`].
@@ -143,10 +167,28 @@ impl Workers {
         let tx: Arc<ArcSwap<TxTable>> = Arc::new(ArcSwap::from_pointee(Vec::new()));
         // What one worker learns from ARP/ND, the others route with.
         let neighbors = Arc::new(NeighborBus::default());
+        let count = count.clamp(1, podwire_dataplane::steer::MAX_WORKERS);
         let mut handles = Vec::with_capacity(count);
-        for id in 0..count.max(1) {
+        let wakers = (0..count)
+            .map(|_| Waker::new().map(Arc::new))
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(WorkerError::Poll)?;
+        // Several workers: every flow to the one that holds its session, with room in the
+        // shared table for the reply key of every session they can hold.
+        let mut handoffs: Vec<Option<Handoff>> = match count {
+            1 => vec![None],
+            _ => {
+                let keys = config.sessions.capacity as usize * count;
+                let steering = Steering::new(count, keys, vec![config.vxlan_port]);
+                Handoff::mesh(&steering, &wakers)
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            }
+        };
+        for (id, waker) in wakers.into_iter().enumerate() {
             let (commands, inbox) = mpsc::channel();
-            let waker = Arc::new(Waker::new().map_err(WorkerError::Poll)?);
+            let handoff = handoffs[id].take();
             let mut engine = Engine::new(config.buffers, Some(monotonic_nanos))?;
             engine.set_session_config(config.sessions);
             engine.state.neighbors = NeighborTable::shared(neighbors.clone());
@@ -158,6 +200,7 @@ impl Workers {
             let thread = std::thread::Builder::new()
                 .name(format!("podwire-w{id}"))
                 .spawn(move || {
+                    WORKER.with(|worker| worker.set(Some(id)));
                     let poller = match Poller::new()
                         .and_then(|p| p.add(&*thread_waker, WAKER_TOKEN).map(|()| p))
                     {
@@ -183,8 +226,12 @@ impl Workers {
                         next_deadline: None,
                         config,
                         rx: Vec::with_capacity(VECTOR_SIZE),
-                        linear: VecDeque::new(),
+                        pending: Vec::new(),
+                        scratch: TxScratch::default(),
                         nat: NatHousekeeping::new(),
+                        handoff,
+                        input: NodeCounters::default(),
+                        sleeps: 0,
                     }
                     .run()
                 })
@@ -215,6 +262,14 @@ impl Workers {
     /// polled by the least loaded worker. Attach before publishing tables
     /// that route to the interface.
     pub fn attach(&self, index: IfIndex, rx: Box<dyn RxPort>, tx: Arc<dyn TxPort>) {
+        self.attach_queues(index, vec![rx], tx);
+    }
+
+    /// Attaches an interface read through several queues (a multi-queue tap): every worker
+    /// may send on `tx`; queue `i` of `rx` is polled by worker `i`, one queue alone by the
+    /// least loaded worker. Queues beyond the number of workers are closed. Attach before
+    /// publishing tables that route to the interface.
+    pub fn attach_queues(&self, index: IfIndex, rx: Vec<Box<dyn RxPort>>, tx: Arc<dyn TxPort>) {
         self.tx.rcu(|table| {
             let mut table = (**table).clone();
             if table.len() <= index.as_usize() {
@@ -224,11 +279,21 @@ impl Workers {
             table
         });
         let mut placement = self.placement.lock().unwrap_or_else(|e| e.into_inner());
-        let worker = (0..self.handles.len())
-            .min_by_key(|w| placement.iter().filter(|(_, p)| p == w).count())
-            .unwrap_or(0);
-        placement.push((index, worker));
-        self.handles[worker].send(Command::AddPort(index, rx));
+        match <[Box<dyn RxPort>; 1]>::try_from(rx) {
+            Ok([only]) => {
+                let worker = (0..self.handles.len())
+                    .min_by_key(|w| placement.iter().filter(|(_, p)| p == w).count())
+                    .unwrap_or(0);
+                placement.push((index, worker));
+                self.handles[worker].send(Command::AddPort(index, only));
+            }
+            Err(queues) => {
+                for (worker, queue) in queues.into_iter().enumerate().take(self.handles.len()) {
+                    placement.push((index, worker));
+                    self.handles[worker].send(Command::AddPort(index, queue));
+                }
+            }
+        }
     }
 
     /// Detaches an interface: no worker polls or sends on it any more.
@@ -241,10 +306,12 @@ impl Workers {
             table
         });
         let mut placement = self.placement.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pos) = placement.iter().position(|(i, _)| *i == index) {
-            let (_, worker) = placement.remove(pos);
-            self.handles[worker].send(Command::RemovePort(index));
-        }
+        placement.retain(|&(i, worker)| {
+            if i == index {
+                self.handles[worker].send(Command::RemovePort(index));
+            }
+            i != index
+        });
     }
 
     /// Traces the next `packets` packets received by each worker.
@@ -361,10 +428,18 @@ struct Worker {
     next_deadline: Option<std::time::Instant>,
     config: WorkerConfig,
     rx: Vec<BufferIndex>,
-    /// Chained packets copied out whole for devices that take one frame.
-    linear: VecDeque<Vec<u8>>,
+    /// The interfaces with packets to send, this round.
+    pending: Vec<IfIndex>,
+    /// What devices that need a chain in one piece copy it into.
+    scratch: TxScratch,
     /// Session and affinity expiry, stale UDP sessions.
     nat: NatHousekeeping,
+    /// With several workers: the way to the others.
+    handoff: Option<Handoff>,
+    /// What it received from its ports, as `show runtime`'s `worker-input`.
+    input: NodeCounters,
+    /// Times it slept.
+    sleeps: u64,
 }
 
 impl Worker {
@@ -410,6 +485,12 @@ impl Worker {
                         "UDP sessions to endpoints that no longer serve cleared"
                     );
                 }
+                if let Some(handoff) = &mut self.handoff {
+                    if released {
+                        handoff.publish(&mut self.engine.state.sessions, tables, now);
+                    }
+                    handoff.housekeeping(&mut self.engine.state.sessions, now);
+                }
                 if released {
                     self.transmit();
                 }
@@ -431,6 +512,7 @@ impl Worker {
         self.set_sleeping(true);
         let found = self.poll_once(now) > 0;
         if !found {
+            self.sleeps += 1;
             let until_deadline = self
                 .next_deadline
                 .map(|due| due.saturating_duration_since(std_instant(now)));
@@ -444,6 +526,9 @@ impl Worker {
     fn set_sleeping(&mut self, sleeping: bool) {
         for port in &mut self.ports {
             port.rx.set_sleeping(sleeping);
+        }
+        if let Some(handoff) = &self.handoff {
+            handoff.set_sleeping(sleeping);
         }
     }
 
@@ -487,10 +572,20 @@ impl Worker {
         self.next_deadline = self.ports.iter().filter_map(|p| p.deadline).min();
     }
 
-    /// One round: receive from every port, run the graph, transmit.
+    /// One round: receive from every port (and, with several workers, hand over what
+    /// others own and take what they handed over), run the graph, transmit.
     /// Returns the number of packets received.
     fn poll_once(&mut self, now: Instant) -> usize {
         let mut received = 0;
+        // With several workers, the tables tell steering which Services keep clients to one
+        // endpoint.
+        let tables = match &mut self.handoff {
+            Some(handoff) => {
+                handoff.begin_round(&self.engine.state.sessions);
+                Some(self.reader.refresh())
+            }
+            None => None,
+        };
         for port in &mut self.ports {
             let i = port.index.as_usize();
             if self.counters.len() <= i {
@@ -502,56 +597,59 @@ impl Worker {
                 &mut self.rx,
                 &mut self.counters[i],
             );
+            received += self.rx.len();
+            if let (Some(handoff), Some(tables)) = (&mut self.handoff, tables) {
+                handoff.split(&mut self.engine.pool, port.index, &mut self.rx, tables);
+            }
             if !self.rx.is_empty() {
-                received += self.rx.len();
                 self.engine.receive(port.index, &self.rx, now);
                 self.rx.clear();
             }
         }
         if received > 0 {
+            handoff::count(&mut self.input, received);
+        }
+        let mut handled = received;
+        if let Some(handoff) = &mut self.handoff {
+            handoff.wake_peers();
+            handled += handoff.take(&mut self.engine, now);
+        }
+        if handled > 0 {
             let tables = self.reader.refresh();
             self.engine.state.neighbors.sync();
             // What another worker learned releases the packets held here at once.
             release_due(&mut self.engine, tables, now);
             self.engine.run(tables, now);
+            if let Some(handoff) = &mut self.handoff {
+                handoff.publish(&mut self.engine.state.sessions, tables, now);
+            }
             self.transmit();
         }
-        received
+        handled
     }
 
+    /// Hands every output queue to its device. Allocates nothing once the scratch vectors
+    /// have grown: the interface list and the linearizing buffer are the worker's, kept from
+    /// round to round, and the queues get their allocations back.
     fn transmit(&mut self) {
         let table = self.tx.load();
-        let pending: Vec<IfIndex> = self.engine.tx.pending().collect();
-        for index in pending {
+        self.pending.clear();
+        self.pending.extend(self.engine.tx.pending());
+        for &index in &self.pending {
             let Some(queue) = self.engine.tx.queue_mut(index) else {
                 continue;
             };
-            let packets = std::mem::take(queue);
+            let mut packets = std::mem::take(queue);
             let i = index.as_usize();
             if self.counters.len() <= i {
                 self.counters.resize(i + 1, PortCounters::default());
             }
-            let pool = &self.engine.pool;
             match table.get(i).and_then(Option::as_ref) {
-                Some(device) => {
-                    self.linear.clear();
-                    for &bi in &packets {
-                        if pool.meta(bi).next().is_some() {
-                            let mut whole = Vec::new();
-                            pool.copy_to_vec(bi, &mut whole);
-                            self.linear.push_back(whole);
-                        }
-                    }
-                    let mut linear = self.linear.iter();
-                    let frames: Vec<&[u8]> = packets
-                        .iter()
-                        .map(|&bi| match pool.meta(bi).next() {
-                            Some(_) => linear.next().map_or(&[][..], Vec::as_slice),
-                            None => pool.data(bi),
-                        })
-                        .collect();
-                    device.send(&frames, &mut self.counters[i]);
-                }
+                Some(device) => device.send(
+                    TxBatch::new(&self.engine.pool, &packets),
+                    &mut self.scratch,
+                    &mut self.counters[i],
+                ),
                 None => self.counters[i].tx_drops += packets.len() as u64,
             }
             for &bi in &packets {
@@ -559,7 +657,6 @@ impl Worker {
             }
             // Give the queue its allocation back for the next round.
             if let Some(queue) = self.engine.tx.queue_mut(index) {
-                let mut packets = packets;
                 packets.clear();
                 *queue = packets;
             }
@@ -598,11 +695,37 @@ impl Worker {
                 Command::TraceAdd(n) => self.engine.trace.arm(n),
                 Command::TraceClear => self.engine.trace.clear(),
                 Command::Snapshot(reply) => {
-                    let _ = reply.send(snapshot::take(self.id, &self.engine, &self.counters));
+                    let mut snapshot = snapshot::take(self.id, &self.engine, &self.counters);
+                    snapshot.runtime.extend(self.runtime());
+                    let _ = reply.send(snapshot);
                 }
                 Command::Stop => return false,
             }
         }
+    }
+}
+
+impl Worker {
+    /// `show runtime` rows of the worker itself, after the graph's: what it received,
+    /// how often it slept, what it handed over and took.
+    fn runtime(&self) -> Vec<NodeRuntime> {
+        let mut rows = vec![
+            NodeRuntime {
+                name: "worker-input",
+                counters: self.input,
+            },
+            NodeRuntime {
+                name: "worker-sleep",
+                counters: NodeCounters {
+                    calls: self.sleeps,
+                    ..NodeCounters::default()
+                },
+            },
+        ];
+        if let Some(handoff) = &self.handoff {
+            rows.extend(handoff.runtime());
+        }
+        rows
     }
 }
 

@@ -2,17 +2,21 @@
 //! by the one worker that polls it, and a transmit side every worker may use
 //! (any worker may route a packet out of any interface).
 
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Instant;
 
-use podwire_dataplane::buffer::{BUFFER_HEADROOM, BUFFER_STRIDE, BufferIndex, BufferPool};
+use podwire_dataplane::buffer::{
+    BUFFER_DATA_SIZE, BUFFER_HEADROOM, BufferIndex, BufferPool, OffloadInfo,
+};
 
 use podwire_dataplane::offload::{complete_l4_checksum, segment_tcp};
 
 use crate::af_packet::{AfPacket, AfPacketSender, Gso, GsoKind};
 use crate::tap::Tap;
-use crate::tx::TxStatus;
+use crate::tx::{FrameBatch, TxStatus};
+use crate::vnet::{self, VNET_HDR_LEN};
 
 /// Per-interface counters a worker keeps.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -77,16 +81,282 @@ pub trait RxPort: Send {
 
 /// The transmit side of an interface, shared by every worker.
 pub trait TxPort: Send + Sync {
-    /// Sends whole frames; counts what it sends and what it loses.
-    fn send(&self, frames: &[&[u8]], counters: &mut PortCounters);
+    /// Sends the packets of `batch` (chains, with the offloads they ask for: only those the
+    /// interface's `offloads` allow, the data plane saw to that); counts what it sends and
+    /// what it loses. `scratch` is the worker's, for a device that needs a chain copied into
+    /// one frame.
+    fn send(&self, batch: TxBatch<'_>, scratch: &mut TxScratch, counters: &mut PortCounters);
 }
 
-/// A tap is read by one worker and written by any, through one descriptor.
-pub struct TapPort(pub Arc<Tap>);
+/// Packets on their way out of one interface: chains of buffers in a worker's pool.
+#[derive(Clone, Copy)]
+pub struct TxBatch<'a> {
+    pool: &'a BufferPool,
+    packets: &'a [BufferIndex],
+}
+
+impl<'a> TxBatch<'a> {
+    /// The packets `packets` (heads of chains) of `pool`.
+    pub fn new(pool: &'a BufferPool, packets: &'a [BufferIndex]) -> Self {
+        TxBatch { pool, packets }
+    }
+
+    /// How many packets.
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// Packet `i`.
+    pub fn packet(&self, i: usize) -> TxPacket<'a> {
+        TxPacket {
+            pool: self.pool,
+            head: self.packets[i],
+        }
+    }
+
+    /// The packets, in order.
+    pub fn iter(&self) -> impl Iterator<Item = TxPacket<'a>> + 'a {
+        let pool = self.pool;
+        self.packets
+            .iter()
+            .map(move |&head| TxPacket { pool, head })
+    }
+}
+
+impl FrameBatch for TxBatch<'_> {
+    fn frames(&self) -> usize {
+        self.len()
+    }
+
+    fn pieces(&self, i: usize) -> impl Iterator<Item = &[u8]> {
+        self.packet(i).pieces()
+    }
+}
+
+/// One packet to send: the buffers of its chain and what it asks of the device.
+#[derive(Clone, Copy)]
+pub struct TxPacket<'a> {
+    pool: &'a BufferPool,
+    head: BufferIndex,
+}
+
+impl<'a> TxPacket<'a> {
+    /// The checksum and segmentation work left for the device.
+    pub fn offload(&self) -> &'a OffloadInfo {
+        &self.pool.meta(self.head).offload
+    }
+
+    /// The packet's bytes in its first buffer: all of its headers.
+    pub fn head(&self) -> &'a [u8] {
+        self.pool.data(self.head)
+    }
+
+    /// Whether it spans several buffers.
+    pub fn is_chain(&self) -> bool {
+        self.pool.meta(self.head).next().is_some()
+    }
+
+    /// Its bytes, buffer by buffer.
+    pub fn pieces(self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let pool = self.pool;
+        pool.chain(self.head).map(move |bi| pool.data(bi))
+    }
+
+    /// Its length, every buffer of its chain.
+    pub fn len(&self) -> usize {
+        self.pool.total_length(self.head)
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its bytes in one slice: the buffer itself when it is one, else a copy in `scratch`.
+    pub fn contiguous<'s>(&self, scratch: &'s mut TxScratch) -> &'s [u8]
+    where
+        'a: 's,
+    {
+        if self.is_chain() {
+            self.pool.copy_to_vec(self.head, &mut scratch.linear);
+            &scratch.linear
+        } else {
+            self.head()
+        }
+    }
+}
+
+/// A worker's room for what a transmit needs beyond the packets: kept from round to round so
+/// that sending allocates nothing once it has grown to the largest packet.
+#[derive(Debug, Default)]
+pub struct TxScratch {
+    linear: Vec<u8>,
+}
+
+/// How many pieces one tap write gathers: a virtio-net header and the buffers of a 64 KiB
+/// segment (33 of 2 KiB), with room to spare.
+const TAP_PIECES: usize = 64;
+
+/// The largest frame a tap hands over: a 64 KiB segment (the most a tap's GSO makes) with
+/// its Ethernet header and a VLAN tag.
+const TAP_MAX_FRAME: usize = 65_536 + 18;
+
+/// Buffers one tap read may fill: as many as the largest frame takes.
+const TAP_RX_BUFFERS: usize = TAP_MAX_FRAME.div_ceil(BUFFER_DATA_SIZE);
+
+/// Where in its head buffer a frame's virtio-net header is read: the end of the headroom.
+const VNET_HEADER_AT: usize = BUFFER_HEADROOM - VNET_HDR_LEN;
+
+/// A tap is read by one worker and written by any, through one descriptor (or one queue of a
+/// multi-queue tap).
+///
+/// With the virtio-net header, one `readv` takes each frame straight into pool buffers: the
+/// header into the head buffer's headroom, the frame across [`TAP_RX_BUFFERS`] buffers taken
+/// from the pool before the read. The buffers the frame filled become its chain; the others wait for
+/// the next read, and go back to the pool when the round of reads ends. A frame crosses the
+/// graph whole, as one packet, with the header's [`OffloadInfo`].
+pub struct TapPort {
+    tap: Arc<Tap>,
+    /// Buffers taken for the reads of one [`RxPort::receive`] call, none between calls (a
+    /// port dropped between calls holds no buffer of the pool).
+    spare: Vec<BufferIndex>,
+    /// Frames dropped for a malformed virtio-net header: logged once in a while.
+    malformed: u64,
+}
+
+impl TapPort {
+    /// The receive side of `tap`.
+    pub fn new(tap: Arc<Tap>) -> Self {
+        TapPort {
+            tap,
+            spare: Vec::with_capacity(TAP_RX_BUFFERS),
+            malformed: 0,
+        }
+    }
+
+    /// Buffers a read needs: those of the largest frame with the virtio-net header (which
+    /// brings large segments), else one.
+    fn buffers_per_read(&self) -> usize {
+        if self.tap.has_vnet_hdr() {
+            TAP_RX_BUFFERS
+        } else {
+            1
+        }
+    }
+
+    /// Reads one frame into the spare buffers; what it is, or `None` when no frame is
+    /// waiting (or the device failed: counted, logged).
+    ///
+    /// The virtio-net header is read into the head buffer's headroom, right before the
+    /// frame: one iovec per buffer, no copy.
+    fn read(&mut self, pool: &mut BufferPool, counters: &mut PortCounters) -> Option<TapFrame> {
+        let head = *self.spare.first()?;
+        let read = if self.tap.has_vnet_hdr() {
+            let bis: [BufferIndex; TAP_RX_BUFFERS] = self.spare.as_slice().try_into().ok()?;
+            let mut first = true;
+            let mut bufs = pool.raw_many_mut(&bis).ok()?.map(|raw| {
+                let from = match std::mem::take(&mut first) {
+                    true => VNET_HEADER_AT,
+                    false => BUFFER_HEADROOM,
+                };
+                IoSliceMut::new(&mut raw[from..])
+            });
+            self.tap.recv_vectored(&mut bufs)
+        } else {
+            self.tap.recv(&mut pool.raw_mut(head)[BUFFER_HEADROOM..])
+        };
+        let len = match read {
+            Ok(len) => len?,
+            Err(e) => {
+                counters.rx_drops += 1;
+                tracing::warn!(tap = self.tap.name(), error = %e, "tap read failed");
+                return None;
+            }
+        };
+        if !self.tap.has_vnet_hdr() {
+            return Some(TapFrame::Frame(
+                len.min(BUFFER_DATA_SIZE),
+                OffloadInfo::default(),
+            ));
+        }
+        let Some(len) = len.checked_sub(VNET_HDR_LEN) else {
+            return Some(TapFrame::Malformed);
+        };
+        if len > TAP_RX_BUFFERS * BUFFER_DATA_SIZE {
+            return Some(TapFrame::Truncated);
+        }
+        let mut header = [0u8; VNET_HDR_LEN];
+        header.copy_from_slice(&pool.raw_mut(head)[VNET_HEADER_AT..BUFFER_HEADROOM]);
+        pool.set_data(head, BUFFER_HEADROOM, len.min(BUFFER_DATA_SIZE));
+        match vnet::decode(&header, pool.data(head), len) {
+            Ok(offload) => Some(TapFrame::Frame(len, offload)),
+            Err(e) => {
+                self.malformed += 1;
+                if self.malformed.is_power_of_two() {
+                    tracing::debug!(
+                        tap = self.tap.name(),
+                        error = %e,
+                        dropped = self.malformed,
+                        "tap frames with a malformed virtio-net header dropped"
+                    );
+                }
+                Some(TapFrame::Malformed)
+            }
+        }
+    }
+
+    /// Tops the spare buffers up to what a read needs; false when the pool cannot.
+    fn top_up(&mut self, pool: &mut BufferPool) -> bool {
+        let wanted = self.buffers_per_read();
+        while self.spare.len() < wanted {
+            match pool.alloc() {
+                Ok(bi) => self.spare.push(bi),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Makes the first spare buffers a packet of `len` bytes: the head and as many more as
+    /// the frame filled, chained; they are spare no more.
+    fn take_frame(
+        &mut self,
+        pool: &mut BufferPool,
+        len: usize,
+        offload: OffloadInfo,
+    ) -> BufferIndex {
+        let used = len.div_ceil(BUFFER_DATA_SIZE).max(1);
+        let frame = &self.spare[..used];
+        for (i, &bi) in frame.iter().enumerate() {
+            let in_buffer = (len - i * BUFFER_DATA_SIZE).min(BUFFER_DATA_SIZE);
+            pool.set_data(bi, BUFFER_HEADROOM, in_buffer);
+        }
+        pool.link(frame);
+        let head = frame[0];
+        pool.meta_mut(head).offload = offload;
+        self.spare.drain(..used);
+        head
+    }
+}
+
+/// What one tap read gave.
+enum TapFrame {
+    /// A frame of this length, in the spare buffers from the first on.
+    Frame(usize, OffloadInfo),
+    /// A frame longer than the port takes: the kernel cut it.
+    Truncated,
+    /// A frame whose virtio-net header makes no sense.
+    Malformed,
+}
 
 impl RxPort for TapPort {
     fn fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        self.tap.as_fd()
     }
 
     fn receive(
@@ -97,46 +367,63 @@ impl RxPort for TapPort {
         counters: &mut PortCounters,
     ) {
         for _ in 0..max {
-            let Ok(bi) = pool.alloc() else {
+            if !self.top_up(pool) {
                 // Leave the frames in the kernel's queue until buffers
                 // come back; count it, as it means the pool is too small.
                 counters.rx_drops += 1;
-                return;
-            };
-            match self
-                .0
-                .recv(&mut pool.raw_mut(bi)[BUFFER_HEADROOM..BUFFER_STRIDE])
-            {
-                Ok(Some(len)) => {
-                    pool.set_data(bi, BUFFER_HEADROOM, len);
+                break;
+            }
+            match self.read(pool, counters) {
+                None => break,
+                Some(TapFrame::Frame(len, offload)) => {
+                    out.push(self.take_frame(pool, len, offload));
                     counters.rx_packets += 1;
                     counters.rx_bytes += len as u64;
-                    out.push(bi);
                 }
-                Ok(None) => {
-                    pool.free(bi);
-                    return;
-                }
-                Err(e) => {
-                    pool.free(bi);
-                    counters.rx_drops += 1;
-                    tracing::warn!(tap = self.0.name(), error = %e, "tap read failed");
-                    return;
-                }
+                // The buffers stay spare, to be read into again.
+                Some(TapFrame::Truncated | TapFrame::Malformed) => counters.rx_drops += 1,
             }
+        }
+        for bi in self.spare.drain(..) {
+            pool.free(bi);
         }
     }
 }
 
 impl TxPort for Tap {
-    fn send(&self, frames: &[&[u8]], counters: &mut PortCounters) {
-        for frame in frames {
-            match Tap::send(self, frame) {
-                Ok(TxStatus::Sent) => {
+    fn send(&self, batch: TxBatch<'_>, _scratch: &mut TxScratch, counters: &mut PortCounters) {
+        let vnet = self.has_vnet_hdr();
+        for packet in batch.iter() {
+            let header = vnet::encode(packet.offload(), packet.head());
+            let mut pieces = [IoSlice::new(&[]); TAP_PIECES];
+            let mut count = 0;
+            if vnet {
+                pieces[0] = IoSlice::new(&header);
+                count = 1;
+            }
+            let mut fits = true;
+            for piece in packet.pieces() {
+                let Some(slot) = pieces.get_mut(count) else {
+                    fits = false;
+                    break;
+                };
+                *slot = IoSlice::new(piece);
+                count += 1;
+            }
+            match fits.then(|| self.send_vectored(&pieces[..count])) {
+                Some(Ok(TxStatus::Sent)) => {
                     counters.tx_packets += 1;
-                    counters.tx_bytes += frame.len() as u64;
+                    counters.tx_bytes += packet.len() as u64;
                 }
-                Ok(TxStatus::QueueFull) | Err(_) => counters.tx_drops += 1,
+                Some(Ok(TxStatus::QueueFull)) => counters.tx_drops += 1,
+                Some(Err(e)) => {
+                    counters.tx_drops += 1;
+                    tracing::debug!(tap = self.name(), error = %e, "tap write failed");
+                }
+                None => {
+                    counters.tx_drops += 1;
+                    tracing::debug!(tap = self.name(), "a packet of too many buffers not sent");
+                }
             }
         }
     }
@@ -216,9 +503,10 @@ fn receive_whole(
     out.push(bi);
 }
 
+/// Chains go out gathered (`sendmmsg` with one iovec per buffer), up to 64 frames a call.
 impl TxPort for AfPacketSender {
-    fn send(&self, frames: &[&[u8]], counters: &mut PortCounters) {
-        let sent = match self.send_batch(frames) {
+    fn send(&self, batch: TxBatch<'_>, _scratch: &mut TxScratch, counters: &mut PortCounters) {
+        let sent = match self.send_batch(&batch) {
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(error = %e, "AF_PACKET send failed");
@@ -226,7 +514,33 @@ impl TxPort for AfPacketSender {
             }
         };
         counters.tx_packets += sent as u64;
-        counters.tx_bytes += frames[..sent].iter().map(|f| f.len() as u64).sum::<u64>();
-        counters.tx_drops += (frames.len() - sent) as u64;
+        counters.tx_bytes += (0..sent).map(|i| batch.packet(i).len() as u64).sum::<u64>();
+        counters.tx_drops += (batch.len() - sent) as u64;
     }
 }
+
+/// Sends `frames` through `port` as a worker would, each frame a packet of a pool of its own
+/// (a chain when longer than a buffer): for the ports' tests.
+#[cfg(test)]
+pub(crate) fn send_frames(
+    port: &(impl TxPort + ?Sized),
+    frames: &[impl AsRef<[u8]>],
+    counters: &mut PortCounters,
+) {
+    let mut pool = BufferPool::new(64 * frames.len().max(1) as u32);
+    let packets: Vec<BufferIndex> = frames
+        .iter()
+        .map(|f| {
+            pool.alloc_from(f.as_ref())
+                .expect("the pool holds the frames")
+        })
+        .collect();
+    port.send(
+        TxBatch::new(&pool, &packets),
+        &mut TxScratch::default(),
+        counters,
+    );
+}
+
+#[cfg(test)]
+mod tests;

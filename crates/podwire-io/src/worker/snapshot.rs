@@ -5,6 +5,7 @@ use core::net::IpAddr;
 use std::time::Duration;
 
 use podwire_dataplane::clock::Instant;
+use podwire_dataplane::counters::OffloadCounters;
 use podwire_dataplane::engine::Engine;
 use podwire_dataplane::graph::{DropCount, NodeRuntime};
 use podwire_dataplane::interface::IfIndex;
@@ -31,7 +32,8 @@ pub struct NeighborSnapshot {
 pub struct WorkerSnapshot {
     /// Which worker.
     pub worker: u32,
-    /// Node counters, in pipeline order.
+    /// Node counters, in pipeline order, then the offload work in software as rows of their
+    /// own (see [`OffloadCounters::runtime`]).
     pub runtime: Vec<NodeRuntime>,
     /// Drop counters that are not zero.
     pub drops: Vec<DropCount>,
@@ -52,6 +54,8 @@ pub struct WorkerSnapshot {
     /// The numbering epoch of the policy tables whose rule slots `policy_hits` is indexed
     /// by (tables of one epoch give a rule the same slot).
     pub policy_epoch: u64,
+    /// Segmentation, checksums and merges done in software.
+    pub offload: OffloadCounters,
 }
 
 /// The ports' counters, with those of the VXLAN tunnels (which have no port: the data plane
@@ -74,11 +78,22 @@ fn with_tunnels(ports: &[PortCounters], engine: &Engine) -> Vec<PortCounters> {
     all
 }
 
+/// The graph's rows, then those of the offload work.
+fn with_offload(mut rows: Vec<NodeRuntime>, offload: &OffloadCounters) -> Vec<NodeRuntime> {
+    rows.extend(
+        offload
+            .runtime()
+            .into_iter()
+            .map(|(name, counters)| NodeRuntime { name, counters }),
+    );
+    rows
+}
+
 pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> WorkerSnapshot {
     let now = Instant::from_nanos(monotonic_nanos());
     WorkerSnapshot {
         worker,
-        runtime: engine.graph.runtime(),
+        runtime: with_offload(engine.graph.runtime(), &engine.state.offload),
         drops: engine.graph.drop_counts(),
         neighbors: engine
             .state
@@ -97,5 +112,35 @@ pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> Work
         session_capacity: engine.state.sessions.config().capacity,
         policy_hits: engine.state.policy_hits.hits.clone(),
         policy_epoch: engine.state.policy_hits.epoch,
+        offload: engine.state.offload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offload_counters_follow_the_graph_in_show_runtime() {
+        let mut engine = Engine::new(8, None).unwrap();
+        engine.state.offload.count_segmented(44);
+        engine.state.offload.count_finished();
+        engine.state.offload.count_merged(5);
+        engine.state.offload.count_merged(3);
+        let snapshot = take(0, &engine, &[]);
+        assert_eq!(snapshot.offload, engine.state.offload);
+        let graph = engine.graph.runtime().len();
+        let rows: Vec<_> = snapshot.runtime[graph..]
+            .iter()
+            .map(|r| (r.name, r.counters.calls, r.counters.packets))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("offload-segment", 1, 44),
+                ("offload-checksum", 1, 1),
+                ("offload-merge", 2, 8)
+            ]
+        );
     }
 }

@@ -8,12 +8,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use podwire_dataplane::interface::TxOffloads;
 use podwire_io::af_packet::AfPacket;
 use podwire_io::netlink::{self, Netlink, Route};
 use podwire_io::netns::{self, NetNs};
 use podwire_io::sysctl;
 use podwire_io::tap::{self, Tap, TapOptions};
-use podwire_io::worker::{AfPacketRx, RxPort, TapPort, TxPort};
+use podwire_io::worker::{AfPacketRx, RxPort, TapPort, TapQueues, TxPort};
 use podwire_model::attach::{Attachment, AttachmentKind};
 
 /// Why the kernel side of an attachment could not be made, checked or removed.
@@ -51,17 +52,63 @@ pub enum KernelError {
 
 /// The switch's two sides of a kernel attachment, to hand to the workers.
 pub struct KernelPort {
-    /// Polled by one worker.
-    pub rx: Box<dyn RxPort>,
+    /// Its receive queues: one, polled by one worker; or one per worker (a multi-queue tap).
+    pub rx: Vec<Box<dyn RxPort>>,
     /// Sent on by every worker.
     pub tx: Arc<dyn TxPort>,
+    /// What the device finishes for packets sent on it (a tap: what the kernel accepted).
+    pub offloads: TxOffloads,
+}
+
+/// What a pod's tap is offered: checksums and segmentation of TCP over both families and of
+/// UDP, so that a pod's TCP stream crosses the switch in 64 KiB segments.
+const POD_OFFLOADS: TxOffloads = TxOffloads {
+    csum: true,
+    tso4: true,
+    tso6: true,
+    uso: true,
+};
+
+/// How a pod's tap is opened: with the virtio-net header, which carries the offloads.
+pub(in crate::node) fn pod_tap_options(persist: bool, exclusive: bool) -> TapOptions {
+    let mut options = TapOptions::default();
+    options.persist = persist;
+    options.exclusive = exclusive;
+    options.vnet_hdr = true;
+    options
+}
+
+/// Offers a pod's tap the offloads; what it accepted. A kernel that refuses them all leaves
+/// the pod working without (every packet finished in software), with a warning.
+pub(in crate::node) fn offer_offloads(tap: &Tap) -> TxOffloads {
+    match tap.set_offload(POD_OFFLOADS) {
+        Ok(accepted) => {
+            if accepted != POD_OFFLOADS {
+                tracing::debug!(
+                    tap = tap.name(),
+                    ?accepted,
+                    "the kernel took some offloads only"
+                );
+            }
+            accepted
+        }
+        Err(e) => {
+            tracing::warn!("{e}; the pod's packets are checksummed and cut in software");
+            TxOffloads::default()
+        }
+    }
 }
 
 /// Makes the pod's interface (tap or veth) with its MAC, MTU, addresses and routes, and opens
-/// the switch's end. On failure, removes what it made.
-pub async fn wire(ns: &NetNs, attachment: &Attachment) -> Result<KernelPort, KernelError> {
+/// the switch's end: a tap with `queues` queues (one per worker; multi-queue when more than
+/// one). On failure, removes what it made.
+pub async fn wire(
+    ns: &NetNs,
+    attachment: &Attachment,
+    queues: usize,
+) -> Result<KernelPort, KernelError> {
     let inside = Netlink::connect_in(ns)?;
-    let made = make_link(ns, &inside, attachment).await;
+    let made = make_link(ns, &inside, attachment, queues).await;
     let port = match made {
         Ok(port) => port,
         Err(e) => {
@@ -77,11 +124,13 @@ pub async fn wire(ns: &NetNs, attachment: &Attachment) -> Result<KernelPort, Ker
     Ok(port)
 }
 
-/// Reopens the switch's end of an interface a previous agent made, after a restart. `None`
-/// when the interface is gone (someone deleted it, or the namespace went away).
+/// Reopens the switch's end of an interface a previous agent made, after a restart, a tap
+/// with up to `queues` queues (as [`wire`]). `None` when the interface is gone (someone
+/// deleted it, or the namespace went away).
 pub async fn reopen(
     ns: &NetNs,
     attachment: &Attachment,
+    queues: usize,
 ) -> Result<Option<KernelPort>, KernelError> {
     let inside = Netlink::connect_in(ns)?;
     if inside.link_index(&attachment.key.ifname).await?.is_none() {
@@ -90,11 +139,11 @@ pub async fn reopen(
     match attachment.kind {
         AttachmentKind::Tap => {
             let name = attachment.key.ifname.clone();
-            // Not exclusive: attaching to the existing persistent tap is the point.
-            let mut options = TapOptions::default();
-            options.persist = true;
-            let tap = run_in(ns, move || Tap::create_with(&name, &options))??;
-            Ok(Some(tap_port(tap)))
+            // Not exclusive: attaching to the existing persistent tap is the point. A tap an
+            // older podwire made without the virtio-net header gets it now (Tap::create_with).
+            let options = pod_tap_options(true, false);
+            let taps = run_in(ns, move || reopen_queues(&name, options, queues))??;
+            Ok(Some(tap_port(taps)))
         }
         AttachmentKind::Veth => {
             let host = host_end(attachment);
@@ -102,7 +151,7 @@ pub async fn reopen(
             if nl.link_index(host).await?.is_none() {
                 return Ok(None);
             }
-            open_af_packet(host).map(Some)
+            open_af_packet(host, queues).map(Some)
         }
         AttachmentKind::Memif => Ok(None),
     }
@@ -159,20 +208,20 @@ pub async fn check(ns: &NetNs, attachment: &Attachment) -> Result<(), KernelErro
     Ok(())
 }
 
-/// Creates the interface and opens the switch's end.
+/// Creates the interface and opens the switch's end (a tap with `queues` queues).
 async fn make_link(
     ns: &NetNs,
     inside: &Netlink,
     attachment: &Attachment,
+    queues: usize,
 ) -> Result<KernelPort, KernelError> {
     let ifname = attachment.key.ifname.clone();
     match attachment.kind {
         AttachmentKind::Tap => {
-            let mut options = TapOptions::default();
-            options.persist = true;
-            options.exclusive = true;
-            let tap = run_in(ns, move || Tap::create_with(&ifname, &options))??;
-            Ok(tap_port(tap))
+            let mut options = pod_tap_options(true, true);
+            options.multi_queue = queues > 1;
+            let taps = run_in(ns, move || open_queues(&ifname, &options, queues))??;
+            Ok(tap_port(taps))
         }
         AttachmentKind::Veth => {
             let host = host_end(attachment);
@@ -186,7 +235,7 @@ async fn make_link(
             sysctl::disable_ipv6(&here, host)?;
             nl.set_mtu(host, attachment.mtu).await?;
             nl.set_up(host).await?;
-            open_af_packet(host)
+            open_af_packet(host, queues)
         }
         AttachmentKind::Memif => unreachable!("memif attachments have no kernel interface"),
     }
@@ -225,24 +274,66 @@ async fn configure(
     Ok(())
 }
 
-fn tap_port(tap: Tap) -> KernelPort {
-    let tap = Arc::new(tap);
-    KernelPort {
-        rx: Box::new(TapPort(tap.clone())),
-        tx: tap,
+/// Makes or attaches to the tap `name` with `options`, and opens its other queues up to
+/// `queues` when it is multi-queue.
+fn open_queues(name: &str, options: &TapOptions, queues: usize) -> Result<Vec<Tap>, tap::Error> {
+    let first = Tap::create_with(name, options)?;
+    let mut taps = Vec::with_capacity(queues);
+    if options.multi_queue {
+        for _ in 1..queues {
+            taps.push(first.open_queue()?);
+        }
     }
+    taps.insert(0, first);
+    Ok(taps)
 }
 
-fn open_af_packet(host: &str) -> Result<KernelPort, KernelError> {
+/// Attaches to the persistent tap `name` as [`open_queues`] would make it for `queues`;
+/// a tap an agent with another number of workers made (multi-queue or not, which the kernel
+/// does not change on attach) is taken as it is.
+fn reopen_queues(
+    name: &str,
+    mut options: TapOptions,
+    queues: usize,
+) -> Result<Vec<Tap>, tap::Error> {
+    options.multi_queue = queues > 1;
+    open_queues(name, &options, queues).or_else(|first| {
+        options.multi_queue = !options.multi_queue;
+        open_queues(name, &options, queues).map_err(|_| first)
+    })
+}
+
+/// The switch's end of a pod's tap: each queue read by one worker; written by each worker
+/// through its own queue when there are several (see [`TapQueues`]).
+fn tap_port(taps: Vec<Tap>) -> KernelPort {
+    let offloads = taps.first().map(offer_offloads).unwrap_or_default();
+    let taps: Vec<Arc<Tap>> = taps.into_iter().map(Arc::new).collect();
+    let rx = taps
+        .iter()
+        .map(|tap| Box::new(TapPort::new(tap.clone())) as Box<dyn RxPort>)
+        .collect();
+    let tx: Arc<dyn TxPort> = match &taps[..] {
+        [one] => one.clone(),
+        _ => Arc::new(TapQueues::new(taps).expect("a tap has a queue")),
+    };
+    KernelPort { rx, tx, offloads }
+}
+
+/// The switch's end of a veth: a socket per worker (`queues`) sharing its frames by flow.
+fn open_af_packet(host: &str, queues: usize) -> Result<KernelPort, KernelError> {
     let failed = |source| KernelError::AfPacket {
         interface: host.to_owned(),
         source,
     };
-    let socket = AfPacket::open(host, &Default::default()).map_err(failed)?;
-    let sender = socket.sender().map_err(failed)?;
+    let sockets = AfPacket::open_fanout(host, &Default::default(), queues).map_err(failed)?;
+    let sender = sockets[0].sender().map_err(failed)?;
     Ok(KernelPort {
-        rx: Box::new(AfPacketRx(socket)),
+        rx: sockets
+            .into_iter()
+            .map(|socket| Box::new(AfPacketRx(socket)) as Box<dyn RxPort>)
+            .collect(),
         tx: Arc::new(sender),
+        offloads: TxOffloads::default(),
     })
 }
 

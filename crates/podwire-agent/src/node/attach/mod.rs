@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use podwire_dataplane::interface::InterfaceConfig as SwitchInterface;
+use podwire_dataplane::interface::{InterfaceConfig as SwitchInterface, TxOffloads};
 use podwire_io::netns::NetNs;
 use podwire_io::worker::{RxPort, TxPort};
 use podwire_model::attach::{
@@ -28,6 +28,7 @@ use super::{Node, Peer};
 use crate::api::AttachError;
 use crate::attachments::{AddError, Registry, RegistryError};
 
+pub(super) use kernel::{offer_offloads, pod_tap_options};
 pub(super) use switch::{DynamicTables, PodInterface};
 
 /// The pod networks of a node and the attachments on them.
@@ -109,6 +110,10 @@ impl From<RegistryError> for AttachError {
 fn kernel_failure(key: &AttachmentKey, error: impl std::fmt::Display) -> AttachError {
     AttachError::new(FailureKind::Kernel, format!("{key}: {error}"))
 }
+
+/// An attachment's sides as the workers take them: its receive queues (one, or one per
+/// worker), its transmit side, what it is wired to, and the offloads its device finishes.
+type PortSides = (Vec<Box<dyn RxPort>>, Arc<dyn TxPort>, Peer, TxOffloads);
 
 impl Node {
     fn pod_networks(&self) -> Result<&PodNetworks, AttachError> {
@@ -317,20 +322,30 @@ impl Node {
         fresh: bool,
     ) -> Result<(), AttachError> {
         let failed = |e: kernel::KernelError| kernel_failure(&attachment.key, e);
-        let (rx, tx, peer): (Box<dyn RxPort>, Arc<dyn TxPort>, Peer) = match attachment.kind {
+        // One queue per worker where the device has queues (a tap).
+        let queues = self.workers.count();
+        let (rx, tx, peer, offloads): PortSides = match attachment.kind {
             AttachmentKind::Memif => {
                 let memif =
                     memif::open(attachment).map_err(|e| kernel_failure(&attachment.key, e))?;
-                (memif.rx, memif.tx, Peer::Memif(memif.link))
+                (
+                    vec![memif.rx],
+                    memif.tx,
+                    Peer::Memif(memif.link),
+                    TxOffloads::default(),
+                )
             }
             AttachmentKind::Tap | AttachmentKind::Veth => {
                 let ns = ns.ok_or_else(|| kernel_failure(&attachment.key, "no namespace"))?;
                 let port = if fresh {
-                    kernel::wire(ns, attachment).await.map_err(failed)?
+                    kernel::wire(ns, attachment, queues).await.map_err(failed)?
                 } else {
-                    match kernel::reopen(ns, attachment).await.map_err(failed)? {
+                    match kernel::reopen(ns, attachment, queues)
+                        .await
+                        .map_err(failed)?
+                    {
                         Some(port) => port,
-                        None => kernel::wire(ns, attachment).await.map_err(failed)?,
+                        None => kernel::wire(ns, attachment, queues).await.map_err(failed)?,
                     }
                 };
                 let peer = Peer::Kernel(format!(
@@ -338,10 +353,11 @@ impl Node {
                     attachment.netns.display(),
                     attachment.key.ifname
                 ));
-                (port.rx, port.tx, peer)
+                (port.rx, port.tx, peer, port.offloads)
             }
         };
-        let pod = self.pod_interface(network, attachment, peer);
+        let mut pod = self.pod_interface(network, attachment, peer);
+        pod.interface.offloads = offloads;
         let mut dynamic = self.dynamic();
         if dynamic.next_index().is_none() {
             drop(dynamic);
@@ -352,7 +368,7 @@ impl Node {
         }
         let index = dynamic.insert(pod);
         // Attached before the tables that route to it are published, as Workers asks.
-        self.workers.attach(index, rx, tx);
+        self.workers.attach_queues(index, rx, tx);
         self.publisher.publish(dynamic.render());
         Ok(())
     }

@@ -114,7 +114,7 @@ fn frames_flow_both_ways_and_jumbo_frames_become_chains() {
     assert_eq!(pool.available(), 64, "every buffer of the chain came back");
 
     let mut counters = PortCounters::default();
-    port.tx.send(&[&jumbo, &small], &mut counters);
+    crate::worker::port::send_frames(&*port.tx, &[&jumbo, &small], &mut counters);
     assert_eq!((counters.tx_packets, counters.tx_bytes), (2, 5060));
     assert_eq!(counters.tx_drops, 0);
     assert_eq!(client_receive(&mut client), vec![jumbo, small]);
@@ -176,7 +176,7 @@ fn a_client_that_leaves_is_noticed_and_the_next_one_is_served() {
     assert!(state.last_error.is_some(), "{state:?}");
 
     let mut counters = PortCounters::default();
-    port.tx.send(&[&frame(60, 4)], &mut counters);
+    crate::worker::port::send_frames(&*port.tx, &[&frame(60, 4)], &mut counters);
     assert_eq!(
         (counters.tx_packets, counters.tx_drops),
         (0, 1),
@@ -186,7 +186,7 @@ fn a_client_that_leaves_is_noticed_and_the_next_one_is_served() {
     let mut second = Client::new(addr, InterfaceConfig::new(0)).unwrap();
     connect(&mut port, &mut second, now);
     let data = frame(100, 5);
-    port.tx.send(&[&data], &mut counters);
+    crate::worker::port::send_frames(&*port.tx, &[&data], &mut counters);
     assert_eq!(counters.tx_packets, 1);
     assert_eq!(client_receive(&mut second), vec![data]);
 }
@@ -241,7 +241,7 @@ fn a_client_port_reconnects_when_its_server_comes_back() {
     serve(&mut server, &mut port, start);
     let data = frame(70, 8);
     let mut counters = PortCounters::default();
-    port.tx.send(&[&data], &mut counters);
+    crate::worker::port::send_frames(&*port.tx, &[&data], &mut counters);
     let mut got = Vec::new();
     server
         .interface_mut(9)

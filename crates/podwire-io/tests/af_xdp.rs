@@ -1,0 +1,351 @@
+//! AF_XDP on one end of a veth pair between two namespaces (root, real kernel). If AF_XDP
+//! cannot work on this kernel, these tests fail with the reason.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use common::{PATIENCE, TestNs, ip, poller_for, root_or_skip, udp_frame, udp_in, wait_for};
+use podwire_dataplane::buffer::BufferPool;
+use podwire_io::af_packet::{AfPacket, AfPacketConfig};
+use podwire_io::af_xdp::{AfXdp, AfXdpConfig, Error, XdpMode};
+use podwire_io::netlink::Netlink;
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 2);
+
+/// Namespace `a` with veth end `va`, namespace `b` with `vb`, both up.
+struct Pair {
+    a: TestNs,
+    b: TestNs,
+    mac_a: [u8; 6],
+    mac_b: [u8; 6],
+}
+
+async fn veth_pair() -> Pair {
+    let (a, b) = (TestNs::new(), TestNs::new());
+    let nl_a = Netlink::connect_in(&a.ns).unwrap();
+    let nl_b = Netlink::connect_in(&b.ns).unwrap();
+    nl_a.create_veth("va", "vb").await.unwrap();
+    nl_a.move_to_netns("vb", &b.ns).await.unwrap();
+    nl_a.set_up("va").await.unwrap();
+    nl_b.set_up("vb").await.unwrap();
+    let (mac_a, mac_b) = (nl_a.mac("va").await.unwrap(), nl_b.mac("vb").await.unwrap());
+    Pair { a, b, mac_a, mac_b }
+}
+
+fn open_xdp(ns: &TestNs, dev: &'static str, config: AfXdpConfig) -> AfXdp {
+    ns.ns
+        .run_in(move || AfXdp::open(dev, 0, &config))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("AF_XDP cannot work on this kernel: {e}"))
+}
+
+fn open_packet(ns: &TestNs, dev: &'static str) -> AfPacket {
+    ns.ns
+        .run_in(move || AfPacket::open(dev, &AfPacketConfig::default()))
+        .unwrap()
+        .unwrap()
+}
+
+fn link_show(ns: &TestNs, dev: &str) -> String {
+    ip(&["-n", &ns.name, "link", "show", dev])
+}
+
+/// Test frames of assorted lengths (60 to 1442 bytes), each carrying its sequence number.
+fn frames(pair: &Pair, to_b: bool, port: u16, count: u32) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|seq| {
+            let mut payload = seq.to_be_bytes().to_vec();
+            payload.resize(4 + (seq as usize * 37) % 1400, seq as u8);
+            if to_b {
+                udp_frame(pair.mac_b, pair.mac_a, A, B, port, &payload)
+            } else {
+                udp_frame(pair.mac_a, pair.mac_b, B, A, port, &payload)
+            }
+        })
+        .collect()
+}
+
+fn is_test_frame(frame: &[u8], port: u16) -> bool {
+    udp_in(frame).is_some_and(|(_, _, p, _)| p == port)
+}
+
+/// Frames sent on the peer by an AF_PACKET socket arrive on the AF_XDP port byte for byte,
+/// in order; returns the port's mode as `ip link` shows it while attached.
+async fn frames_from_the_peer_arrive(mode: Option<XdpMode>, port: u16) -> String {
+    let pair = veth_pair().await;
+    let config = AfXdpConfig {
+        mode,
+        ..AfXdpConfig::default()
+    };
+    let mut xdp = open_xdp(&pair.b, "vb", config);
+    let shown = link_show(&pair.b, "vb");
+    let sender = open_packet(&pair.a, "va").sender().unwrap();
+    let sent = frames(&pair, true, port, 300);
+    let mut pool = BufferPool::new(1024);
+    let mut received = Vec::new();
+    let mut buffers = Vec::new();
+    let mut bytes = Vec::new();
+    // In rounds of 50, each awaited: a veth queues at most 256 frames for its peer.
+    for round in sent.chunks(50) {
+        let batch: Vec<&[u8]> = round.iter().map(Vec::as_slice).collect();
+        assert_eq!(sender.send_batch(batch.as_slice()).unwrap(), batch.len());
+        let want = received.len() + round.len();
+        wait_for(poller_for(&xdp), "frames from the peer", || {
+            let got = xdp.receive(&mut pool, 64, &mut buffers);
+            assert_eq!(got.drops, 0, "{got:?}");
+            for head in buffers.drain(..) {
+                pool.copy_to_vec(head, &mut bytes);
+                pool.free(head);
+                if is_test_frame(&bytes, port) {
+                    received.push(bytes.clone());
+                }
+            }
+            (received.len() >= want).then_some(())
+        });
+    }
+    assert!(received == sent, "all 300 frames, byte for byte, in order");
+    assert_eq!(pool.available(), 1024, "every buffer came back");
+    let stats = xdp.stats().unwrap();
+    assert_eq!(
+        stats.rx_ring_full + stats.rx_fill_ring_empty,
+        0,
+        "{stats:?}"
+    );
+    shown
+}
+
+#[tokio::test]
+async fn frames_from_the_peer_arrive_in_native_mode() {
+    if !root_or_skip() {
+        return;
+    }
+    let shown = frames_from_the_peer_arrive(Some(XdpMode::Native), 41_000).await;
+    assert!(shown.contains(" xdp "), "{shown}");
+}
+
+#[tokio::test]
+async fn frames_from_the_peer_arrive_in_generic_mode() {
+    if !root_or_skip() {
+        return;
+    }
+    let shown = frames_from_the_peer_arrive(Some(XdpMode::Generic), 41_001).await;
+    assert!(shown.contains("xdpgeneric"), "{shown}");
+}
+
+#[tokio::test]
+async fn frames_sent_arrive_at_the_peer() {
+    if !root_or_skip() {
+        return;
+    }
+    let pair = veth_pair().await;
+    // Fewer transmit frames than frames to send: they must come back from the kernel.
+    let config = AfXdpConfig {
+        tx_frames: 64,
+        ..AfXdpConfig::default()
+    };
+    let mut xdp = open_xdp(&pair.b, "vb", config);
+    let mut peer = open_packet(&pair.a, "va");
+    const PORT: u16 = 41_002;
+    let sent = frames(&pair, false, PORT, 300);
+
+    let mut received = Vec::new();
+    let mut queued = 0;
+    let deadline = Instant::now() + PATIENCE;
+    // Batches larger than the kernel's 32 frames per kick in copy mode.
+    while queued < sent.len() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up sending: {queued} queued"
+        );
+        let batch: Vec<&[u8]> = sent[queued..].iter().take(100).map(Vec::as_slice).collect();
+        queued += xdp.send_batch(batch.as_slice()).unwrap();
+        // Take what arrived, so the peer's ring never fills.
+        peer.rx_batch(usize::MAX, |frame| {
+            if is_test_frame(frame.data, PORT) {
+                received.push(frame.data.to_vec());
+            }
+        });
+    }
+    wait_for(poller_for(&peer), "frames at the peer", || {
+        peer.rx_batch(usize::MAX, |frame| {
+            if is_test_frame(frame.data, PORT) {
+                received.push(frame.data.to_vec());
+            }
+        });
+        (received.len() >= sent.len()).then_some(())
+    });
+    assert!(received == sent, "all 300 frames, byte for byte, in order");
+    assert_eq!(xdp.stats().unwrap().tx_invalid_descs, 0);
+}
+
+#[tokio::test]
+async fn the_program_comes_off_the_interface_when_the_port_is_dropped() {
+    if !root_or_skip() {
+        return;
+    }
+    let pair = veth_pair().await;
+    let (rx, tx) = open_xdp(&pair.b, "vb", AfXdpConfig::default()).split();
+    assert_eq!(rx.mode().xdp, XdpMode::Native, "a veth has native XDP");
+    assert!(!rx.mode().zero_copy, "a veth has no zero-copy");
+    assert!(link_show(&pair.b, "vb").contains("prog/xdp"));
+    // Dropped from this thread, outside the port's namespace.
+    drop(rx);
+    assert!(
+        link_show(&pair.b, "vb").contains("prog/xdp"),
+        "the sender still needs the program"
+    );
+    drop(tx);
+    let shown = link_show(&pair.b, "vb");
+    assert!(!shown.contains("xdp"), "{shown}");
+    // And the interface takes a new port.
+    drop(open_xdp(&pair.b, "vb", AfXdpConfig::default()));
+    assert!(!link_show(&pair.b, "vb").contains("xdp"));
+}
+
+#[tokio::test]
+async fn a_queue_the_interface_lacks_is_named() {
+    if !root_or_skip() {
+        return;
+    }
+    let pair = veth_pair().await;
+    let err = pair
+        .b
+        .ns
+        .run_in(|| AfXdp::open("vb", 7, &AfXdpConfig::default()))
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Bind { queue: 7, .. }), "{err}");
+    assert!(err.to_string().contains("vb queue 7"), "{err}");
+    assert!(
+        !link_show(&pair.b, "vb").contains("xdp"),
+        "nothing is left attached"
+    );
+}
+
+#[test]
+fn a_missing_interface_is_named() {
+    if !root_or_skip() {
+        return;
+    }
+    let ns = TestNs::new();
+    let err = ns
+        .ns
+        .run_in(|| AfXdp::open("nothere0", 0, &AfXdpConfig::default()))
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::NoSuchInterface { .. }), "{err}");
+    assert!(err.to_string().contains("nothere0"), "{err}");
+}
+
+/// Packets per second received over AF_XDP (native and generic mode) and over AF_PACKET on
+/// the same veth, from a sendmmsg loop on the peer. A measurement, not a test: run it alone,
+/// in release, under the bench lock:
+///
+/// ```text
+/// flock /tmp/bench.lock cargo test --release -p podwire-io --test af_xdp -- \
+///     --ignored --nocapture receive_rates
+/// ```
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "a measurement: run with --ignored under flock /tmp/bench.lock"]
+async fn receive_rates() {
+    if !root_or_skip() {
+        return;
+    }
+    const SECONDS: u64 = 5;
+    let pair = veth_pair().await;
+    let frame = udp_frame(pair.mac_b, pair.mac_a, A, B, 41_003, &[0; 18]); // 60 bytes
+    for port in ["af_xdp native", "af_xdp generic", "af_packet"] {
+        let mut xdp = match port {
+            "af_xdp native" => Some(XdpMode::Native),
+            "af_xdp generic" => Some(XdpMode::Generic),
+            _ => None,
+        }
+        .map(|mode| {
+            open_xdp(
+                &pair.b,
+                "vb",
+                AfXdpConfig {
+                    mode: Some(mode),
+                    ..AfXdpConfig::default()
+                },
+            )
+        });
+        let mut packet = xdp.is_none().then(|| open_packet(&pair.b, "vb"));
+        let generator = generate(&pair.a, frame.clone(), Duration::from_secs(SECONDS));
+        // The receiver sleeps on its descriptor when idle and runs on the other CPU.
+        pin_to_cpu(1);
+        let mut pool = BufferPool::new(4096);
+        let mut buffers = Vec::new();
+        let (mut received, mut dropped) = (0u64, 0u64);
+        let start = Instant::now();
+        let poller = match (&xdp, &packet) {
+            (Some(xdp), _) => poller_for(xdp),
+            (_, Some(packet)) => poller_for(packet),
+            _ => unreachable!(),
+        };
+        let mut poller = poller;
+        let mut ready = Vec::new();
+        while start.elapsed() < Duration::from_secs(SECONDS) {
+            let got = if let Some(xdp) = &mut xdp {
+                let batch = xdp.receive(&mut pool, 256, &mut buffers);
+                dropped += batch.drops as u64;
+                batch.packets
+            } else {
+                let packet = packet.as_mut().unwrap();
+                packet.rx_batch(256, |frame| {
+                    if let Ok(head) = pool.alloc_from(frame.data) {
+                        buffers.push(head);
+                    }
+                })
+            };
+            received += got as u64;
+
+            for head in buffers.drain(..) {
+                pool.free(head);
+            }
+            if got == 0 {
+                poller
+                    .wait(Some(Duration::from_millis(10)), &mut ready)
+                    .unwrap();
+            }
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let generated = generator.join().unwrap();
+        println!(
+            "{port:>15}: received {:.3} Mpps ({received} frames in {elapsed:.2} s; the peer sent \
+             {:.3} Mpps; {dropped} lost to the pool)",
+            received as f64 / elapsed / 1e6,
+            generated as f64 / SECONDS as f64 / 1e6,
+        );
+        if let Some(xdp) = &xdp {
+            println!("{:>15}  kernel: {:?}", "", xdp.stats().unwrap());
+        }
+        assert!(received > 0, "{port} received nothing");
+        drop((xdp.take(), packet.take()));
+    }
+}
+
+/// Sends `frame` from `va` in namespace `ns` with sendmmsg, 64 at a time, for `duration`, on
+/// CPU 0; returns how many the kernel took.
+fn generate(ns: &TestNs, frame: Vec<u8>, duration: Duration) -> std::thread::JoinHandle<u64> {
+    let sender = open_packet(ns, "va").sender().unwrap();
+    std::thread::spawn(move || {
+        pin_to_cpu(0);
+        let batch = vec![frame.as_slice(); 64];
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < duration {
+            sent += sender.send_batch(batch.as_slice()).unwrap_or(0) as u64;
+        }
+        sent
+    })
+}
+
+fn pin_to_cpu(cpu: usize) {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set).unwrap();
+}

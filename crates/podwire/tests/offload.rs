@@ -1,0 +1,100 @@
+//! End-to-end: a TCP stream between two tap pods through a running `podwire daemon` crosses
+//! the switch as large segments (the taps' offloads), both ways, over IPv4 and IPv6, and
+//! arrives intact (root).
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+/// Runs an iperf3 test from `client` to the server at `addr` (in `server`), `reverse` for the
+/// server sending; fails unless both ends finish and the receiver got what was sent.
+fn iperf3(client: &Netns, server: &Netns, addr: &str, reverse: bool) -> u64 {
+    let port = free_port().to_string();
+    let listener = server.spawn(&["iperf3", "-s", "-1", "-B", addr, "-p", &port]);
+    for _ in 0..100 {
+        if server.ok(&["ss", "-ltn"]).contains(&format!(":{port}")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut args = vec!["iperf3", "-c", addr, "-p", &port, "-t", "2", "-J"];
+    if reverse {
+        args.push("-R");
+    }
+    let out = client.run(&args);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "iperf3 to {addr} (reverse: {reverse}): {}\n{report}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server_out = listener.wait();
+    assert!(
+        server_out.status.success(),
+        "iperf3 server: {}",
+        String::from_utf8_lossy(&server_out.stderr)
+    );
+    let end = &report["end"];
+    let (sent, received) = (
+        end["sum_sent"]["bytes"].as_u64().unwrap_or(0),
+        end["sum_received"]["bytes"].as_u64().unwrap_or(0),
+    );
+    assert!(received > 0, "nothing received to {addr}: {end}");
+    assert!(
+        received <= sent,
+        "received {received} of {sent} bytes to {addr}"
+    );
+    received
+}
+
+/// The interface named `name` in `show interfaces --json`.
+fn interface(d: &Daemon, name: &str) -> Value {
+    let all: Value = serde_json::from_str(&d.ctl_ok(&["--json", "show", "interfaces"])).unwrap();
+    all.as_array()
+        .and_then(|list| list.iter().find(|i| i["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no interface {name} in {all}"))
+}
+
+#[test]
+fn an_iperf3_stream_between_tap_pods_crosses_as_large_segments() {
+    if !root_or_skip() {
+        return;
+    }
+    let (a, b) = (Netns::new("oa"), Netns::new("ob"));
+    let (name_a, name_b) = (unique("a"), unique("b"));
+    let mut cfg = String::new();
+    cfg += &pod(&name_a, &a, &["10.0.0.2", "fd10::2"]);
+    cfg += &pod(&name_b, &b, &["10.0.0.3", "fd10::3"]);
+    let d = Daemon::start(&cfg);
+
+    let offloads = interface(&d, &name_a)["offloads"].clone();
+    for offload in ["csum", "tso4", "tso6"] {
+        assert!(
+            offloads
+                .as_array()
+                .is_some_and(|l| l.iter().any(|o| o == offload)),
+            "{offload} offered to the pods' taps: {offloads}"
+        );
+    }
+    let shown = d.ctl_ok(&["show", "interfaces"]);
+    assert!(shown.contains("csum,tso4,tso6"), "{shown}");
+
+    for addr in ["10.0.0.3", "fd10::3"] {
+        iperf3(&a, &b, addr, false);
+        iperf3(&a, &b, addr, true);
+    }
+    // The streams crossed as segments larger than the MTU: more bytes than 1514 a packet.
+    for name in [&name_a, &name_b] {
+        let i = interface(&d, name);
+        let (packets, bytes) = (
+            i["rx_packets"].as_u64().unwrap(),
+            i["rx_bytes"].as_u64().unwrap(),
+        );
+        assert!(
+            packets > 0 && bytes / packets > 1514,
+            "{name} received {bytes} bytes in {packets} packets: no large segments"
+        );
+    }
+}
