@@ -28,4 +28,7 @@ pub struct WorkerState {
     pub tunnels: crate::counters::InterfaceCounterTable,
     /// Segmentation and checksums done in software for devices that could not.
     pub offload: crate::counters::OffloadCounters,
+    /// The SNAT reply keys this worker claims in the node's shared flow table, so that no
+    /// two workers masquerade to the same port. `None`: the node's only worker.
+    pub snat_claims: Option<crate::steer::SnatClaims>,
 }

@@ -188,8 +188,8 @@ fn a_pod_on_an_af_packet_veth_reaches_a_tap_pod() {
     x.ok(&["ip", "addr", "add", "192.168.77.2/24", "dev", &veth.b]);
     x.ok(&["ip", "link", "set", &veth.b, "up"]);
     x.ok(&["ip", "route", "add", "default", "via", "192.168.77.1"]);
-    // No masquerading: sessions belong to a worker, and with two workers the replies of a
-    // masqueraded flow would reach the other one (flows are not steered to workers yet).
+    // No masquerading: a routed path, each end seeing the other's own address (masquerading
+    // with two workers, steered to the worker holding each session, is tests/workers.rs's).
     let cfg = format!(
         "[services]\nmasquerade_interfaces = []\n\n[[interface]]\nname = \"{}\"\nkind = \"af-packet\"\nhost_interface = \"{}\"\naddresses = [\"192.168.77.1/24\"]\n\n{}",
         unique("up"),

@@ -30,24 +30,8 @@ const CONVERGE: Duration = Duration::from_secs(10);
 /// How long a probe expected to be blocked waits to connect.
 const BLOCKED_WAIT: Duration = Duration::from_secs(1);
 
-/// `lab` (just started) with its daemon restarted on the same configuration and state with
-/// `workers = 2`.
-fn with_two_workers(mut lab: SvcLab) -> SvcLab {
-    let path = lab.daemon.dir.path().join("podwire.toml");
-    let config = std::fs::read_to_string(&path).expect("the daemon's configuration");
-    // The support daemon writes the [node] table, then the lab's body.
-    let (_, body) = config
-        .split_once("workers = 1\n\n")
-        .expect("the support daemon's [node] table ends with its workers");
-    let body = body.to_owned();
-    assert!(
-        lab.daemon.stop(),
-        "the one-worker daemon did not stop cleanly:\n{}",
-        lab.daemon.log()
-    );
-    lab.daemon = Daemon::start_with_workers(2, &body);
-    lab
-}
+/// The daemons' data-plane workers.
+const WORKERS: u32 = 2;
 
 /// `show runtime` of the lab's daemon.
 fn runtime(lab: &SvcLab) -> Vec<NodeRuntimeView> {
@@ -68,14 +52,14 @@ fn packets(rows: &[NodeRuntimeView], worker: u32, node: &str) -> u64 {
 fn assert_handed_over(lab: &SvcLab, what: &str) {
     let rows = runtime(lab);
     let shown = lab.daemon.ctl_ok(&["show", "runtime"]);
-    for worker in 0..2 {
+    for worker in 0..WORKERS {
         assert!(
             packets(&rows, worker, "worker-input") > 0,
             "{what}: worker {worker} received nothing:\n{shown}"
         );
     }
-    let handed: u64 = (0..2).map(|w| packets(&rows, w, "handoff-out")).sum();
-    let taken: u64 = (0..2).map(|w| packets(&rows, w, "handoff-in")).sum();
+    let handed: u64 = (0..WORKERS).map(|w| packets(&rows, w, "handoff-out")).sum();
+    let taken: u64 = (0..WORKERS).map(|w| packets(&rows, w, "handoff-in")).sum();
     assert!(
         handed > 0 && taken > 0,
         "{what}: no packet went from one worker to the other:\n{shown}"
@@ -114,7 +98,7 @@ fn a_cluster_ip_spreads_tcp_and_udp_over_its_backends_with_two_workers() {
     if !root_or_skip() {
         return;
     }
-    let lab = with_two_workers(SvcLab::start());
+    let lab = SvcLab::start_with_workers(WORKERS);
     let web = lab.backends("web", 3);
     let client = lab.client_pod("client");
     let service = Service::new("web", lab.cluster_ip(10), "web");
@@ -150,7 +134,7 @@ fn a_tcp_connection_through_a_cluster_ip_lasts_thousands_of_exchanges_with_two_w
     if !root_or_skip() {
         return;
     }
-    let lab = with_two_workers(SvcLab::start());
+    let lab = SvcLab::start_with_workers(WORKERS);
     let web = lab.backends("web", 2);
     let client = lab.client_pod("client");
     let service = Service::new("web", lab.cluster_ip(11), "web");
@@ -218,7 +202,7 @@ fn a_pod_that_may_not_open_connections_answers_through_its_sessions_with_two_wor
     if !root_or_skip() {
         return;
     }
-    let lab = with_two_workers(SvcLab::start());
+    let lab = SvcLab::start_with_workers(WORKERS);
     let web = lab.backends("web", 2);
     let client = lab.client_pod("client");
     // The client serves too: the web pods must not reach it.
@@ -291,7 +275,10 @@ fn masqueraded_flows_find_their_sessions_with_two_workers() {
     if !root_or_skip() {
         return;
     }
-    let lab = with_two_workers(SvcLab::with_uplink());
+    let lab = SvcLab::start_with(SvcOptions {
+        uplink: true,
+        workers: WORKERS,
+    });
     let web = lab.backends("web", 2);
     let node_port_number = 30080;
     let service = Service::new("web", lab.cluster_ip(13), "web")
@@ -344,7 +331,7 @@ fn client_ip_affinity_keeps_a_client_on_one_backend_with_two_workers() {
     if !root_or_skip() {
         return;
     }
-    let lab = with_two_workers(SvcLab::start());
+    let lab = SvcLab::start_with_workers(WORKERS);
     let web = lab.backends("web", 3);
     let client = lab.client_pod("client");
     let service = Service::new("web", lab.cluster_ip(14), "web").affinity(true);
@@ -381,7 +368,7 @@ fn pods_keep_working_when_the_agent_restarts_with_another_number_of_workers() {
     if !root_or_skip() {
         return;
     }
-    let mut lab = with_two_workers(SvcLab::start());
+    let mut lab = SvcLab::start_with_workers(WORKERS);
     let web = lab.backends("web", 2);
     let client = lab.client_pod("client");
     let service = Service::new("web", lab.cluster_ip(15), "web");
@@ -401,10 +388,10 @@ fn pods_keep_working_when_the_agent_restarts_with_another_number_of_workers() {
     ask_all(&lab, "two workers");
 
     // The pods' taps were made with a queue per worker; one worker takes them as they are.
-    lab.restart();
+    lab.restart_with_workers(1);
     ask_all(&lab, "restarted with one worker");
     // And two again (the same binding: the lab goes after its pods).
-    lab = with_two_workers(lab);
+    lab.restart_with_workers(WORKERS);
     ask_all(&lab, "restarted with two workers");
     assert_handed_over(&lab, "after the restarts");
 }

@@ -40,11 +40,25 @@
 //! owner. A round that made sessions looks up its packets' keys in the local session table
 //! once more, to publish the new ones. With one worker, none of this runs.
 //!
+//! **SNAT ports.** A worker that translates a flow (a Service's DNAT, masquerading) chooses
+//! its source port: its own when free, else another (as Linux's conntrack moves a port that
+//! clashes). It must not choose one on which a flow of another worker receives its replies:
+//! the later claim would take the key, and the earlier flow its replies. So a port is free
+//! only when no session of the worker has its reply key *and* the worker can claim that key
+//! as no one else's, both in one step of the table ([`SnatClaims::claim`], a compare-and-swap
+//! that, of two workers racing for one key, lets at most one win): the loser tries the next
+//! port. Every key chosen so is claimed, even one whose hash would bring its replies home,
+//! since another worker could claim it otherwise; [`Steering::publish`] then only records
+//! it, to release. VPP gives each worker a part of the port range instead: no shared state,
+//! but each worker has a fraction of the 28232 ports to any one destination, and a flow
+//! could not keep its own source port (it may lie in another worker's part); the table is
+//! there anyway, for the replies of DNAT.
+//!
 //! **Limits.** A later IP fragment has no ports: it goes by its addresses, not with its
-//! first fragment (as with `ip*-nat-in`, which does not translate them). SNAT picks a port
-//! its own worker's sessions do not use; two workers may pick the same one for the same
-//! endpoint (two clients on one source port to one destination), and the table keeps the
-//! later: [`Claim::TakenFrom`] counts it (see [`PublishCounts::conflicts`]).
+//! first fragment (as with `ip*-nat-in`, which does not translate them). A key whose session
+//! ended stays its worker's until a sweep releases it: meanwhile its port is taken for the
+//! others, and a session made without choosing a port (not translated) whose reply is that
+//! key takes it over: [`Claim::TakenFrom`] counts it (see [`PublishCounts::conflicts`]).
 
 mod key;
 mod owners;
@@ -62,7 +76,7 @@ use crate::nat::service::{FrontendKey, ServiceTable};
 use crate::nat::session::{Direction, SessionTable};
 
 pub use key::flow_of;
-pub use owners::{Claim, FlowOwners, MAX_WORKERS};
+pub use owners::{Claim, FlowOwners, MAX_WORKERS, Unowned};
 
 /// The hash of a flow that both of its directions have: the key with its two ends (address
 /// and port) in a fixed order, hashed with the process's flow hasher.
@@ -105,6 +119,16 @@ impl Steering {
         &self.owners
     }
 
+    /// What worker `me` claims reply keys with as it chooses translations (keep it in the
+    /// worker's state: the NAT nodes use it).
+    pub fn snat_claims(&self, me: usize) -> SnatClaims {
+        debug_assert!(me < self.workers);
+        SnatClaims {
+            owners: self.owners.clone(),
+            me,
+        }
+    }
+
     /// The flow of an Ethernet frame, as [`flow_of`] reads it with these VXLAN ports.
     #[inline]
     pub fn flow_of(&self, frame: &[u8]) -> Option<FlowKey> {
@@ -116,9 +140,15 @@ impl Steering {
     /// [`has_affinity`]), else `None` (no frontend is looked up).
     #[inline]
     pub fn owner(&self, key: &FlowKey, affinity: Option<&ServiceTable>) -> usize {
-        if let Some(owner) = self.owners.lookup(key) {
-            return owner;
+        match self.owners.lookup(key) {
+            Some(owner) => owner,
+            None => self.by_rule(key, affinity),
         }
+    }
+
+    /// The worker rule 2 gives `key` (`affinity` as for [`Steering::owner`]).
+    #[inline]
+    fn by_rule(&self, key: &FlowKey, affinity: Option<&ServiceTable>) -> usize {
         match affinity.is_some_and(|services| to_affine_frontend(services, key)) {
             true => self.scale(flow_hasher().hash_one(key.src)),
             false => self.by_hash(key),
@@ -140,7 +170,8 @@ impl Steering {
     /// After a round of worker `me` that made sessions: for each of `keys` (the flows of the
     /// packets it handled that round) whose session was made `now`, claims the session's
     /// reply key when the replies would not come to `me` by themselves (`affinity` as for
-    /// [`Steering::owner`]), and remembers it in `published`.
+    /// [`Steering::owner`]), and remembers it in `published`; a reply key `me` claimed as it
+    /// chose the translation ([`SnatClaims`]) is only remembered.
     pub fn publish(
         &self,
         me: usize,
@@ -160,19 +191,20 @@ impl Steering {
                 continue;
             }
             let reply = session.key(Direction::Reply);
-            if self.owner(&reply, affinity) == me {
-                continue;
-            }
-            match self.owners.claim(&reply, me) {
-                Claim::Claimed => counts.claimed += 1,
-                Claim::TakenFrom(_) => {
-                    counts.claimed += 1;
-                    counts.conflicts += 1;
-                }
-                Claim::Full => {
-                    counts.full += 1;
-                    continue;
-                }
+            match self.owners.lookup(&reply) {
+                Some(owner) if owner == me => counts.claimed += 1,
+                None if self.by_rule(&reply, affinity) == me => continue,
+                _ => match self.owners.claim(&reply, me) {
+                    Claim::Claimed => counts.claimed += 1,
+                    Claim::TakenFrom(_) => {
+                        counts.claimed += 1;
+                        counts.conflicts += 1;
+                    }
+                    Claim::Full => {
+                        counts.full += 1;
+                        continue;
+                    }
+                },
             }
             published.keys.push(reply);
         }
@@ -205,14 +237,37 @@ fn to_affine_frontend(services: &ServiceTable, key: &FlowKey) -> bool {
 /// What one [`Steering::publish`] did.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct PublishCounts {
-    /// Reply keys claimed.
+    /// Reply keys claimed (or found claimed by the worker, as it chose the translation).
     pub claimed: u64,
-    /// Of those, keys another worker had: a session there ended (its key not yet swept), or
-    /// two workers translated flows to the same reply (the earlier one loses its replies).
+    /// Of those, keys another worker had: a session there ended, its key not yet swept (see
+    /// the module's documentation).
     pub conflicts: u64,
     /// Reply keys not claimed: their buckets were full (the replies go by hash, and may miss
     /// the session).
     pub full: u64,
+}
+
+/// One worker's hand on the shared table for the translations it chooses: it claims a reply
+/// key only if no other worker owns it, in one step (see the module's documentation). Made
+/// by [`Steering::snat_claims`].
+#[derive(Clone, Debug)]
+pub struct SnatClaims {
+    owners: Arc<FlowOwners>,
+    me: usize,
+}
+
+impl SnatClaims {
+    /// Claims `reply` for this worker unless another worker owns it or takes it at the same
+    /// moment, or its buckets are full: whether the key is this worker's now (then a
+    /// translation whose replies come as `reply` is free for it).
+    pub fn claim(&self, reply: &FlowKey) -> bool {
+        self.owners.claim_unowned(reply, self.me) == Unowned::Claimed
+    }
+
+    /// Gives `reply` up: the session it was claimed for was not made.
+    pub fn release(&self, reply: &FlowKey) {
+        self.owners.release(reply, self.me);
+    }
 }
 
 /// The reply keys one worker claimed, to release when their sessions end.

@@ -25,6 +25,18 @@ pub enum Claim {
     Full,
 }
 
+/// What [`FlowOwners::claim_unowned`] did.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Unowned {
+    /// The key is the claimer's now (it was no one's, or already the claimer's).
+    Claimed,
+    /// Another worker (`.0`) owns the key, or was claiming it at the same moment; the key was
+    /// left to it.
+    Owned(usize),
+    /// Both buckets of the key are full: no one owns it, and the claimer does not either.
+    Full,
+}
+
 /// A table of flow keys and the worker that owns each, made of atomic words: a look-up
 /// reads at most two cache lines and takes no lock; a claim is a compare-and-swap.
 ///
@@ -74,32 +86,88 @@ impl FlowOwners {
         let mine = tag | (worker as u64 + 1);
         // A few rounds: another claim may take the empty slot this one chose.
         for _ in 0..4 {
-            let mut empty = None;
-            for bucket in self.buckets(hash) {
-                for slot in self.bucket(bucket) {
-                    let entry = slot.load(Ordering::Acquire);
-                    if entry == 0 {
-                        empty = empty.or(Some(slot));
-                    } else if entry & !OWNER_BITS == tag {
-                        slot.store(mine, Ordering::Release);
-                        return match owner(entry) {
-                            before if before == worker => Claim::Claimed,
-                            before => Claim::TakenFrom(before),
-                        };
+            match self.find(hash, tag, None) {
+                Found::Entry(slot, entry) => {
+                    slot.store(mine, Ordering::SeqCst);
+                    return match owner(entry) {
+                        before if before == worker => Claim::Claimed,
+                        before => Claim::TakenFrom(before),
+                    };
+                }
+                Found::Empty(None) => return Claim::Full,
+                Found::Empty(Some(slot)) => {
+                    if slot
+                        .compare_exchange(0, mine, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                    {
+                        return Claim::Claimed;
                     }
                 }
             }
-            let Some(slot) = empty else {
-                return Claim::Full;
-            };
-            if slot
-                .compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return Claim::Claimed;
-            }
         }
         Claim::Full
+    }
+
+    /// Makes `worker` (below [`MAX_WORKERS`]) the owner of `key` unless another worker owns
+    /// it, in one step: of two workers that race to claim one key, at most one wins.
+    ///
+    /// The key may land in any empty slot of its two buckets, so two claimers may each take
+    /// a different one. Each therefore looks at both buckets again after its swap; all of it
+    /// sequentially consistent, so that of two racing claimers at least one sees the other's
+    /// entry (the store-buffer pattern), and whichever sees a rival gives way (both may: then
+    /// neither has the key, and each tries another).
+    pub fn claim_unowned(&self, key: &FlowKey, worker: usize) -> Unowned {
+        debug_assert!(worker < MAX_WORKERS);
+        let hash = key.hash();
+        let tag = hash & !OWNER_BITS;
+        let mine = tag | (worker as u64 + 1);
+        // A few rounds: another claim (of any key) may take the empty slot this one chose.
+        for _ in 0..4 {
+            let empty = match self.find(hash, tag, None) {
+                Found::Entry(_, entry) if owner(entry) == worker => return Unowned::Claimed,
+                Found::Entry(_, entry) => return Unowned::Owned(owner(entry)),
+                Found::Empty(Some(slot)) => slot,
+                Found::Empty(None) => return Unowned::Full,
+            };
+            if empty
+                .compare_exchange(0, mine, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                continue;
+            }
+            return match self.find(hash, tag, Some(empty)) {
+                Found::Entry(_, rival) => {
+                    // Unless a plain claim of the same key took the slot meanwhile.
+                    let _ = empty.compare_exchange(mine, 0, Ordering::SeqCst, Ordering::SeqCst);
+                    match owner(rival) {
+                        // Its own (another thread claiming for the same worker): one will do.
+                        rival if rival == worker => Unowned::Claimed,
+                        rival => Unowned::Owned(rival),
+                    }
+                }
+                Found::Empty(_) => Unowned::Claimed,
+            };
+        }
+        Unowned::Full
+    }
+
+    /// The entry tagged `tag` in the buckets of `hash`, other than `except`; else the first
+    /// empty slot, if any. Sequentially consistent: see [`FlowOwners::claim_unowned`].
+    fn find(&self, hash: u64, tag: u64, except: Option<&AtomicU64>) -> Found<'_> {
+        let mut empty = None;
+        for bucket in self.buckets(hash) {
+            for slot in self.bucket(bucket) {
+                if except.is_some_and(|except| core::ptr::eq(slot, except)) {
+                    continue;
+                }
+                match slot.load(Ordering::SeqCst) {
+                    0 => empty = empty.or(Some(slot)),
+                    entry if entry & !OWNER_BITS == tag => return Found::Entry(slot, entry),
+                    _ => {}
+                }
+            }
+        }
+        Found::Empty(empty)
     }
 
     /// Forgets `key` if `worker` owns it (its session ended); a key another worker claimed
@@ -144,6 +212,14 @@ impl FlowOwners {
     fn bucket(&self, bucket: usize) -> &[AtomicU64] {
         &self.slots[bucket * BUCKET..(bucket + 1) * BUCKET]
     }
+}
+
+/// What [`FlowOwners::find`] found.
+enum Found<'a> {
+    /// The key's slot and entry.
+    Entry(&'a AtomicU64, u64),
+    /// No entry for the key; an empty slot of its buckets, if one is.
+    Empty(Option<&'a AtomicU64>),
 }
 
 fn owner(entry: u64) -> usize {

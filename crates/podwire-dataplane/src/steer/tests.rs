@@ -2,6 +2,7 @@
 //! reaching one owner, keys released when their sessions end.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
@@ -259,6 +260,102 @@ fn owners_claim_and_release_as_the_owner_says() {
     assert_eq!(owners.lookup(&k), Some(5), "only its owner releases a key");
     owners.release(&k, 5);
     assert_eq!(owners.lookup(&k), None);
+}
+
+#[test]
+fn a_claim_of_an_unowned_key_leaves_another_workers_key_alone() {
+    let owners = FlowOwners::new(16);
+    let k = key(UDP, addr("10.0.0.1:1"), addr("10.0.0.2:2"));
+    assert_eq!(owners.claim_unowned(&k, 1), Unowned::Claimed);
+    assert_eq!(
+        owners.claim_unowned(&k, 1),
+        Unowned::Claimed,
+        "already its own"
+    );
+    assert_eq!(owners.claim_unowned(&k, 2), Unowned::Owned(1));
+    assert_eq!(owners.lookup(&k), Some(1));
+    assert_eq!(owners.len(), 1);
+    owners.release(&k, 1);
+    assert_eq!(owners.claim_unowned(&k, 2), Unowned::Claimed);
+
+    let full = FlowOwners::new(1);
+    let outcomes: Vec<Unowned> = (0..16u16)
+        .map(|p| {
+            full.claim_unowned(
+                &key(UDP, addr("10.0.0.1:1"), addr(&format!("10.0.0.2:{p}"))),
+                0,
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|&&o| o == Unowned::Claimed).count(),
+        8
+    );
+    assert!(outcomes.contains(&Unowned::Full));
+}
+
+#[test]
+fn of_workers_racing_for_a_key_at_most_one_wins() {
+    use std::sync::Barrier;
+    const WORKERS: usize = 4;
+    let owners = Arc::new(FlowOwners::new(4096));
+    let keys: Vec<FlowKey> = (0..1024u16)
+        .map(|p| {
+            key(
+                TCP,
+                addr("1.1.1.1:443"),
+                addr(&format!("192.168.77.1:{}", 32768 + p)),
+            )
+        })
+        .collect();
+    let start = Arc::new(Barrier::new(WORKERS));
+    let threads: Vec<_> = (0..WORKERS)
+        .map(|me| {
+            let (owners, keys, start) = (owners.clone(), keys.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                keys.iter()
+                    .map(|k| owners.claim_unowned(k, me) == Unowned::Claimed)
+                    .collect::<Vec<bool>>()
+            })
+        })
+        .collect();
+    let won: Vec<Vec<bool>> = threads
+        .into_iter()
+        .map(|t| t.join().expect("a worker thread"))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        let winners: Vec<usize> = (0..WORKERS).filter(|&w| won[w][i]).collect();
+        assert!(winners.len() <= 1, "{k:?} won by {winners:?}");
+        assert_eq!(
+            owners.lookup(k),
+            winners.first().copied(),
+            "{k:?}: the table names the winner"
+        );
+    }
+}
+
+#[test]
+fn a_reply_key_claimed_with_its_port_is_released_with_its_session() {
+    let steering = Steering::new(2, 64, vec![]);
+    let (mut table, mut published) = (sessions(), Published::default());
+    let now = Instant::from_nanos(1_000);
+    // A pod's flow masqueraded by worker `me`, whose reply key it claimed as it chose the
+    // port, whatever the reply's hash.
+    let original = key(UDP, addr("10.1.0.2:40000"), addr("1.1.1.1:53"));
+    let translated = FlowKey {
+        src: "192.168.77.1".parse().unwrap(),
+        ..original
+    };
+    let me = steering.by_hash(&original);
+    assert!(steering.snat_claims(me).claim(&translated.reversed()));
+    table.insert(original, translated, None, 0x02, now).unwrap();
+    let counts = steering.publish(me, &mut table, &[original], &mut published, None, now);
+    assert_eq!((counts.claimed, counts.conflicts), (1, 0));
+    assert_eq!(published.len(), 1, "recorded, to release");
+    let later = now.after(Timeouts::default().udp + Duration::from_secs(1));
+    assert_eq!(published.sweep(&steering, me, &mut table, later, 16), 1);
+    assert!(steering.owners().is_empty());
 }
 
 #[test]

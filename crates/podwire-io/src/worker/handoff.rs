@@ -262,7 +262,7 @@ impl Handoff {
                     full = counts.full,
                     conflicts = counts.conflicts,
                     total = self.trouble,
-                    "flow steering: reply keys not claimed (table full) or taken from another worker (two workers translated flows alike); their replies may miss their session"
+                    "flow steering: reply keys not claimed (table full) or taken from another worker (a stale claim not swept yet); their replies may miss their session"
                 );
             }
         }

@@ -175,16 +175,16 @@ impl Workers {
             .map_err(WorkerError::Poll)?;
         // Several workers: every flow to the one that holds its session, with room in the
         // shared table for the reply key of every session they can hold.
-        let mut handoffs: Vec<Option<Handoff>> = match count {
-            1 => vec![None],
-            _ => {
-                let keys = config.sessions.capacity as usize * count;
-                let steering = Steering::new(count, keys, vec![config.vxlan_port]);
-                Handoff::mesh(&steering, &wakers)
-                    .into_iter()
-                    .map(Some)
-                    .collect()
-            }
+        let steering = (count > 1).then(|| {
+            let keys = config.sessions.capacity as usize * count;
+            Steering::new(count, keys, vec![config.vxlan_port])
+        });
+        let mut handoffs: Vec<Option<Handoff>> = match &steering {
+            None => vec![None],
+            Some(steering) => Handoff::mesh(steering, &wakers)
+                .into_iter()
+                .map(Some)
+                .collect(),
         };
         for (id, waker) in wakers.into_iter().enumerate() {
             let (commands, inbox) = mpsc::channel();
@@ -192,6 +192,7 @@ impl Workers {
             let mut engine = Engine::new(config.buffers, Some(monotonic_nanos))?;
             engine.set_session_config(config.sessions);
             engine.state.neighbors = NeighborTable::shared(neighbors.clone());
+            engine.state.snat_claims = steering.as_ref().map(|s| s.snat_claims(id));
             let reader = publisher.reader();
             let (thread_tx, thread_waker) = (tx.clone(), waker.clone());
             // The poller is made on the worker's own thread (an epoll
@@ -547,7 +548,7 @@ impl Worker {
                 .iter_mut()
                 .find(|p| u64::from(p.index.0) == token)
             {
-                service(port, now);
+                service(port, now, &mut self.engine.state.neighbors);
             }
         }
         ready.clear();
@@ -562,7 +563,7 @@ impl Worker {
         }
         for port in &mut self.ports {
             if port.deadline.is_some_and(|due| due <= now) {
-                service(port, now);
+                service(port, now, &mut self.engine.state.neighbors);
             }
         }
         self.update_next_deadline();
@@ -681,7 +682,11 @@ impl Worker {
                         rx,
                         deadline: None,
                     };
-                    service(&mut port, std::time::Instant::now());
+                    service(
+                        &mut port,
+                        std::time::Instant::now(),
+                        &mut self.engine.state.neighbors,
+                    );
                     self.ports.push(port);
                     self.update_next_deadline();
                 }
@@ -729,8 +734,12 @@ impl Worker {
     }
 }
 
-/// Does a port's control work and notes its next timer.
-fn service(port: &mut AttachedPort, now: std::time::Instant) {
+/// Does a port's control work and notes its next timer; when the port's peer came up,
+/// the worker may ask for its neighbors there again at once.
+fn service(port: &mut AttachedPort, now: std::time::Instant, neighbors: &mut NeighborTable) {
     port.rx.service(now);
     port.deadline = port.rx.next_deadline();
+    if port.rx.take_link_up() {
+        neighbors.forget_solicitations(port.index);
+    }
 }

@@ -19,7 +19,7 @@ use crate::tables::Tables;
 use super::nat_out::will_masquerade;
 use super::packet::{self, Headers, Parsed, Transport};
 use super::rewrite::{rewrite_packet, show, translate_error};
-use super::snat::with_free_port;
+use super::snat::{unclaim, with_free_port};
 
 /// Where `ip*-nat-in` sends packets: a position in [`NEXT4`] / [`NEXT6`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -297,15 +297,25 @@ fn forward<const V6: bool>(
         Ok(allowed) => allowed,
         Err(reason) => return Verdict::Drop(reason),
     };
-    let Some(translated) = with_free_port(&cx.state.sessions, &key, wanted, cx.now) else {
+    let state = &mut *cx.state;
+    let Some(translated) = with_free_port(
+        &state.sessions,
+        state.snat_claims.as_ref(),
+        &key,
+        wanted,
+        cx.now,
+    ) else {
         return Verdict::Drop(InDrop::NoFreePort);
     };
     let binding = ServiceBinding {
         service_port: to.frontend.service_port,
         endpoint: to.endpoint,
     };
-    let sessions = &mut cx.state.sessions;
-    if let Err(e) = sessions.insert(key, translated, Some(binding), tcp_flags, cx.now) {
+    if let Err(e) = state
+        .sessions
+        .insert(key, translated, Some(binding), tcp_flags, cx.now)
+    {
+        unclaim(state, &translated);
         return Verdict::Drop(session_refused(e));
     }
     policy::count(cx, tables, bi, allowed);

@@ -19,7 +19,7 @@ use crate::tables::{Adjacency, Tables};
 
 use super::packet::{self, Parsed};
 use super::rewrite::{rewrite_packet, show};
-use super::snat::with_free_port;
+use super::snat::{unclaim, with_free_port};
 
 /// Where `ip*-nat-out` sends packets: a position in [`NEXT4`] / [`NEXT6`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -106,15 +106,25 @@ fn outbound<const V6: bool>(
         src: address,
         ..key
     };
-    let translated =
-        with_free_port(&cx.state.sessions, &key, wanted, cx.now).ok_or(OutDrop::NoFreePort)?;
-    cx.state
+    let state = &mut *cx.state;
+    let translated = with_free_port(
+        &state.sessions,
+        state.snat_claims.as_ref(),
+        &key,
+        wanted,
+        cx.now,
+    )
+    .ok_or(OutDrop::NoFreePort)?;
+    if let Err(e) = state
         .sessions
         .insert(key, translated, None, tcp_flags, cx.now)
-        .map_err(|e| match e {
+    {
+        unclaim(state, &translated);
+        return Err(match e {
             SessionError::Full { .. } => OutDrop::SessionTableFull,
             SessionError::Exists => OutDrop::SessionClash,
-        })?;
+        });
+    }
     let endpoints = (
         (translated.src, translated.src_port),
         (translated.dst, translated.dst_port),

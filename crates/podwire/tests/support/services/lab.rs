@@ -89,6 +89,24 @@ impl BackendPod {
     }
 }
 
+/// What a [`SvcLab`] starts with.
+#[derive(Copy, Clone, Debug)]
+pub struct SvcOptions {
+    /// An uplink (see [`SvcLab::with_uplink`]).
+    pub uplink: bool,
+    /// The daemon's data-plane workers.
+    pub workers: u32,
+}
+
+impl Default for SvcOptions {
+    fn default() -> Self {
+        SvcOptions {
+            uplink: false,
+            workers: 1,
+        }
+    }
+}
+
 /// A podwire daemon for Service tests, with its plugin and state directories.
 pub struct SvcLab {
     /// The running daemon.
@@ -100,6 +118,8 @@ pub struct SvcLab {
     pub service_base: Ipv4Addr,
     /// The uplink, when the lab has one.
     pub uplink: Option<Uplink>,
+    /// The daemon's data-plane workers.
+    workers: u32,
     body: String,
     // Declared last: removed after the daemon has stopped.
     _state: tempfile::TempDir,
@@ -108,7 +128,15 @@ pub struct SvcLab {
 impl SvcLab {
     /// A daemon with a pod network, a host tap and a Service CIDR.
     pub fn start() -> SvcLab {
-        SvcLab::build(false)
+        SvcLab::start_with(SvcOptions::default())
+    }
+
+    /// [`SvcLab::start`] with `workers` data-plane workers.
+    pub fn start_with_workers(workers: u32) -> SvcLab {
+        SvcLab::start_with(SvcOptions {
+            workers,
+            ..SvcOptions::default()
+        })
     }
 
     /// [`SvcLab::start`] with an uplink: an af-packet interface with [`UPLINK_NODE`] on a
@@ -116,10 +144,14 @@ impl SvcLab {
     /// routed interface, so its address is the node address and masquerade address by
     /// default, and pod traffic leaving by it is masqueraded by default.
     pub fn with_uplink() -> SvcLab {
-        SvcLab::build(true)
+        SvcLab::start_with(SvcOptions {
+            uplink: true,
+            ..SvcOptions::default()
+        })
     }
 
-    fn build(with_uplink: bool) -> SvcLab {
+    /// A lab as `options` say.
+    pub fn start_with(options: SvcOptions) -> SvcLab {
         let state = tempfile::Builder::new()
             .prefix("podwire-state")
             .tempdir()
@@ -134,7 +166,7 @@ impl SvcLab {
             block.host4,
             block.v4
         );
-        let uplink = with_uplink.then(|| {
+        let uplink = options.uplink.then(|| {
             let outside = Netns::new("sout");
             let veth = Veth::new("psu");
             ok("ip", &["link", "set", &veth.b, "netns", &outside.name]);
@@ -155,13 +187,14 @@ impl SvcLab {
             "[[network]]\nname = \"{NETWORK}\"\npod_cidrs = [\"{}\"]\n\n[services]\ncidrs = [\"{service_base}/24\"]\n",
             block.v4
         );
-        let daemon = Daemon::start(&body);
+        let daemon = Daemon::start_with_workers(options.workers, &body);
         SvcLab {
             daemon,
             plugins: plugin_dir(),
             block,
             service_base,
             uplink,
+            workers: options.workers,
             body,
             _state: state,
         }
@@ -183,12 +216,18 @@ impl SvcLab {
 
     /// Stops the daemon and starts it again on the same config and state.
     pub fn restart(&mut self) {
+        self.restart_with_workers(self.workers);
+    }
+
+    /// [`SvcLab::restart`] with `workers` data-plane workers from now on.
+    pub fn restart_with_workers(&mut self, workers: u32) {
         assert!(
             self.daemon.stop(),
             "the daemon did not stop cleanly on SIGTERM:\n{}",
             self.daemon.log()
         );
-        self.daemon = Daemon::start(&self.body);
+        self.workers = workers;
+        self.daemon = Daemon::start_with_workers(workers, &self.body);
     }
 
     /// A new namespace attached by the CNI plugin as Kubernetes pod `name` of
