@@ -247,6 +247,19 @@ impl NeighborTable {
         }
     }
 
+    /// Lets the next packet to an unresolved neighbor on `interface` ask for it at once,
+    /// whatever [`NeighborTable::should_solicit`] recorded: the link came up, and what was
+    /// asked before went nowhere.
+    pub fn forget_solicitations(&mut self, interface: IfIndex) {
+        for (_, e) in self
+            .entries
+            .iter_mut()
+            .filter(|((i, _), e)| *i == interface && e.mac.is_none())
+        {
+            e.solicited = None;
+        }
+    }
+
     /// Forgets entries not confirmed for [`NEIGHBOR_LIFETIME`].
     pub fn expire(&mut self, now: Instant) {
         self.entries
@@ -291,6 +304,23 @@ mod tests {
         let mut n = NeighborTable::default();
         n.learn(IfIndex(0), IP, MAC, at(0));
         assert_eq!(n.resolve(&tables, IfIndex(0), IP, at(10_000)), Some(other));
+    }
+
+    #[test]
+    fn a_link_that_comes_up_lets_its_neighbors_be_asked_for_again_at_once() {
+        let mut n = NeighborTable::default();
+        let other = IpAddr::V4(core::net::Ipv4Addr::new(10, 9, 9, 9));
+        assert!(n.should_solicit(IfIndex(0), IP, at(0)));
+        assert!(n.should_solicit(IfIndex(1), other, at(0)));
+        n.forget_solicitations(IfIndex(0));
+        assert!(
+            n.should_solicit(IfIndex(0), IP, at(0)),
+            "asked again on the link that came up"
+        );
+        assert!(
+            !n.should_solicit(IfIndex(1), other, at(0)),
+            "another link waits its interval"
+        );
     }
 
     #[test]

@@ -232,6 +232,32 @@ fn check_add_result(lab: &Lab, version: &str, ns: &Netns, result: &Value) {
     );
 }
 
+/// The neighbor entries of the pod's eth0 that never expire, as `address lladdr`.
+fn permanent_neighbors(ns: &Netns) -> BTreeSet<String> {
+    let json: Value = serde_json::from_str(&ns.ok(&[
+        "ip",
+        "-j",
+        "neigh",
+        "show",
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]))
+    .expect("ip -j neigh prints JSON");
+    json.as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            format!(
+                "{} {}",
+                n["dst"].as_str().unwrap_or("?"),
+                n["lladdr"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
 fn routes_of(ns: &Netns) -> (Vec<Value>, Vec<Value>) {
     (routes(ns, "-4"), routes(ns, "-6"))
 }
@@ -577,12 +603,35 @@ fn agent_restart_keeps_the_pods_and_their_addresses() {
     let id_a = unique("a");
     let ra = add(&lab, "default", "1.0.0", &a, &id_a);
     let before = addresses(&a, "eth0");
+    // The gateways' MAC is pinned: a learned entry dies with the tap's carrier when the
+    // agent stops, and the pod's kernel would ask again only a second later.
+    let pinned_gateways = |ns: &Netns| -> BTreeSet<String> {
+        let pinned = permanent_neighbors(ns);
+        pinned
+            .iter()
+            .filter_map(|n| n.split(' ').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let gateways = BTreeSet::from([GATEWAY4.to_owned(), GATEWAY6.to_owned()]);
+    assert_eq!(
+        pinned_gateways(&a),
+        gateways,
+        "the pod's gateways are not pinned"
+    );
 
     lab.restart();
     assert_eq!(
         addresses(&a, "eth0"),
         before,
         "the restart changed the pod's addresses"
+    );
+    // Pinned again to the switch's MAC of the restarted agent (this lab's node gets a new
+    // name, so a new MAC): the ping below goes through it.
+    assert_eq!(
+        pinned_gateways(&a),
+        gateways,
+        "the restart lost the pinned gateways"
     );
     assert_eq!(attached(&lab, "default"), BTreeSet::from([id_a.clone()]));
     assert_eq!(

@@ -121,6 +121,19 @@ pub async fn wire(node: &str, pod: &PodConfig) -> Result<WiredPod, NodeError> {
             .await
             .map_err(netlink_err(&what))?;
     }
+    // The gateways' MAC is known: no ARP or ND for it, ever (see attach::kernel).
+    for gateway in [IpAddr::from(POD_GATEWAY4), IpAddr::from(POD_GATEWAY6)] {
+        if pod
+            .addresses
+            .iter()
+            .any(|a| a.is_ipv4() == gateway.is_ipv4())
+        {
+            inside
+                .add_neighbor(ifname, gateway, switch_mac.0)
+                .await
+                .map_err(netlink_err(&what))?;
+        }
+    }
     Ok(WiredPod {
         tap,
         switch_mac,

@@ -180,6 +180,7 @@ pub fn open(config: MemifPortConfig) -> Result<MemifPort, MemifPortError> {
         next_queue: 0,
         scratch: Vec::new(),
         status: status.clone(),
+        link_up: false,
     };
     Ok(MemifPort {
         rx,
@@ -263,6 +264,8 @@ pub struct MemifRx {
     /// A jumbo frame, on its way into a chain of pool buffers.
     scratch: Vec<u8>,
     status: MemifStatus,
+    /// A peer connected since the worker last asked ([`RxPort::take_link_up`]).
+    link_up: bool,
 }
 
 impl MemifRx {
@@ -287,6 +290,7 @@ impl MemifRx {
                     state.peer = Some(peer);
                     state.last_error = None;
                 });
+                self.link_up = true;
             }
             Event::Disconnected { reason, .. } => {
                 tracing::info!(interface = self.name, %reason, "memif disconnected");
@@ -466,6 +470,10 @@ impl RxPort for MemifRx {
 
     fn next_deadline(&self) -> Option<Instant> {
         lock(&self.endpoint).next_deadline()
+    }
+
+    fn take_link_up(&mut self) -> bool {
+        std::mem::take(&mut self.link_up)
     }
 
     fn set_sleeping(&mut self, sleeping: bool) {

@@ -77,6 +77,13 @@ pub trait RxPort: Send {
     /// worker polls once more after `true` before it sleeps, for frames
     /// that arrived before the port asked. Nothing by default.
     fn set_sleeping(&mut self, _sleeping: bool) {}
+    /// Whether the port's peer came up since the last call (a memif peer connected), so that
+    /// the worker asks for the peer's neighbors again at once: a request sent while nobody
+    /// listened was lost, and waiting out the usual interval would stall the peer's traffic.
+    /// Never by default (a kernel interface's peer is always there).
+    fn take_link_up(&mut self) -> bool {
+        false
+    }
 }
 
 /// The transmit side of an interface, shared by every worker.

@@ -16,6 +16,7 @@ use podwire_io::sysctl;
 use podwire_io::tap::{self, Tap, TapOptions};
 use podwire_io::worker::{AfPacketRx, RxPort, TapPort, TapQueues, TxPort};
 use podwire_model::attach::{Attachment, AttachmentKind};
+use podwire_wire::ethernet::EthernetAddress;
 
 /// Why the kernel side of an attachment could not be made, checked or removed.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +107,7 @@ pub async fn wire(
     ns: &NetNs,
     attachment: &Attachment,
     queues: usize,
+    switch_mac: EthernetAddress,
 ) -> Result<KernelPort, KernelError> {
     let inside = Netlink::connect_in(ns)?;
     let made = make_link(ns, &inside, attachment, queues).await;
@@ -117,7 +119,7 @@ pub async fn wire(
             return Err(e);
         }
     };
-    if let Err(e) = configure(ns, &inside, attachment).await {
+    if let Err(e) = configure(ns, &inside, attachment, switch_mac).await {
         let _ = unwire(Some(ns), attachment).await;
         return Err(e);
     }
@@ -131,11 +133,14 @@ pub async fn reopen(
     ns: &NetNs,
     attachment: &Attachment,
     queues: usize,
+    switch_mac: EthernetAddress,
 ) -> Result<Option<KernelPort>, KernelError> {
     let inside = Netlink::connect_in(ns)?;
     if inside.link_index(&attachment.key.ifname).await?.is_none() {
         return Ok(None);
     }
+    // A pod wired by an older agent has no such entries yet.
+    pin_gateways(&inside, attachment, switch_mac).await?;
     match attachment.kind {
         AttachmentKind::Tap => {
             let name = attachment.key.ifname.clone();
@@ -246,6 +251,7 @@ async fn configure(
     ns: &NetNs,
     inside: &Netlink,
     attachment: &Attachment,
+    switch_mac: EthernetAddress,
 ) -> Result<(), KernelError> {
     let ifname = attachment.key.ifname.as_str();
     if let Some(mac) = super::plan::pod_mac(attachment) {
@@ -270,6 +276,26 @@ async fn configure(
         // The IPv4 gateway is link-local and outside the pod's /32: trust it is on the link.
         r.onlink = matches!(route.gateway, Some(IpAddr::V4(_)));
         inside.add_route(&r).await?;
+    }
+    pin_gateways(inside, attachment, switch_mac).await
+}
+
+/// Tells the pod's kernel, once and for good, that its gateways are at the switch's MAC
+/// (`switch_mac`), as Calico does: a learned entry would die with the link's carrier when
+/// the agent restarts (the tap goes down with its last descriptor), and the kernel asks
+/// again only a second later, stalling every connection of the pod that long.
+async fn pin_gateways(
+    inside: &Netlink,
+    attachment: &Attachment,
+    switch_mac: EthernetAddress,
+) -> Result<(), KernelError> {
+    let mut gateways: Vec<IpAddr> = attachment.routes.iter().filter_map(|r| r.gateway).collect();
+    gateways.sort();
+    gateways.dedup();
+    for gateway in gateways {
+        inside
+            .add_neighbor(&attachment.key.ifname, gateway, switch_mac.0)
+            .await?;
     }
     Ok(())
 }

@@ -337,15 +337,20 @@ impl Node {
             }
             AttachmentKind::Tap | AttachmentKind::Veth => {
                 let ns = ns.ok_or_else(|| kernel_failure(&attachment.key, "no namespace"))?;
+                let mac = plan::switch_mac(&self.name, attachment);
                 let port = if fresh {
-                    kernel::wire(ns, attachment, queues).await.map_err(failed)?
+                    kernel::wire(ns, attachment, queues, mac)
+                        .await
+                        .map_err(failed)?
                 } else {
-                    match kernel::reopen(ns, attachment, queues)
+                    match kernel::reopen(ns, attachment, queues, mac)
                         .await
                         .map_err(failed)?
                     {
                         Some(port) => port,
-                        None => kernel::wire(ns, attachment, queues).await.map_err(failed)?,
+                        None => kernel::wire(ns, attachment, queues, mac)
+                            .await
+                            .map_err(failed)?,
                     }
                 };
                 let peer = Peer::Kernel(format!(

@@ -163,8 +163,11 @@ fn a_client_that_leaves_is_noticed_and_the_next_one_is_served() {
     let addr = unique_addr();
     let mut port = server_port(&addr, InterfaceConfig::new(0));
     let now = Instant::now();
+    assert!(!port.rx.take_link_up(), "no peer yet");
     let mut first = Client::new(addr.clone(), InterfaceConfig::new(0)).unwrap();
     connect(&mut port, &mut first, now);
+    assert!(port.rx.take_link_up(), "a peer came up");
+    assert!(!port.rx.take_link_up(), "told once");
     drop(first);
     assert!(
         readable(port.rx.fd()),
@@ -185,6 +188,7 @@ fn a_client_that_leaves_is_noticed_and_the_next_one_is_served() {
 
     let mut second = Client::new(addr, InterfaceConfig::new(0)).unwrap();
     connect(&mut port, &mut second, now);
+    assert!(port.rx.take_link_up(), "the next peer came up");
     let data = frame(100, 5);
     crate::worker::port::send_frames(&*port.tx, &[&data], &mut counters);
     assert_eq!(counters.tx_packets, 1);
