@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use common::{PATIENCE, TestNs, ip, poller_for, root_or_skip, udp_frame, udp_in, wait_for};
 use podwire_dataplane::buffer::BufferPool;
 use podwire_io::af_packet::{AfPacket, AfPacketConfig};
-use podwire_io::af_xdp::{AfXdp, AfXdpConfig, Error, XdpMode};
+use podwire_io::af_xdp::{AfXdp, AfXdpConfig, AfXdpRx, AfXdpTx, Error, XdpMode};
 use podwire_io::netlink::Netlink;
+use podwire_io::worker::{PortCounters, RxPort, TxBatch, TxPort, TxScratch};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 2);
@@ -179,6 +180,79 @@ async fn frames_sent_arrive_at_the_peer() {
     });
     assert!(received == sent, "all 300 frames, byte for byte, in order");
     assert_eq!(xdp.stats().unwrap().tx_invalid_descs, 0);
+}
+
+/// As a worker's ports: a batch sent through the shared side goes out in order, a chain
+/// gathered into one frame, and a packet longer than a UMEM frame is dropped and counted
+/// without holding back those after it; frames from the peer are counted as received.
+#[tokio::test]
+async fn the_worker_ports_gather_chains_and_count() {
+    if !root_or_skip() {
+        return;
+    }
+    let pair = veth_pair().await;
+    let (receiver, sender) = open_xdp(&pair.b, "vb", AfXdpConfig::default()).split();
+    let (mut rx, tx) = (AfXdpRx::new(receiver), AfXdpTx::new(sender));
+    let mut peer = open_packet(&pair.a, "va");
+    const PORT: u16 = 41_004;
+
+    let sent = frames(&pair, false, PORT, 3);
+    let too_long = udp_frame(pair.mac_a, pair.mac_b, B, A, PORT, &[7; 2100]);
+    let mut pool = BufferPool::new(64);
+    let head = pool.alloc_from(&sent[1][..50]).unwrap();
+    let tail = pool.alloc_from(&sent[1][50..]).unwrap();
+    pool.link(&[head, tail]);
+    let packets = [
+        pool.alloc_from(&sent[0]).unwrap(),
+        head,
+        pool.alloc_from(&too_long).unwrap(),
+        pool.alloc_from(&sent[2]).unwrap(),
+    ];
+    let mut counters = PortCounters::default();
+    tx.send(
+        TxBatch::new(&pool, &packets),
+        &mut TxScratch::default(),
+        &mut counters,
+    );
+    assert_eq!((counters.tx_packets, counters.tx_drops), (3, 1));
+    let bytes: usize = sent.iter().map(Vec::len).sum();
+    assert_eq!(counters.tx_bytes, bytes as u64);
+    let mut received = Vec::new();
+    wait_for(poller_for(&peer), "frames at the peer", || {
+        peer.rx_batch(usize::MAX, |frame| {
+            if is_test_frame(frame.data, PORT) {
+                received.push(frame.data.to_vec());
+            }
+        });
+        (received.len() >= sent.len()).then_some(())
+    });
+    assert!(
+        received == sent,
+        "the three frames, byte for byte, in order"
+    );
+
+    let incoming = frames(&pair, true, PORT, 5);
+    let batch: Vec<&[u8]> = incoming.iter().map(Vec::as_slice).collect();
+    let peer_sender = peer.sender().unwrap();
+    assert_eq!(peer_sender.send_batch(batch.as_slice()).unwrap(), 5);
+    // The kernels of both ends may send frames of their own (IPv6 neighbor discovery):
+    // every frame received is counted, the test frames are checked.
+    let mut counters = PortCounters::default();
+    let (mut heads, mut received) = (Vec::new(), Vec::new());
+    wait_for(poller_for(rx.fd()), "frames from the peer", || {
+        let first = heads.len();
+        rx.receive(&mut pool, 64, &mut heads, &mut counters);
+        let new = heads[first..].iter().map(|&head| pool.data(head));
+        received.extend(new.filter(|f| is_test_frame(f, PORT)).map(<[u8]>::to_vec));
+        (received.len() >= incoming.len()).then_some(())
+    });
+    assert!(
+        received == incoming,
+        "the five frames, byte for byte, in order"
+    );
+    let bytes: usize = heads.iter().map(|&head| pool.data(head).len()).sum();
+    assert_eq!(counters.rx_packets, heads.len() as u64);
+    assert_eq!((counters.rx_bytes, counters.rx_drops), (bytes as u64, 0));
 }
 
 #[tokio::test]

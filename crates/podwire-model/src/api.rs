@@ -29,7 +29,9 @@ pub struct InterfaceView {
     pub index: u32,
     /// podwire's name for it (`uplink0`, or the pod's name for a pod's tap).
     pub name: String,
-    /// The driver: `af-packet`, `tap`, `memif`, ….
+    /// The driver it really got: `tap`, `memif`, `host`, `af-packet`; for a `kind = "af-xdp"`
+    /// interface `af-xdp native` (or `af-xdp native zero-copy`), `af-xdp generic`, or
+    /// `af-packet (af-xdp refused)` when the kernel or the driver refused AF_XDP.
     pub kind: String,
     /// The data plane's MAC address on it, `aa:bb:cc:dd:ee:ff`.
     pub mac: String,

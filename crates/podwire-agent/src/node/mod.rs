@@ -16,6 +16,7 @@ mod pods;
 mod policy;
 mod services;
 mod tunnels;
+mod uplink;
 
 use core::net::IpAddr;
 use std::sync::Arc;
@@ -25,14 +26,13 @@ use podwire_dataplane::fib::FibError;
 use podwire_dataplane::interface::{IfIndex, InterfaceConfig as SwitchInterface};
 use podwire_dataplane::publish::TablePublisher;
 use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
-use podwire_io::af_packet::AfPacket;
 use podwire_io::netlink::{self, Netlink};
 use podwire_io::netns::{self, NetNs};
 use podwire_io::tap::{self, Tap};
 use podwire_io::worker::memif::MemifPortError;
-use podwire_io::worker::{AfPacketRx, RxPort, TapPort, TxPort, WorkerConfig, WorkerError, Workers};
+use podwire_io::worker::{RxPort, TapPort, TxPort, WorkerConfig, WorkerError, Workers};
 use podwire_model::config::{
-    Config, Device, HostConfig, InterfaceConfig, InterfaceKind, KernelInterface, MemifConfig,
+    Config, Device, HostConfig, InterfaceConfig, KernelInterface, MemifConfig,
     POD_GATEWAY_V4 as POD_GATEWAY4, POD_GATEWAY_V6 as POD_GATEWAY6,
 };
 use podwire_wire::ethernet::EthernetAddress;
@@ -137,7 +137,8 @@ pub struct SwitchPort {
     pub name: String,
     /// Its index in the tables.
     pub index: IfIndex,
-    /// "tap", "af-packet", "memif" or "host".
+    /// The driver: "tap", "af-packet", "af-xdp native", "af-xdp generic", "af-packet (af-xdp
+    /// refused)", "memif" or "host".
     pub kind: &'static str,
     /// What is at the other end.
     pub peer: Peer,
@@ -216,6 +217,8 @@ struct Attached {
     /// One receive queue, or one per worker.
     rx: Vec<Box<dyn RxPort>>,
     tx: Arc<dyn TxPort>,
+    /// The driver, as `show interfaces` names it.
+    kind: &'static str,
     peer: Peer,
 }
 
@@ -364,6 +367,7 @@ impl Node {
             Device::AfPacket(kernel) | Device::Tap(kernel) => {
                 self.attach_kernel(config, kernel).await?
             }
+            Device::AfXdp(xdp) => self.attach_kernel(config, &xdp.kernel).await?,
             Device::Memif(memif) => self.attach_memif(config, memif)?,
         };
         let mut switch = SwitchInterface::l3(&config.name, attached.mac);
@@ -385,14 +389,14 @@ impl Node {
         self.attachments.push(SwitchPort {
             name: config.name.clone(),
             index,
-            kind: kind_name(config.kind()),
+            kind: attached.kind,
             peer: attached.peer,
         });
         Ok(())
     }
 
-    /// An existing kernel interface with AF_PACKET, or a tap podwire makes
-    /// (in the interface's namespace).
+    /// An existing kernel interface with AF_PACKET or AF_XDP, or a tap podwire makes (in the
+    /// interface's namespace).
     async fn attach_kernel(
         &self,
         config: &InterfaceConfig,
@@ -411,49 +415,22 @@ impl Node {
                 source,
             })?,
         };
-        let in_ns = |source| NodeError::Netns {
-            what: what.clone(),
-            path: "its namespace".into(),
-            source,
-        };
         let host_if = kernel.name.clone();
         let nl = Netlink::connect_in(&ns).map_err(netlink_err(&what))?;
         let what = format!("{what}: kernel interface {host_if}");
-        let (mac, rx, tx): (_, Vec<Box<dyn RxPort>>, Arc<dyn TxPort>) = match config.device {
-            Device::AfPacket(_) => {
-                let name = host_if.clone();
-                // A socket per worker, sharing the frames by flow.
-                let queues = self.workers.count();
-                let socket = ns
-                    .run_in(move || AfPacket::open_fanout(&name, &Default::default(), queues))
-                    .map_err(in_ns)?
-                    .and_then(|sockets| Ok((sockets[0].sender()?, sockets)))
-                    .map_err(|source| NodeError::AfPacket {
-                        name: config.name.clone(),
-                        host_interface: host_if.clone(),
-                        source,
-                    })?;
-                let mac = nl.mac(&host_if).await.map_err(netlink_err(&what))?;
-                let (sender, sockets) = socket;
-                let rx = sockets
-                    .into_iter()
-                    .map(|socket| Box::new(AfPacketRx(socket)) as Box<dyn RxPort>)
-                    .collect();
-                (mac.into(), rx, Arc::new(sender))
-            }
-            _ => {
+        let tap = match config.device {
+            Device::Tap(_) => {
                 let name = host_if.clone();
                 let tap = ns
                     .run_in(move || Tap::create(&name))
-                    .map_err(in_ns)?
+                    .map_err(|source| uplink::in_ns(&config.name, source))?
                     .map_err(|source| NodeError::Tap {
                         what: what.clone(),
                         source,
                     })?;
-                let tap = Arc::new(tap);
-                let mac = derived_mac(&[&self.name, &config.name, "switch"]);
-                (mac, vec![Box::new(TapPort::new(tap.clone()))], tap)
+                Some(Arc::new(tap))
             }
+            _ => None,
         };
         if let Some(mtu) = config.mtu {
             nl.set_mtu(&host_if, mtu)
@@ -461,12 +438,35 @@ impl Node {
                 .map_err(netlink_err(&what))?;
         }
         let mtu = nl.mtu(&host_if).await.map_err(netlink_err(&what))?;
+        let mtu = mtu.min(u32::from(u16::MAX)) as u16;
         nl.set_up(&host_if).await.map_err(netlink_err(&what))?;
+        let workers = self.workers.count();
+        let (ports, mac) = match (tap, &config.device) {
+            (Some(tap), _) => {
+                let ports = uplink::UplinkPorts {
+                    rx: vec![Box::new(TapPort::new(tap.clone()))],
+                    tx: tap,
+                    driver: "tap",
+                };
+                (ports, derived_mac(&[&self.name, &config.name, "switch"]))
+            }
+            (None, device) => {
+                let ports = match device {
+                    Device::AfXdp(xdp) => {
+                        uplink::af_xdp_or_packet(&ns, &config.name, xdp, mtu, workers)?
+                    }
+                    _ => uplink::af_packet(&ns, &config.name, &host_if, workers)?,
+                };
+                let mac = nl.mac(&host_if).await.map_err(netlink_err(&what))?;
+                (ports, mac.into())
+            }
+        };
         Ok(Attached {
             mac,
-            mtu: mtu.min(u32::from(u16::MAX)) as u16,
-            rx,
-            tx,
+            mtu,
+            rx: ports.rx,
+            tx: ports.tx,
+            kind: ports.driver,
             peer: Peer::Kernel(host_if),
         })
     }
@@ -488,6 +488,7 @@ impl Node {
             mtu,
             rx: vec![Box::new(port.rx)],
             tx: port.tx,
+            kind: "memif",
             peer: Peer::Memif(MemifLink::new(memif, port.status)),
         })
     }
@@ -657,14 +658,6 @@ impl Node {
 
 /// The IP MTU of a memif interface whose config names none.
 const DEFAULT_MEMIF_MTU: u32 = 1500;
-
-fn kind_name(kind: InterfaceKind) -> &'static str {
-    match kind {
-        InterfaceKind::AfPacket => "af-packet",
-        InterfaceKind::Tap => "tap",
-        InterfaceKind::Memif => "memif",
-    }
-}
 
 fn push_address(switch: &mut SwitchInterface, addr: IpAddr, len: u8) {
     match addr {

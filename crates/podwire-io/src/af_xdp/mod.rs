@@ -19,12 +19,16 @@
 //! [`Error`] variant that names the step and the reason, so the caller can log it and fall
 //! back to [`AfPacket`](crate::af_packet::AfPacket).
 //!
+//! [`AfXdpRx`] and [`AfXdpTx`] make the halves a worker's ports
+//! ([`RxPort`](crate::worker::RxPort), [`TxPort`](crate::worker::TxPort)).
+//!
 //! An interface in another network namespace is attached by opening the port inside that
 //! namespace ([`NetNs::run_in`](crate::netns::NetNs::run_in)); the port is `Send` and can be
 //! dropped from any thread.
 
 mod attach;
 mod bpf;
+mod port;
 mod rx;
 mod tx;
 mod umem;
@@ -48,6 +52,7 @@ use attach::Attachment;
 use umem::UmemArea;
 
 pub use attach::XdpMode;
+pub use port::{AfXdpRx, AfXdpTx};
 pub use rx::{AfXdpReceiver, RxBatch};
 pub use tx::AfXdpSender;
 
@@ -266,7 +271,40 @@ impl AfXdpConfig {
     pub fn max_rx_frame(&self) -> usize {
         (self.frame_size - XDP_PACKET_HEADROOM) as usize
     }
+
+    /// The default configuration with UMEM frames that hold received frames of `max_frame`
+    /// bytes (an interface's MTU and its Ethernet header): frames of 2 KiB, or of a page for
+    /// longer ones, with as many fewer frames as keep the UMEM's size. A frame that needs
+    /// more than a page is refused: AF_XDP receives a frame into one UMEM frame.
+    pub fn for_frames(max_frame: usize) -> Result<Self> {
+        Self::for_frames_with_page(max_frame, rustix::param::page_size())
+    }
+
+    fn for_frames_with_page(max_frame: usize, page_size: usize) -> Result<Self> {
+        let base = Self::default();
+        let page = u32::try_from(page_size).unwrap_or(u32::MAX);
+        let frame_size = [base.frame_size, page]
+            .into_iter()
+            .find(|&size| size.saturating_sub(XDP_PACKET_HEADROOM) as usize >= max_frame)
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "frames of {max_frame} bytes do not fit a UMEM frame, which holds at most \
+                     {} bytes here (a page less the kernel's headroom); lower the MTU",
+                    page.saturating_sub(XDP_PACKET_HEADROOM)
+                ))
+            })?;
+        let fewer = |frames: u32| (frames / (frame_size / base.frame_size)).max(MIN_FRAMES);
+        Ok(Self {
+            frame_size,
+            rx_frames: fewer(base.rx_frames),
+            tx_frames: fewer(base.tx_frames),
+            ..base
+        })
+    }
 }
+
+/// The fewest receive or transmit frames [`AfXdpConfig::for_frames`] gives a port.
+const MIN_FRAMES: u32 = 512;
 
 /// How an [`AfXdp`] port ended up attached.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -627,6 +665,23 @@ mod tests {
     fn the_default_configuration_is_valid() {
         AfXdpConfig::default().check(PAGE).unwrap();
         assert_eq!(AfXdpConfig::default().max_rx_frame(), 1792);
+    }
+
+    #[test]
+    fn frames_longer_than_two_kib_get_page_sized_umem_frames() {
+        let standard = AfXdpConfig::for_frames_with_page(1518, PAGE).unwrap();
+        assert_eq!(standard, AfXdpConfig::default());
+        let longer = AfXdpConfig::for_frames_with_page(1793, PAGE).unwrap();
+        assert_eq!((longer.frame_size, longer.rx_frames), (4096, 4096));
+        assert_eq!(longer.tx_frames, 1024);
+        longer.check(PAGE).unwrap();
+        assert_eq!(longer.max_rx_frame(), 3840);
+        let big_pages = AfXdpConfig::for_frames_with_page(9018, 65_536).unwrap();
+        assert_eq!(big_pages.rx_frames, 512, "never fewer than 512");
+        big_pages.check(65_536).unwrap();
+        let jumbo = AfXdpConfig::for_frames_with_page(9018, PAGE).unwrap_err();
+        assert!(matches!(jumbo, Error::InvalidConfig(_)), "{jumbo}");
+        assert!(jumbo.to_string().contains("9018 bytes"), "{jumbo}");
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub(super) struct InterfaceSection {
     pub bridge_domain: Option<String>,
     /// L2: cross-connected with this other `[[interface]]`.
     pub xconnect: Option<String>,
+    /// `kind = "af-xdp"`: the queue its socket serves; refused on other kinds.
+    pub xdp_queue: Option<u32>,
     // The keys of `kind = "memif"`; refused on other kinds.
     pub socket: Option<String>,
     pub role: Option<MemifRoleName>,

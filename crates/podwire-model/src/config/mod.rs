@@ -26,11 +26,12 @@
 //!
 //! [[interface]]                 # a kernel interface the switch sends and receives on
 //! name = "uplink0"              # podwire's name for it: 1 to 15 of [a-zA-Z0-9_.-]
-//! kind = "af-packet"            # "af-packet": attach an existing interface; "tap": create one
-//! host_interface = "veth-up"    # the kernel interface (af-packet: required; tap: default `name`)
+//! kind = "af-packet"            # "af-packet" or "af-xdp": attach an existing interface; "tap": create one
+//! host_interface = "veth-up"    # the kernel interface (af-packet, af-xdp: required; tap: default `name`)
 //! netns = "uplink-ns"           # optional: its namespace, by name or path; default: the daemon's
 //! addresses = ["192.168.50.1/24", "fd00:50::1/64"]  # the switch's own, with their subnets
 //! mtu = 1500                    # optional; at least 1280 when it has an IPv6 address
+//! ## xdp_queue = 0               # af-xdp only (default 0): the receive queue the socket serves
 //!
 //! [[interface]]                 # a memif interface for a network-function pod
 //! name = "cnf0"
@@ -98,7 +99,7 @@
 //! node_addresses = [            # default: the routed interfaces' addresses, then [host]'s
 //!     "192.168.50.1", "fd00:50::1", "10.0.1.1", "10.0.255.254", "fd10::fffe",
 //! ]
-//! masquerade_interfaces = ["uplink0"]  # default: the routed af-packet interfaces
+//! masquerade_interfaces = ["uplink0"]  # default: the routed af-packet and af-xdp interfaces
 //! sessions_per_worker = 131072  # default: 1024 to 16777216
 //! tcp_established_timeout_s = 86400  # default: idle timeouts in seconds, each at least 1
 //! tcp_close_wait_timeout_s = 3600    # default
@@ -298,7 +299,7 @@ pub struct ClusterJoin {
     /// this node's share of `cidrs`; its `pod_cidrs` are not given in the file but claimed
     /// (etcd) or read from the Node's `spec.podCIDRs` (Kubernetes) at start.
     pub network: String,
-    /// `cluster.uplink`: the routed `[[interface]]` (af-packet or tap, with an address) the
+    /// `cluster.uplink`: the routed `[[interface]]` (af-packet, af-xdp or tap, with an address) the
     /// VXLAN tunnels run over. The tunnel's MTU is the uplink's less 50 bytes (IPv4
     /// underlay) or 70 (IPv6), and the cluster network's pods get at most that: the
     /// network's `mtu` is an upper bound.
@@ -327,7 +328,8 @@ pub struct ServicesConfig {
     /// `[[interface]]`, in file order, then the `[host]` addresses.
     pub node_addresses: Vec<IpAddr>,
     /// The `[[interface]]`s where pod traffic leaving the cluster is masqueraded to the
-    /// interface's own address. Default: every routed `[[interface]]` of kind af-packet.
+    /// interface's own address. Default: every routed `[[interface]]` of kind af-packet or
+    /// af-xdp.
     pub masquerade_interfaces: Vec<String>,
     /// Sessions each worker tracks at most (default 131072, kube-proxy's conntrack minimum).
     pub sessions_per_worker: u32,
@@ -406,6 +408,9 @@ pub enum NetworkForwarding {
 pub enum InterfaceKind {
     /// Attach an existing interface with an AF_PACKET socket.
     AfPacket,
+    /// Attach an existing interface with an AF_XDP socket on one of its queues, or with
+    /// AF_PACKET where the kernel or the driver refuses.
+    AfXdp,
     /// Create a tap interface.
     Tap,
     /// Serve (or connect to) a memif socket.
@@ -416,9 +421,18 @@ impl fmt::Display for InterfaceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             InterfaceKind::AfPacket => "af-packet",
+            InterfaceKind::AfXdp => "af-xdp",
             InterfaceKind::Tap => "tap",
             InterfaceKind::Memif => "memif",
         })
+    }
+}
+
+impl InterfaceKind {
+    /// Whether it attaches an existing kernel interface (a node's uplink) rather than making
+    /// one: `af-packet` and `af-xdp`.
+    pub fn attaches_existing(self) -> bool {
+        matches!(self, InterfaceKind::AfPacket | InterfaceKind::AfXdp)
     }
 }
 
@@ -442,6 +456,7 @@ impl InterfaceConfig {
     pub fn kind(&self) -> InterfaceKind {
         match self.device {
             Device::AfPacket(_) => InterfaceKind::AfPacket,
+            Device::AfXdp(_) => InterfaceKind::AfXdp,
             Device::Tap(_) => InterfaceKind::Tap,
             Device::Memif(_) => InterfaceKind::Memif,
         }
@@ -453,6 +468,8 @@ impl InterfaceConfig {
 pub enum Device {
     /// An existing kernel interface, attached with an AF_PACKET socket.
     AfPacket(KernelInterface),
+    /// An existing kernel interface, attached with an AF_XDP socket on one queue.
+    AfXdp(XdpInterface),
     /// A tap interface podwire creates.
     Tap(KernelInterface),
     /// A memif socket.
@@ -466,6 +483,18 @@ pub struct KernelInterface {
     pub name: String,
     /// The namespace the kernel interface lives in; `None`: the daemon's own.
     pub netns: Option<Netns>,
+}
+
+/// A kernel interface attached with AF_XDP (`kind = "af-xdp"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdpInterface {
+    /// The kernel interface and its namespace.
+    pub kernel: KernelInterface,
+    /// `xdp_queue` (default 0): the receive queue the socket serves. The XDP program passes
+    /// the frames of the interface's other queues to the kernel's stack, so a multi-queue
+    /// NIC needs its traffic on this queue: one queue (`ethtool -L IF combined 1`) or a
+    /// steering rule (`ethtool -N`).
+    pub queue: u32,
 }
 
 /// How the switch forwards the frames an interface receives.

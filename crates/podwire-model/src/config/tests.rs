@@ -365,6 +365,80 @@ fn load_names_the_file_it_cannot_read() {
     );
 }
 
+#[test]
+fn an_af_xdp_interface_names_its_kernel_interface_and_queue() {
+    let text = r#"
+[node]
+name = "node1"
+
+[[interface]]
+name = "uplink0"
+kind = "af-xdp"
+host_interface = "eth0"
+addresses = ["192.168.50.1/24"]
+
+[[interface]]
+name = "uplink1"
+kind = "af-xdp"
+host_interface = "eth1"
+netns = "up1"
+xdp_queue = 3
+addresses = ["192.168.51.1/24"]
+"#;
+    let config = Config::parse(text).unwrap();
+    let devices: Vec<&Device> = config.interfaces.iter().map(|i| &i.device).collect();
+    assert_eq!(
+        devices,
+        [
+            &Device::AfXdp(XdpInterface {
+                kernel: KernelInterface {
+                    name: "eth0".into(),
+                    netns: None,
+                },
+                queue: 0,
+            }),
+            &Device::AfXdp(XdpInterface {
+                kernel: KernelInterface {
+                    name: "eth1".into(),
+                    netns: Some(Netns::Named("up1".into())),
+                },
+                queue: 3,
+            }),
+        ]
+    );
+    assert_eq!(config.interfaces[0].kind().to_string(), "af-xdp");
+    // Uplinks like af-packet ones: pod traffic leaving through them is masqueraded.
+    assert_eq!(
+        config.services.masquerade_interfaces,
+        ["uplink0", "uplink1"]
+    );
+}
+
+#[test]
+fn an_af_xdp_interface_needs_its_kernel_interface_and_only_it_has_a_queue() {
+    let text = r#"
+[node]
+name = "node1"
+
+[[interface]]
+name = "uplink0"
+kind = "af-xdp"
+
+[[interface]]
+name = "uplink1"
+kind = "af-packet"
+host_interface = "eth1"
+xdp_queue = 1
+"#;
+    assert_eq!(
+        problems(text),
+        vec![
+            r#"interface[0].host_interface: missing: kind "af-xdp" attaches an existing kernel interface; name it here"#,
+            r#"interface[1].xdp_queue: only an af-xdp interface has xdp_queue, and this one is kind = "af-packet"; remove it or set kind = "af-xdp""#,
+        ]
+    );
+}
+
 mod cluster;
 mod l2;
 mod memif;

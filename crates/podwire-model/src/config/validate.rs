@@ -25,7 +25,7 @@ use super::{
     Config, DEFAULT_API_SOCKET, DEFAULT_BUFFERS_PER_WORKER, DEFAULT_HOST_INTERFACE,
     DEFAULT_METRICS_LISTEN, DEFAULT_POD_INTERFACE, DEFAULT_STATE_DIR, DEFAULT_WORKERS, Device,
     FieldError, HostConfig, InterfaceConfig, InterfaceKind, KernelInterface, MemifSocket, Netns,
-    NodeConfig, PodConfig, RouteConfig, values,
+    NodeConfig, PodConfig, RouteConfig, XdpInterface, values,
 };
 use crate::cidr::Cidr;
 
@@ -264,10 +264,28 @@ impl Validator {
             );
         }
 
+        if raw.kind != InterfaceKind::AfXdp && raw.xdp_queue.is_some() {
+            self.problem(
+                format!("{at}.xdp_queue"),
+                format!(
+                    "only an af-xdp interface has xdp_queue, and this one is kind = \"{}\"; remove it or set kind = \"af-xdp\"",
+                    raw.kind
+                ),
+            );
+        }
         let device = match raw.kind {
             InterfaceKind::AfPacket => {
                 let kernel = self.kernel_interface(at, raw, name.as_deref());
                 kernel.map(Device::AfPacket)
+            }
+            InterfaceKind::AfXdp => {
+                let kernel = self.kernel_interface(at, raw, name.as_deref());
+                kernel.map(|kernel| {
+                    Device::AfXdp(XdpInterface {
+                        kernel,
+                        queue: raw.xdp_queue.unwrap_or(0),
+                    })
+                })
             }
             InterfaceKind::Tap => self
                 .kernel_interface(at, raw, name.as_deref())
@@ -305,7 +323,7 @@ impl Validator {
         })
     }
 
-    /// The kernel interface of an `af-packet` or `tap` interface (`name` is podwire's name for
+    /// The kernel interface of an `af-packet`, `af-xdp` or `tap` interface (`name` is podwire's name for
     /// it, when valid), which has no memif keys.
     fn kernel_interface(
         &mut self,
@@ -317,11 +335,12 @@ impl Validator {
         let host_field = format!("{at}.host_interface");
         let host_interface = match (&raw.host_interface, raw.kind) {
             (Some(text), _) => self.check(&host_field, values::interface_name(text)),
-            (None, InterfaceKind::AfPacket) => {
+            (None, kind) if kind.attaches_existing() => {
                 self.problem(
                     &host_field,
-                    "missing: kind \"af-packet\" attaches an existing kernel interface; name it here"
-                        .to_owned(),
+                    format!(
+                        "missing: kind \"{kind}\" attaches an existing kernel interface; name it here"
+                    ),
                 );
                 None
             }

@@ -386,7 +386,7 @@ fn the_uplink_is_a_routed_kernel_interface_with_an_address() {
     assert_eq!(
         problems(&missing),
         [
-            "cluster.uplink: missing: name the [[interface]] the VXLAN tunnels to other nodes run over (an af-packet interface with an address)"
+            "cluster.uplink: missing: name the [[interface]] the VXLAN tunnels to other nodes run over (an af-packet or af-xdp interface with an address)"
         ]
     );
     let unknown = etcd_with("uplink = \"uplink0\"", "uplink = \"eth0\"");
@@ -415,7 +415,7 @@ name = "bd"
     for (name, problem) in [
         (
             "cnf0",
-            r#"cluster.uplink: interface "cnf0" is a memif interface; the tunnels run over the node's network: name an af-packet (or tap) interface"#,
+            r#"cluster.uplink: interface "cnf0" is a memif interface; the tunnels run over the node's network: name an af-packet or af-xdp (or tap) interface"#,
         ),
         (
             "l2",

@@ -268,7 +268,8 @@ impl Validator {
         })
     }
 
-    /// `cluster.uplink`: a routed af-packet or tap `[[interface]]` of `file` with an address;
+    /// `cluster.uplink`: a routed af-packet, af-xdp or tap `[[interface]]` of `file` with an
+    /// address;
     /// the valid one among `interfaces`.
     fn uplink<'a>(
         &mut self,
@@ -279,7 +280,7 @@ impl Validator {
         let Some(name) = name else {
             self.problem(
                 "cluster.uplink",
-                "missing: name the [[interface]] the VXLAN tunnels to other nodes run over (an af-packet interface with an address)".to_owned(),
+                "missing: name the [[interface]] the VXLAN tunnels to other nodes run over (an af-packet or af-xdp interface with an address)".to_owned(),
             );
             return None;
         };
@@ -294,7 +295,7 @@ impl Validator {
                 format!("there is no interface named {name:?}; {choices}")
             }
             Some(raw) if raw.kind == InterfaceKind::Memif => format!(
-                "interface {name:?} is a memif interface; the tunnels run over the node's network: name an af-packet (or tap) interface"
+                "interface {name:?} is a memif interface; the tunnels run over the node's network: name an af-packet or af-xdp (or tap) interface"
             ),
             Some(_) => {
                 if let Some(l2) = l2::layer2_reason(file, name) {

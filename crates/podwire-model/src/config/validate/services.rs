@@ -1,8 +1,8 @@
 //! `[services]`: how the node implements Kubernetes Services. Every key has a default, and the
 //! lists' defaults come from the rest of the file: the pods' addresses (`cluster_cidrs`: the
 //! cluster's CIDRs, the networks' and the `[[pod]]`s'), the
-//! routed interfaces' addresses (`node_addresses`) and the routed af-packet interfaces
-//! (`masquerade_interfaces`).
+//! routed interfaces' addresses (`node_addresses`) and the routed af-packet and af-xdp
+//! interfaces (`masquerade_interfaces`).
 //!
 //! The service CIDRs are addresses of their own: traffic to them is a Service's, or dropped
 //! when no Service has the address. So nothing else in the file may own or route addresses
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::super::file::{ConfigFile, ServicesSection};
 use super::super::{
-    ClusterConfig, DEFAULT_SERVICE_CIDR, Forwarding, HostConfig, InterfaceConfig, InterfaceKind,
-    NetworkConfig, PodConfig, ServicesConfig,
+    ClusterConfig, DEFAULT_SERVICE_CIDR, Forwarding, HostConfig, InterfaceConfig, NetworkConfig,
+    PodConfig, ServicesConfig,
 };
 use super::{Validator, family, host_addresses, interface_subnets, l2, overlap, values};
 use crate::cidr::Cidr;
@@ -375,10 +375,10 @@ fn default_node_addresses(validated: &Validated<'_>) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The routed af-packet interfaces (with addresses), in file order.
+/// The routed af-packet and af-xdp interfaces (with addresses), in file order.
 fn default_masquerade_interfaces(interfaces: &[InterfaceConfig]) -> Vec<String> {
     routed(interfaces)
-        .filter(|i| i.kind() == InterfaceKind::AfPacket && !i.addresses.is_empty())
+        .filter(|i| i.kind().attaches_existing() && !i.addresses.is_empty())
         .map(|i| i.name.clone())
         .collect()
 }

@@ -2,8 +2,8 @@
 //! port to another, against DPDK's testpmd forwarding (`io`) with `net_af_packet` on the
 //! same veths, measured in the same run with the same generator (testpmd `txonly` on a
 //! `net_af_packet` port) and counted where they arrive ([`wires`]). The port kind is a
-//! parameter ([`PortKind`]): a kind podwire cannot attach yet is reported as not measured,
-//! never as a number.
+//! parameter ([`PortKind`]): a kind podwire could not attach (AF_XDP refused by this kernel,
+//! so that podwire fell back to AF_PACKET) is reported as not measured, never as a number.
 //!
 //! Every busy-polling process has a CPU of its own: the generator CPU [`GENERATOR_CPU`],
 //! the forwarder (podwire's daemon, or the anchor testpmd) CPU [`FORWARDER_CPU`], one
@@ -61,15 +61,27 @@ impl PortKind {
         }
     }
 
-    /// The interface `kind` of podwire's config, or why podwire cannot attach a port of
-    /// this kind yet.
-    fn config_kind(self) -> Result<&'static str, &'static str> {
+    /// The interface `kind` of podwire's config.
+    fn config_kind(self) -> &'static str {
         match self {
-            PortKind::AfXdp => Err("AF_XDP port not wired yet"),
-            PortKind::AfPacket => Ok("af-packet"),
+            PortKind::AfXdp => "af-xdp",
+            PortKind::AfPacket => "af-packet",
+        }
+    }
+
+    /// Whether a port that `show interfaces` says has `driver` is of this kind (and not,
+    /// say, AF_PACKET after AF_XDP was refused).
+    fn is_driver(self, driver: &str) -> bool {
+        match self {
+            PortKind::AfXdp => driver.starts_with("af-xdp"),
+            PortKind::AfPacket => driver == "af-packet",
         }
     }
 }
+
+/// Why an AF_XDP figure is missing when podwire fell back.
+const AF_XDP_REFUSED: &str = "podwire fell back to AF_PACKET: this kernel or the veth driver \
+                              refused AF_XDP (the daemon's warning says why)";
 
 /// A figure this run could not measure, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,19 +122,21 @@ pub fn figures(duration: Duration) -> anyhow::Result<(Vec<Figure>, Vec<NotMeasur
     let mut figures = Vec::new();
     let mut not_measured = Vec::new();
     for kind in PortKind::ALL {
-        let config_kind = match kind.config_kind() {
-            Ok(config_kind) => config_kind,
-            Err(reason) => {
-                println!("  [{}] not measured: {reason}", kind.figure());
-                not_measured.push(NotMeasured {
-                    name: kind.figure(),
-                    reason,
-                });
-                continue;
-            }
-        };
         let forwarder =
-            PodwireForwarder::start(&exe, &wires.forwarder, FORWARDER_CPU, config_kind)?;
+            PodwireForwarder::start(&exe, &wires.forwarder, FORWARDER_CPU, kind.config_kind())?;
+        if !forwarder
+            .drivers()?
+            .iter()
+            .all(|driver| kind.is_driver(driver))
+        {
+            forwarder.stop()?;
+            println!("  [{}] not measured: {AF_XDP_REFUSED}", kind.figure());
+            not_measured.push(NotMeasured {
+                name: kind.figure(),
+                reason: AF_XDP_REFUSED,
+            });
+            continue;
+        }
         let label = forwarder.label().to_owned();
         let before = forwarder.counts()?;
         let rates = with_generator(&wires, duration).with_context(|| format!("with {label}"))?;
@@ -242,12 +256,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_kind_podwire_cannot_attach_says_why_instead_of_a_number() {
-        assert_eq!(PortKind::AfPacket.config_kind(), Ok("af-packet"));
-        assert_eq!(
-            PortKind::AfXdp.config_kind(),
-            Err("AF_XDP port not wired yet")
-        );
+    fn each_kind_is_measured_only_with_ports_of_its_driver() {
+        assert_eq!(PortKind::AfPacket.config_kind(), "af-packet");
+        assert_eq!(PortKind::AfXdp.config_kind(), "af-xdp");
+        assert!(PortKind::AfXdp.is_driver("af-xdp native"));
+        assert!(PortKind::AfXdp.is_driver("af-xdp generic"));
+        assert!(!PortKind::AfXdp.is_driver("af-packet (af-xdp refused)"));
+        assert!(PortKind::AfPacket.is_driver("af-packet"));
+        assert!(!PortKind::AfPacket.is_driver("af-xdp native"));
         let names: Vec<&str> = PortKind::ALL.iter().map(|k| k.figure()).collect();
         assert_eq!(names, ["uplink_afxdp_mpps", "uplink_afpacket_mpps"]);
     }

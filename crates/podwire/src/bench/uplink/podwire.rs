@@ -82,28 +82,31 @@ impl PodwireForwarder {
             daemon: Some(daemon),
             socket,
             log,
-            label: format!("podwire daemon, {kind} ports {IN} and {OUT}, 1 worker (CPU {cpu})"),
+            label: String::new(),
             _dir: dir,
         };
         forwarder.wait_serving()?;
+        // The driver the ports really got (`af-xdp native`), rather than the config's kind.
+        let [driver, _] = forwarder.drivers()?;
+        forwarder.label =
+            format!("podwire daemon, {driver} ports {IN} and {OUT}, 1 worker (CPU {cpu})");
         Ok(forwarder)
     }
 
-    /// `podwire daemon, af-packet ports in0 and out0, 1 worker (CPU 1)`.
+    /// `podwire daemon, af-xdp native ports in0 and out0, 1 worker (CPU 1)`.
     pub fn label(&self) -> &str {
         &self.label
     }
 
+    /// The driver each of its two ports really got, as `show interfaces` says it
+    /// (`af-xdp native`, `af-packet`, …).
+    pub fn drivers(&self) -> anyhow::Result<[String; 2]> {
+        Ok(self.ports()?.map(|port| port.kind))
+    }
+
     /// What its ports have counted so far.
     pub fn counts(&self) -> anyhow::Result<PortCounts> {
-        let interfaces = self.interfaces()?;
-        let port = |name: &str| -> anyhow::Result<&InterfaceView> {
-            interfaces
-                .iter()
-                .find(|i| i.name == name)
-                .with_context(|| format!("the forwarder has no port {name}"))
-        };
-        let (port_in, port_out) = (port(PORT_IN)?, port(PORT_OUT)?);
+        let [port_in, port_out] = self.ports()?;
         Ok(PortCounts {
             received: port_in.rx_packets,
             sent: port_out.tx_packets,
@@ -114,6 +117,19 @@ impl PodwireForwarder {
     /// Stops it with SIGTERM (bounded); an error when it does not exit cleanly.
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.terminate()
+    }
+
+    /// Its two ports as `show interfaces` has them: `ul-in`, `ul-out`.
+    fn ports(&self) -> anyhow::Result<[InterfaceView; 2]> {
+        let interfaces = self.interfaces()?;
+        let port = |name: &str| {
+            interfaces
+                .iter()
+                .find(|i| i.name == name)
+                .cloned()
+                .with_context(|| format!("the forwarder has no port {name}"))
+        };
+        Ok([port(PORT_IN)?, port(PORT_OUT)?])
     }
 
     fn interfaces(&self) -> anyhow::Result<Vec<InterfaceView>> {
@@ -227,32 +243,25 @@ fn config_text(dir: &Path, socket: &Path, kind: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::uplink::PortKind;
     use crate::bench::uplink::wires::SINK_IP;
     use podwire_model::config::Config;
 
     #[test]
     fn the_config_routes_between_two_ports_of_the_kind() {
-        let text = config_text(
-            Path::new("/run/x"),
-            Path::new("/run/x/api.sock"),
-            "af-packet",
-        );
-        let config = Config::parse(&text).unwrap();
-        let ports: Vec<(&str, String)> = config
-            .interfaces
-            .iter()
-            .map(|i| (i.name.as_str(), i.kind().to_string()))
-            .collect();
-        assert_eq!(
-            ports,
-            [
-                (PORT_IN, "af-packet".into()),
-                (PORT_OUT, "af-packet".into())
-            ]
-        );
-        assert!(config.services.masquerade_interfaces.is_empty());
-        // The sink is on the out port's subnet: the frames are routed there.
-        assert!(text.contains(&format!("\"{OUT_IP}/{PREFIX}\"")));
-        assert_eq!(SINK_IP.octets()[..3], OUT_IP.octets()[..3]);
+        for kind in PortKind::ALL.map(PortKind::config_kind) {
+            let text = config_text(Path::new("/run/x"), Path::new("/run/x/api.sock"), kind);
+            let config = Config::parse(&text).unwrap();
+            let ports: Vec<(&str, String)> = config
+                .interfaces
+                .iter()
+                .map(|i| (i.name.as_str(), i.kind().to_string()))
+                .collect();
+            assert_eq!(ports, [(PORT_IN, kind.into()), (PORT_OUT, kind.into())]);
+            assert!(config.services.masquerade_interfaces.is_empty());
+            // The sink is on the out port's subnet: the frames are routed there.
+            assert!(text.contains(&format!("\"{OUT_IP}/{PREFIX}\"")));
+            assert_eq!(SINK_IP.octets()[..3], OUT_IP.octets()[..3]);
+        }
     }
 }
