@@ -36,7 +36,7 @@
 
 mod nat_in;
 mod nat_out;
-mod packet;
+pub(crate) mod packet;
 mod rewrite;
 mod snat;
 
