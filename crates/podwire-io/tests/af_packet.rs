@@ -5,45 +5,15 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
-use common::{PATIENCE, TestNs, poller_for, root_or_skip, udp_frame, udp_in, wait_for};
+use common::{
+    PATIENCE, TestNs, failure_in_fresh_ns, open_packet, poller_for, root_or_skip, udp_frame,
+    udp_in, veth_pair, wait_for,
+};
 use podwire_io::af_packet::{AfPacket, AfPacketConfig};
-use podwire_io::netlink::Netlink;
 use podwire_io::tx::TxStatus;
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
-
-/// Namespace `a` with veth end `va` (A), namespace `b` with `vb` (B), both up, each side
-/// knowing the other's MAC (permanent neighbors, so no ARP gets in the way of exact counts).
-struct Pair {
-    a: TestNs,
-    b: TestNs,
-    mac_a: [u8; 6],
-    mac_b: [u8; 6],
-}
-
-async fn veth_pair() -> Pair {
-    let (a, b) = (TestNs::new(), TestNs::new());
-    let nl_a = Netlink::connect_in(&a.ns).unwrap();
-    let nl_b = Netlink::connect_in(&b.ns).unwrap();
-    nl_a.create_veth("va", "vb").await.unwrap();
-    nl_a.move_to_netns("vb", &b.ns).await.unwrap();
-    for (nl, dev, addr) in [(&nl_a, "va", A), (&nl_b, "vb", B)] {
-        nl.add_address(dev, IpAddr::V4(addr), 24).await.unwrap();
-        nl.set_up(dev).await.unwrap();
-    }
-    let (mac_a, mac_b) = (nl_a.mac("va").await.unwrap(), nl_b.mac("vb").await.unwrap());
-    nl_a.add_neighbor("va", IpAddr::V4(B), mac_b).await.unwrap();
-    nl_b.add_neighbor("vb", IpAddr::V4(A), mac_a).await.unwrap();
-    Pair { a, b, mac_a, mac_b }
-}
-
-fn open_in(ns: &TestNs, dev: &'static str) -> AfPacket {
-    ns.ns
-        .run_in(move || AfPacket::open(dev, &AfPacketConfig::default()))
-        .unwrap()
-        .unwrap()
-}
 
 /// Sends `count` datagrams from `from` to `to:port`, each carrying its sequence number, from a
 /// socket opened inside `ns`.
@@ -67,8 +37,8 @@ async fn every_frame_arrives_once_and_our_own_are_not_seen() {
     if !root_or_skip() {
         return;
     }
-    let pair = veth_pair().await;
-    let mut socket = open_in(&pair.b, "vb");
+    let pair = veth_pair(Some((A, B))).await;
+    let mut socket = open_packet(&pair.b, "vb");
     const COUNT: u32 = 1000;
     const PORT: u16 = 40_000;
     send_datagrams(&pair.a, A, B, PORT, COUNT);
@@ -109,8 +79,8 @@ async fn small_batches_resume_where_they_stopped() {
     if !root_or_skip() {
         return;
     }
-    let pair = veth_pair().await;
-    let mut socket = open_in(&pair.b, "vb");
+    let pair = veth_pair(Some((A, B))).await;
+    let mut socket = open_packet(&pair.b, "vb");
     const COUNT: u32 = 100;
     send_datagrams(&pair.a, A, B, 40_001, COUNT);
     let mut seen = Vec::new();
@@ -132,9 +102,9 @@ async fn a_vlan_tag_taken_out_by_the_kernel_is_put_back() {
     if !root_or_skip() {
         return;
     }
-    let pair = veth_pair().await;
-    let sender = open_in(&pair.a, "va").sender().unwrap();
-    let mut socket = open_in(&pair.b, "vb");
+    let pair = veth_pair(Some((A, B))).await;
+    let sender = open_packet(&pair.a, "va").sender().unwrap();
+    let mut socket = open_packet(&pair.b, "vb");
     // Tagged frames (VLAN 10, priority 5). The receiving kernel moves an in-band tag into the
     // packet's metadata before packet sockets see it (skb_vlan_untag), so it reaches the ring
     // as TP_STATUS_VLAN_VALID and must be reinserted.
@@ -166,8 +136,8 @@ async fn frames_sent_arrive_at_the_peer() {
     if !root_or_skip() {
         return;
     }
-    let pair = veth_pair().await;
-    let socket = open_in(&pair.b, "vb");
+    let pair = veth_pair(Some((A, B))).await;
+    let socket = open_packet(&pair.b, "vb");
     const PORT: u16 = 40_003;
     let receiver = pair
         .a
@@ -210,11 +180,6 @@ fn a_missing_interface_is_named() {
     if !root_or_skip() {
         return;
     }
-    let ns = TestNs::new();
-    let err = ns
-        .ns
-        .run_in(|| AfPacket::open("nothere0", &AfPacketConfig::default()))
-        .unwrap()
-        .unwrap_err();
+    let err = failure_in_fresh_ns(|| AfPacket::open("nothere0", &AfPacketConfig::default()));
     assert!(err.to_string().contains("nothere0"), "{err}");
 }

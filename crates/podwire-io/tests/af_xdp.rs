@@ -6,48 +6,22 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, TestNs, ip, poller_for, root_or_skip, udp_frame, udp_in, wait_for};
+use common::{
+    PATIENCE, Pair, TestNs, failure_in_fresh_ns, ip, open_packet, poller_for, root_or_skip,
+    udp_frame, udp_in, veth_pair, wait_for,
+};
 use podwire_dataplane::buffer::BufferPool;
-use podwire_io::af_packet::{AfPacket, AfPacketConfig};
 use podwire_io::af_xdp::{AfXdp, AfXdpConfig, AfXdpRx, AfXdpTx, Error, XdpMode};
-use podwire_io::netlink::Netlink;
 use podwire_io::worker::{PortCounters, RxPort, TxBatch, TxPort, TxScratch};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 2);
-
-/// Namespace `a` with veth end `va`, namespace `b` with `vb`, both up.
-struct Pair {
-    a: TestNs,
-    b: TestNs,
-    mac_a: [u8; 6],
-    mac_b: [u8; 6],
-}
-
-async fn veth_pair() -> Pair {
-    let (a, b) = (TestNs::new(), TestNs::new());
-    let nl_a = Netlink::connect_in(&a.ns).unwrap();
-    let nl_b = Netlink::connect_in(&b.ns).unwrap();
-    nl_a.create_veth("va", "vb").await.unwrap();
-    nl_a.move_to_netns("vb", &b.ns).await.unwrap();
-    nl_a.set_up("va").await.unwrap();
-    nl_b.set_up("vb").await.unwrap();
-    let (mac_a, mac_b) = (nl_a.mac("va").await.unwrap(), nl_b.mac("vb").await.unwrap());
-    Pair { a, b, mac_a, mac_b }
-}
 
 fn open_xdp(ns: &TestNs, dev: &'static str, config: AfXdpConfig) -> AfXdp {
     ns.ns
         .run_in(move || AfXdp::open(dev, 0, &config))
         .unwrap()
         .unwrap_or_else(|e| panic!("AF_XDP cannot work on this kernel: {e}"))
-}
-
-fn open_packet(ns: &TestNs, dev: &'static str) -> AfPacket {
-    ns.ns
-        .run_in(move || AfPacket::open(dev, &AfPacketConfig::default()))
-        .unwrap()
-        .unwrap()
 }
 
 fn link_show(ns: &TestNs, dev: &str) -> String {
@@ -76,7 +50,7 @@ fn is_test_frame(frame: &[u8], port: u16) -> bool {
 /// Frames sent on the peer by an AF_PACKET socket arrive on the AF_XDP port byte for byte,
 /// in order; returns the port's mode as `ip link` shows it while attached.
 async fn frames_from_the_peer_arrive(mode: Option<XdpMode>, port: u16) -> String {
-    let pair = veth_pair().await;
+    let pair = veth_pair(None).await;
     let config = AfXdpConfig {
         mode,
         ..AfXdpConfig::default()
@@ -141,7 +115,7 @@ async fn frames_sent_arrive_at_the_peer() {
     if !root_or_skip() {
         return;
     }
-    let pair = veth_pair().await;
+    let pair = veth_pair(None).await;
     // Fewer transmit frames than frames to send: they must come back from the kernel.
     let config = AfXdpConfig {
         tx_frames: 64,
@@ -190,7 +164,7 @@ async fn the_worker_ports_gather_chains_and_count() {
     if !root_or_skip() {
         return;
     }
-    let pair = veth_pair().await;
+    let pair = veth_pair(None).await;
     let (receiver, sender) = open_xdp(&pair.b, "vb", AfXdpConfig::default()).split();
     let (mut rx, tx) = (AfXdpRx::new(receiver), AfXdpTx::new(sender));
     let mut peer = open_packet(&pair.a, "va");
@@ -260,7 +234,7 @@ async fn the_program_comes_off_the_interface_when_the_port_is_dropped() {
     if !root_or_skip() {
         return;
     }
-    let pair = veth_pair().await;
+    let pair = veth_pair(None).await;
     let (rx, tx) = open_xdp(&pair.b, "vb", AfXdpConfig::default()).split();
     assert_eq!(rx.mode().xdp, XdpMode::Native, "a veth has native XDP");
     assert!(!rx.mode().zero_copy, "a veth has no zero-copy");
@@ -284,7 +258,7 @@ async fn a_queue_the_interface_lacks_is_named() {
     if !root_or_skip() {
         return;
     }
-    let pair = veth_pair().await;
+    let pair = veth_pair(None).await;
     let err = pair
         .b
         .ns
@@ -304,12 +278,7 @@ fn a_missing_interface_is_named() {
     if !root_or_skip() {
         return;
     }
-    let ns = TestNs::new();
-    let err = ns
-        .ns
-        .run_in(|| AfXdp::open("nothere0", 0, &AfXdpConfig::default()))
-        .unwrap()
-        .unwrap_err();
+    let err = failure_in_fresh_ns(|| AfXdp::open("nothere0", 0, &AfXdpConfig::default()));
     assert!(matches!(err, Error::NoSuchInterface { .. }), "{err}");
     assert!(err.to_string().contains("nothere0"), "{err}");
 }
@@ -329,7 +298,7 @@ async fn receive_rates() {
         return;
     }
     const SECONDS: u64 = 5;
-    let pair = veth_pair().await;
+    let pair = veth_pair(None).await;
     let frame = udp_frame(pair.mac_b, pair.mac_a, A, B, 41_003, &[0; 18]); // 60 bytes
     for port in ["af_xdp native", "af_xdp generic", "af_packet"] {
         let mut xdp = match port {

@@ -150,6 +150,12 @@ const ALL: TxOffloads = TxOffloads {
     uso: true,
 };
 
+/// Sets `eth0` in `pod` up with the address `cidr`.
+fn eth0_up(pod: &TestNs, cidr: &str) {
+    ip(&["-n", &pod.name, "link", "set", "eth0", "up"]);
+    ip(&["-n", &pod.name, "addr", "add", cidr, "dev", "eth0"]);
+}
+
 fn vnet_options() -> TapOptions {
     let mut options = TapOptions::default();
     options.vnet_hdr = true;
@@ -320,16 +326,7 @@ fn a_large_udp_segment_written_to_a_tap_arrives_as_datagrams() {
         "address",
         "02:00:00:00:00:09",
     ]);
-    ip(&["-n", &pod.name, "link", "set", "eth0", "up"]);
-    ip(&[
-        "-n",
-        &pod.name,
-        "addr",
-        "add",
-        "10.79.0.2/24",
-        "dev",
-        "eth0",
-    ]);
+    eth0_up(&pod, "10.79.0.2/24");
     let socket = pod
         .ns
         .run_in(|| UdpSocket::bind((Ipv4Addr::new(10, 79, 0, 2), 7000)))
@@ -410,16 +407,7 @@ fn two_queues_of_a_multi_queue_tap_both_receive() {
         })
         .unwrap()
         .unwrap();
-    ip(&["-n", &pod.name, "link", "set", "eth0", "up"]);
-    ip(&[
-        "-n",
-        &pod.name,
-        "addr",
-        "add",
-        "10.80.0.2/24",
-        "dev",
-        "eth0",
-    ]);
+    eth0_up(&pod, "10.80.0.2/24");
     // Datagrams of 64 flows to the subnet's broadcast address (no ARP needed): the kernel
     // picks a queue by flow hash, so both get some.
     pod.ns
@@ -481,16 +469,7 @@ fn a_persistent_tap_made_without_the_header_is_reopened_with_it() {
         ..TxOffloads::default()
     })
     .unwrap();
-    ip(&["-n", &pod.name, "link", "set", "eth0", "up"]);
-    ip(&[
-        "-n",
-        &pod.name,
-        "addr",
-        "add",
-        "10.81.0.2/24",
-        "dev",
-        "eth0",
-    ]);
+    eth0_up(&pod, "10.81.0.2/24");
     pod.ns
         .run_in(|| {
             let socket = UdpSocket::bind((Ipv4Addr::new(10, 81, 0, 2), 0))?;

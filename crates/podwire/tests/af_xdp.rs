@@ -4,10 +4,9 @@
 
 mod support;
 
+use support::cni::assert_ping;
+use support::tcp::tcp_transfer;
 use support::*;
-
-/// The port iperf3 listens on in the server's namespace.
-const IPERF_PORT: &str = "5202";
 
 /// The peer's namespace and the veth whose host end is the uplink.
 struct Peer {
@@ -38,45 +37,11 @@ fn config(name: &str, host_if: &str, uplink_extra: &str, pod_name: &str, pod_ns:
     )
 }
 
-fn ping(ns: &Netns, addr: &str) {
-    let out = ns.run(&["ping", "-c", "2", "-i", "0.2", "-W", "2", addr]);
-    assert!(
-        out.status.success(),
-        "ping {addr} from {} failed:\n{}",
-        ns.name,
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-/// A TCP stream of 4 MB from `client` to `server_addr` (in `server`) with iperf3, then one
-/// back (`-R`): each completes only if every segment crossed the switch with correct
-/// checksums.
-fn tcp_both_ways(client: &Netns, server: &Netns, server_addr: &str) {
-    let _server = server.spawn(&["iperf3", "-s", "-p", IPERF_PORT]);
-    let listening = (0..250).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        server
-            .ok(&["ss", "-ltn"])
-            .contains(&format!(":{IPERF_PORT}"))
-    });
-    assert!(listening, "iperf3 does not listen in {}", server.name);
-    for direction in [None, Some("-R")] {
-        let mut args = vec![
-            "timeout",
-            "60",
-            "iperf3",
-            "-c",
-            server_addr,
-            "-p",
-            IPERF_PORT,
-            "-n",
-            "4M",
-            "--connect-timeout",
-            "5000",
-        ];
-        args.extend(direction);
-        client.ok(&args);
-    }
+/// 4 MiB of TCP from `from` to `to_addr` (in `to`), then from `to` to `from_addr`: each
+/// arrives intact only if every segment crossed the switch with correct checksums.
+fn tcp_both_ways(from: &Netns, from_addr: &str, to: &Netns, to_addr: &str) {
+    tcp_transfer(from, to, to_addr, 4 << 20);
+    tcp_transfer(to, from, from_addr, 4 << 20);
 }
 
 /// The `show interfaces` row of `name`.
@@ -113,11 +78,10 @@ fn an_af_xdp_uplink_routes_between_its_peer_and_a_pod() {
         "no fallback:\n{}",
         daemon.log()
     );
-    ping(&peer.ns, "192.168.78.1");
-    ping(&peer.ns, "10.0.0.2");
-    ping(&pod_ns, "192.168.78.2");
-    tcp_both_ways(&peer.ns, &pod_ns, "10.0.0.2");
-    tcp_both_ways(&pod_ns, &peer.ns, "192.168.78.2");
+    assert_ping(&peer.ns, "192.168.78.1");
+    assert_ping(&peer.ns, "10.0.0.2");
+    assert_ping(&pod_ns, "192.168.78.2");
+    tcp_both_ways(&peer.ns, "192.168.78.2", &pod_ns, "10.0.0.2");
     let row = interface_row(&daemon, &uplink);
     assert!(row.contains("af-xdp native"), "{row}");
 }
@@ -152,7 +116,7 @@ fn an_af_xdp_uplink_the_kernel_refuses_falls_back_to_af_packet() {
     assert!(row.contains("af-packet (af-xdp refused)"), "{row}");
     let shown = ok("ip", &["link", "show", &peer.veth.a]);
     assert!(!shown.contains("xdp"), "no program left attached: {shown}");
-    ping(&peer.ns, "10.0.0.2");
-    ping(&pod_ns, "192.168.78.2");
-    tcp_both_ways(&peer.ns, &pod_ns, "10.0.0.2");
+    assert_ping(&peer.ns, "10.0.0.2");
+    assert_ping(&pod_ns, "192.168.78.2");
+    tcp_both_ways(&peer.ns, "192.168.78.2", &pod_ns, "10.0.0.2");
 }

@@ -3,47 +3,9 @@
 
 mod support;
 
+use support::cni::assert_ping;
+use support::tcp::tcp_transfer;
 use support::*;
-
-/// Moves `bytes` of random data from `from` to `to_addr` (in `to`) over
-/// TCP with netcat and checks they arrive intact.
-fn tcp_transfer(from: &Netns, to: &Netns, to_addr: &str, bytes: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    let dst = dir.path().join("dst");
-    let data: Vec<u8> = (0..bytes).map(|i| (i * 7 + i / 253) as u8).collect();
-    std::fs::write(&src, &data).unwrap();
-    let dst_s = dst.display().to_string();
-    // netcat-openbsd listens on IPv4 only unless told -6.
-    let family = if to_addr.contains(':') { "-6" } else { "-4" };
-    let server = to.spawn(&[
-        "sh",
-        "-c",
-        &format!("exec nc {family} -l -N -w 20 -p 5201 > {dst_s}"),
-    ]);
-    // Wait until the server listens.
-    for _ in 0..100 {
-        if to.ok(&["ss", "-ltn"]).contains(":5201") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let src_s = src.display().to_string();
-    from.ok(&[
-        "sh",
-        "-c",
-        &format!("nc -v -N -w 20 {to_addr} 5201 < {src_s}"),
-    ]);
-    let out = server.wait();
-    assert!(
-        out.status.success(),
-        "nc server: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got = std::fs::read(&dst).unwrap();
-    assert_eq!(got.len(), data.len(), "TCP to {to_addr}: length");
-    assert!(got == data, "TCP to {to_addr}: data corrupted");
-}
 
 /// A plain HTTP/1.1 GET; the whole answer, status line first.
 fn http_get(addr: &str, path: &str) -> String {
@@ -57,16 +19,6 @@ fn http_get(addr: &str, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
-}
-
-fn ping(ns: &Netns, addr: &str) {
-    let out = ns.run(&["ping", "-c", "2", "-i", "0.2", "-W", "2", addr]);
-    assert!(
-        out.status.success(),
-        "ping {addr} from {} failed:\n{}",
-        ns.name,
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 #[test]
@@ -87,11 +39,11 @@ fn three_pods_exchange_ping_and_tcp_over_ipv4_and_ipv6() {
         (&b, "10.0.0.4", "fd10::4"),
         (&c, "10.0.0.2", "fd10::2"),
     ] {
-        ping(from, to4);
-        ping(from, to6);
+        assert_ping(from, to4);
+        assert_ping(from, to6);
     }
     // The switch's own gateway address answers too.
-    ping(&a, "169.254.1.1");
+    assert_ping(&a, "169.254.1.1");
     tcp_transfer(&a, &b, "10.0.0.3", 2_000_000);
     tcp_transfer(&c, &a, "fd10::2", 2_000_000);
 
@@ -199,9 +151,9 @@ fn a_pod_on_an_af_packet_veth_reaches_a_tap_pod() {
     // Two workers: the uplink and the pod are polled by different ones, so
     // the neighbor one learns from ARP must reach the other.
     let _d = Daemon::start_with_workers(2, &cfg);
-    ping(&x, "192.168.77.1");
-    ping(&x, "10.0.0.2");
-    ping(&a, "192.168.77.2");
+    assert_ping(&x, "192.168.77.1");
+    assert_ping(&x, "10.0.0.2");
+    assert_ping(&a, "192.168.77.2");
     // TCP from a veth peer: its frames arrive with checksums left to
     // offload, which podwire must complete.
     tcp_transfer(&x, &a, "10.0.0.2", 1_000_000);
@@ -283,6 +235,6 @@ fn an_interface_of_kind_tap_is_made_in_its_namespace_and_routes() {
     // podwire made the tap inside x; x's side gets an address there.
     x.ok(&["ip", "addr", "add", "192.168.88.2/24", "dev", &tap]);
     x.ok(&["ip", "route", "add", "default", "via", "192.168.88.1"]);
-    ping(&x, "192.168.88.1");
-    ping(&x, "10.0.0.2");
+    assert_ping(&x, "192.168.88.1");
+    assert_ping(&x, "10.0.0.2");
 }

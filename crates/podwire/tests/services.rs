@@ -30,69 +30,6 @@ const NODE_PORT: u16 = 30080;
 /// worker housekeeping rounds, with room for a slow machine.
 const STALE_UDP_LIMIT: Duration = Duration::from_secs(15);
 
-/// The names of `backends`.
-fn names(backends: &[BackendPod]) -> BTreeSet<String> {
-    backends.iter().map(|b| b.pod.name.clone()).collect()
-}
-
-/// The addresses of `backends`.
-fn addresses(backends: &[BackendPod]) -> Vec<IpAddr> {
-    backends.iter().map(|b| b.pod.ip).collect()
-}
-
-/// Makes `count` requests with `ask`; each must be answered by one of `backends`, which
-/// must have seen the source address `source`. Returns how many each backend answered.
-fn tally(
-    lab: &SvcLab,
-    what: &str,
-    count: usize,
-    backends: &BTreeSet<String>,
-    source: IpAddr,
-    mut ask: impl FnMut() -> io::Result<Answer>,
-) -> BTreeMap<String, usize> {
-    let mut seen = BTreeMap::new();
-    for i in 0..count {
-        let answer = ask().unwrap_or_else(|e| {
-            panic!(
-                "{what}: request {i} of {count} failed: {e} ({:?})\n{}",
-                e.kind(),
-                lab.views()
-            )
-        });
-        assert!(
-            backends.contains(&answer.backend),
-            "{what}: answered by {answer}, not one of {backends:?}"
-        );
-        assert_eq!(
-            answer.source.ip(),
-            source,
-            "{what}: the backend saw the source {}, expected {source} ({answer})",
-            answer.source
-        );
-        *seen.entry(answer.backend).or_insert(0) += 1;
-    }
-    seen
-}
-
-/// Asserts that `seen` has every one of `backends`.
-fn assert_spread(what: &str, seen: &BTreeMap<String, usize>, backends: &BTreeSet<String>) {
-    let reached: BTreeSet<String> = seen.keys().cloned().collect();
-    assert_eq!(
-        &reached, backends,
-        "{what}: connections should spread over every backend; got {seen:?}"
-    );
-}
-
-/// Asserts that `seen` has exactly one backend; returns it.
-fn assert_pinned(what: &str, seen: &BTreeMap<String, usize>) -> String {
-    assert_eq!(
-        seen.len(),
-        1,
-        "{what}: every connection should land on one backend; got {seen:?}"
-    );
-    seen.keys().next().cloned().unwrap_or_default()
-}
-
 /// Asserts that `result` failed with "connection refused".
 fn assert_refused(what: &str, result: io::Result<Answer>, lab: &SvcLab) {
     match result {
@@ -115,24 +52,26 @@ fn a_pod_reaches_a_cluster_ip_over_tcp_and_udp_spread_over_three_backends() {
         return;
     }
     let lab = SvcLab::start();
-    let web = lab.backends("web", 3);
+    // Set up by hand rather than with `SvcLab::serve`: this test applies from stdin.
+    let web = Served {
+        service: Service::new("web", lab.cluster_ip(10), "web"),
+        backends: lab.backends("web", 3),
+    };
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(10), "web");
-    let applied = lab.apply_stdin(&service.yaml());
+    let applied = lab.apply_stdin(&web.service.yaml());
     assert!(
         applied.contains("web") && applied.contains("created"),
         "ctl apply should say the Service was created: {applied}"
     );
-    lab.wait_endpoints("web", &addresses(&web));
+    lab.wait_endpoints("web", &web.addresses());
+    let (vip, all) = (web.vip(), web.names());
     let listed = lab.get("services");
     assert!(
-        listed.contains("web") && listed.contains(&service.cluster_ip.to_string()),
+        listed.contains("web") && listed.contains(&vip.ip().to_string()),
         "ctl get services should list web on {}:\n{listed}",
-        service.cluster_ip
+        vip.ip()
     );
 
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let all = names(&web);
     // From a pod, the source is kept: the backend sees the client pod's own address.
     let tcp = tally(
         &lab,
@@ -160,11 +99,11 @@ fn client_ip_affinity_pins_a_client_and_switching_it_off_spreads_again() {
         return;
     }
     let lab = SvcLab::start();
-    let web = lab.backends("web", 3);
+    let web = lab.serve(
+        Service::new("web", lab.cluster_ip(10), "web").affinity(true),
+        3,
+    );
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(10), "web").affinity(true);
-    lab.apply(&service.yaml());
-    lab.wait_endpoints("web", &addresses(&web));
     let view = lab
         .service("web")
         .expect("GET /v1/cluster/services lists web");
@@ -174,8 +113,7 @@ fn client_ip_affinity_pins_a_client_and_switching_it_off_spreads_again() {
         "ClientIP affinity without a timeout gets Kubernetes' default: {view:?}"
     );
 
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let all = names(&web);
+    let (vip, all) = (web.vip(), web.names());
     let tcp = tally(&lab, "TCP with affinity", 20, &all, client.ip, || {
         tcp_ask(Some(&client.ns), vip)
     });
@@ -185,7 +123,7 @@ fn client_ip_affinity_pins_a_client_and_switching_it_off_spreads_again() {
     });
     assert_pinned("UDP with ClientIP affinity", &udp);
 
-    let applied = lab.apply(&service.clone().affinity(false).yaml());
+    let applied = lab.apply(&web.service.clone().affinity(false).yaml());
     assert!(
         applied.contains("configured"),
         "ctl apply should say the Service was configured: {applied}"
@@ -200,7 +138,7 @@ fn client_ip_affinity_pins_a_client_and_switching_it_off_spreads_again() {
     );
     assert_spread("TCP after switching affinity off", &tcp, &all);
 
-    lab.apply(&service.yaml());
+    lab.apply(&web.service.yaml());
     let tcp = tally(&lab, "TCP with affinity again", 20, &all, client.ip, || {
         tcp_ask(Some(&client.ns), vip)
     });
@@ -213,12 +151,9 @@ fn removing_an_endpoint_moves_only_its_connections() {
         return;
     }
     let lab = SvcLab::start();
-    let web = lab.backends("web", 3);
+    let web = lab.serve(Service::new("web", lab.cluster_ip(10), "web"), 3);
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(10), "web");
-    lab.apply(&service.yaml());
-    lab.wait_endpoints("web", &addresses(&web));
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
+    let vip = web.vip();
 
     // Long-lived connections, each noted with the backend it reached.
     let mut connections: Vec<(TcpConn, String)> = (0..24)
@@ -246,6 +181,7 @@ fn removing_an_endpoint_moves_only_its_connections() {
         "24 connections should reach more than one backend: {per_backend:?}"
     );
     let gone = web
+        .backends
         .iter()
         .find(|b| b.pod.name == removed)
         .expect("the removed backend");
@@ -254,7 +190,11 @@ fn removing_an_endpoint_moves_only_its_connections() {
         deleted.contains("deleted"),
         "ctl delete should say the Pod was deleted: {deleted}"
     );
-    let kept: Vec<&BackendPod> = web.iter().filter(|b| b.pod.name != removed).collect();
+    let kept: Vec<&BackendPod> = web
+        .backends
+        .iter()
+        .filter(|b| b.pod.name != removed)
+        .collect();
     lab.wait_endpoints("web", &kept.iter().map(|b| b.pod.ip).collect::<Vec<_>>());
 
     for (i, (conn, backend)) in connections.iter_mut().enumerate() {
@@ -316,13 +256,16 @@ fn a_service_without_endpoints_refuses_connections_at_once() {
     assert_refused("TCP from the host", tcp_ask(None, vip), &lab);
 
     // An endpoint arrives: the same ClusterIP works, nothing of the refusal sticks.
-    let backends = lab.backends("lonely", 1);
-    lab.wait_endpoints("lonely", &addresses(&backends));
+    let lonely = Served {
+        service,
+        backends: lab.backends("lonely", 1),
+    };
+    lab.wait_endpoints("lonely", &lonely.addresses());
     tally(
         &lab,
         "TCP once an endpoint exists",
         3,
-        &names(&backends),
+        &lonely.names(),
         client.ip,
         || tcp_ask(Some(&client.ns), vip),
     );
@@ -331,12 +274,8 @@ fn a_service_without_endpoints_refuses_connections_at_once() {
 /// Backends `web-0` and `web-1` behind a ClusterIP; the host (this test's namespace, where
 /// the `[host]` tap is) connects to it over TCP and UDP, and the backends must see `source`.
 fn the_host_reaches_a_cluster_ip_in(lab: &SvcLab, source: IpAddr) {
-    let web = lab.backends("web", 2);
-    let service = Service::new("web", lab.cluster_ip(10), "web");
-    lab.apply(&service.yaml());
-    lab.wait_endpoints("web", &addresses(&web));
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let all = names(&web);
+    let web = lab.serve(Service::new("web", lab.cluster_ip(10), "web"), 2);
+    let (vip, all) = (web.vip(), web.names());
     let tcp = tally(lab, "TCP from the host", 20, &all, source, || {
         tcp_ask(None, vip)
     });
@@ -379,12 +318,12 @@ fn the_outside_reaches_a_node_port_masqueraded_under_cluster_policy_and_not_unde
         return;
     }
     let lab = SvcLab::with_uplink();
-    let web = lab.backends("web", 2);
-    let service = Service::new("web", lab.cluster_ip(10), "web")
-        .node_ports(NODE_PORT, NODE_PORT)
-        .external_traffic_policy("Cluster");
-    lab.apply(&service.yaml());
-    lab.wait_endpoints("web", &addresses(&web));
+    let web = lab.serve(
+        Service::new("web", lab.cluster_ip(10), "web")
+            .node_ports(NODE_PORT, NODE_PORT)
+            .external_traffic_policy("Cluster"),
+        2,
+    );
     let view = lab
         .service("web")
         .expect("GET /v1/cluster/services lists web");
@@ -397,7 +336,7 @@ fn the_outside_reaches_a_node_port_masqueraded_under_cluster_policy_and_not_unde
 
     let outside = lab.outside();
     let node_port = SocketAddr::new(IpAddr::V4(UPLINK_NODE), NODE_PORT);
-    let all = names(&web);
+    let all = web.names();
     let node = IpAddr::V4(UPLINK_NODE);
     let tcp = tally(&lab, "TCP NodePort, Cluster policy", 20, &all, node, || {
         tcp_ask(Some(outside), node_port)
@@ -407,7 +346,7 @@ fn the_outside_reaches_a_node_port_masqueraded_under_cluster_policy_and_not_unde
         udp_ask(Some(outside), node_port)
     });
 
-    let applied = lab.apply(&service.clone().external_traffic_policy("Local").yaml());
+    let applied = lab.apply(&web.service.clone().external_traffic_policy("Local").yaml());
     assert!(
         applied.contains("configured"),
         "ctl apply should say the Service was configured: {applied}"
@@ -453,12 +392,9 @@ fn a_udp_flow_to_a_removed_endpoint_moves_to_another() {
         return;
     }
     let lab = SvcLab::start();
-    let web = lab.backends("web", 3);
+    let web = lab.serve(Service::new("web", lab.cluster_ip(10), "web"), 3);
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(10), "web");
-    lab.apply(&service.yaml());
-    lab.wait_endpoints("web", &addresses(&web));
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
+    let vip = web.vip();
 
     // One socket, one flow: it stays on one backend.
     let socket = UdpClient::bind(Some(&client.ns));
@@ -477,11 +413,13 @@ fn a_udp_flow_to_a_removed_endpoint_moves_to_another() {
     }
 
     let gone = web
+        .backends
         .iter()
         .find(|b| b.pod.name == first)
         .expect("the first backend");
     lab.delete(&gone.manifest());
     let kept: Vec<IpAddr> = web
+        .backends
         .iter()
         .filter(|b| b.pod.name != first)
         .map(|b| b.pod.ip)
@@ -525,13 +463,9 @@ fn applied_services_survive_a_restart_and_a_bad_manifest_changes_nothing() {
         return;
     }
     let mut lab = SvcLab::start();
-    let web = lab.backends("web", 2);
+    let web = lab.serve(Service::new("web", lab.cluster_ip(10), "web"), 2);
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(10), "web");
-    lab.apply(&service.yaml());
-    lab.wait_endpoints("web", &addresses(&web));
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let all = names(&web);
+    let (vip, all) = (web.vip(), web.names());
     tally(&lab, "TCP before the restart", 3, &all, client.ip, || {
         tcp_ask(Some(&client.ns), vip)
     });
@@ -545,8 +479,8 @@ fn applied_services_survive_a_restart_and_a_bad_manifest_changes_nothing() {
     let view = lab
         .service("web")
         .unwrap_or_else(|| panic!("web is gone after a restart\n{}", lab.views()));
-    assert_eq!(view.cluster_ips, [service.cluster_ip], "{view:?}");
-    lab.wait_endpoints("web", &addresses(&web));
+    assert_eq!(view.cluster_ips, [web.service.cluster_ip], "{view:?}");
+    lab.wait_endpoints("web", &web.addresses());
     let tcp = tally(
         &lab,
         "TCP after the restart",
@@ -580,7 +514,7 @@ fn applied_services_survive_a_restart_and_a_bad_manifest_changes_nothing() {
         "the error should name the object and the field (spec.ports[0].port): {stderr}"
     );
     // Another Service on web's ClusterIP: a conflict, refused and named.
-    let thief = Service::new("thief", service.cluster_ip, "web");
+    let thief = Service::new("thief", web.service.cluster_ip, "web");
     let refused = lab.try_apply(&thief.yaml());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(

@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -32,6 +32,32 @@ const BLOCKED_WAIT: Duration = Duration::from_secs(1);
 
 /// The daemons' data-plane workers.
 const WORKERS: u32 = 2;
+
+/// A request from a namespace (or the host) to an address: [`tcp_ask`] or [`udp_ask`].
+type Ask = fn(Option<&Netns>, SocketAddr) -> io::Result<Answer>;
+
+/// [`tally`]s `count` requests from `client` to `to` over TCP, then as many over UDP
+/// (`what` says where to), each answered by one of `backends` seeing the client's own
+/// address. Returns each protocol's tally with what it was.
+fn tally_tcp_and_udp(
+    lab: &SvcLab,
+    what: &str,
+    count: usize,
+    backends: &BTreeSet<String>,
+    client: &Pod,
+    to: SocketAddr,
+) -> Vec<(String, BTreeMap<String, usize>)> {
+    [("TCP", tcp_ask as Ask), ("UDP", udp_ask)]
+        .into_iter()
+        .map(|(protocol, ask)| {
+            let what = format!("{protocol} {what}");
+            let seen = tally(lab, &what, count, backends, client.ip, || {
+                ask(Some(&client.ns), to)
+            });
+            (what, seen)
+        })
+        .collect()
+}
 
 /// `show runtime` of the lab's daemon.
 fn runtime(lab: &SvcLab) -> Vec<NodeRuntimeView> {
@@ -66,66 +92,20 @@ fn assert_handed_over(lab: &SvcLab, what: &str) {
     );
 }
 
-/// Makes `count` requests with `ask`; each must be answered by one of `backends`, seeing
-/// `source`. Returns the backends that answered.
-fn answered_by(
-    lab: &SvcLab,
-    what: &str,
-    count: usize,
-    backends: &BTreeSet<String>,
-    source: IpAddr,
-    mut ask: impl FnMut() -> io::Result<Answer>,
-) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
-    for i in 0..count {
-        let answer = ask().unwrap_or_else(|e| {
-            panic!(
-                "{what}: request {i} of {count} failed: {e}\n{}",
-                lab.views()
-            )
-        });
-        assert!(
-            backends.contains(&answer.backend) && answer.source.ip() == source,
-            "{what}: request {i} answered by {answer}; expected one of {backends:?} seeing {source}"
-        );
-        seen.insert(answer.backend);
-    }
-    seen
-}
-
 #[test]
 fn a_cluster_ip_spreads_tcp_and_udp_over_its_backends_with_two_workers() {
     if !root_or_skip() {
         return;
     }
     let lab = SvcLab::start_with_workers(WORKERS);
-    let web = lab.backends("web", 3);
+    let web = lab.serve(Service::new("web", lab.cluster_ip(10), "web"), 3);
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(10), "web");
-    lab.apply(&service.yaml());
-    let ips: Vec<IpAddr> = web.iter().map(|b| b.pod.ip).collect();
-    lab.wait_endpoints("web", &ips);
 
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let all: BTreeSet<String> = web.iter().map(|b| b.pod.name.clone()).collect();
-    let tcp = answered_by(
-        &lab,
-        "TCP to the ClusterIP",
-        CONNECTIONS,
-        &all,
-        client.ip,
-        || tcp_ask(Some(&client.ns), vip),
-    );
-    assert_eq!(tcp, all, "TCP to the ClusterIP reaches every backend");
-    let udp = answered_by(
-        &lab,
-        "UDP to the ClusterIP",
-        CONNECTIONS,
-        &all,
-        client.ip,
-        || udp_ask(Some(&client.ns), vip),
-    );
-    assert_eq!(udp, all, "UDP to the ClusterIP reaches every backend");
+    let (vip, all) = (web.vip(), web.names());
+    for (what, seen) in tally_tcp_and_udp(&lab, "to the ClusterIP", CONNECTIONS, &all, &client, vip)
+    {
+        assert_spread(&what, &seen, &all);
+    }
     assert_handed_over(&lab, "TCP and UDP to the ClusterIP");
 }
 
@@ -135,15 +115,10 @@ fn a_tcp_connection_through_a_cluster_ip_lasts_thousands_of_exchanges_with_two_w
         return;
     }
     let lab = SvcLab::start_with_workers(WORKERS);
-    let web = lab.backends("web", 2);
+    let web = lab.serve(Service::new("web", lab.cluster_ip(11), "web"), 2);
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(11), "web");
-    lab.apply(&service.yaml());
-    let ips: Vec<IpAddr> = web.iter().map(|b| b.pod.ip).collect();
-    lab.wait_endpoints("web", &ips);
 
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let mut conn = TcpConn::connect(Some(&client.ns), vip).expect("connect to the ClusterIP");
+    let mut conn = TcpConn::connect(Some(&client.ns), web.vip()).expect("connect to the ClusterIP");
     let first = conn.ask().expect("the first answer");
     for i in 1..EXCHANGES {
         let answer = conn
@@ -203,16 +178,12 @@ fn a_pod_that_may_not_open_connections_answers_through_its_sessions_with_two_wor
         return;
     }
     let lab = SvcLab::start_with_workers(WORKERS);
-    let web = lab.backends("web", 2);
+    let web = lab.serve(Service::new("web", lab.cluster_ip(12), "web"), 2);
     let client = lab.client_pod("client");
     // The client serves too: the web pods must not reach it.
     let _client_server = Backend::start(&client.ns, &client.name, manifest::BACKEND_PORT);
     let other = lab.attach_pod("other");
     lab.apply(&manifest::pod("other", &[("app", "other")]));
-    let service = Service::new("web", lab.cluster_ip(12), "web");
-    lab.apply(&service.yaml());
-    let ips: Vec<IpAddr> = web.iter().map(|b| b.pod.ip).collect();
-    lab.wait_endpoints("web", &ips);
 
     // The web pods take connections from clients only and open none: their answers pass
     // only by the session their client's connection made, wherever they arrive.
@@ -225,47 +196,24 @@ fn a_pod_that_may_not_open_connections_answers_through_its_sessions_with_two_wor
         &lab,
         "other to web-0",
         &other.ns,
-        SocketAddr::new(web[0].pod.ip, port),
+        SocketAddr::new(web.backends[0].pod.ip, port),
     );
     assert_blocked(
         &lab,
         "web-0 to the client",
-        &web[0].pod.ns,
+        &web.backends[0].pod.ns,
         SocketAddr::new(client.ip, port),
     );
 
-    let all: BTreeSet<String> = web.iter().map(|b| b.pod.name.clone()).collect();
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let ask_all = |what: &str, ask: &dyn Fn() -> io::Result<Answer>| {
-        answered_by(&lab, what, CONNECTIONS, &all, client.ip, ask)
-    };
-    assert_eq!(
-        ask_all("TCP to the ClusterIP", &|| tcp_ask(Some(&client.ns), vip)),
-        all
-    );
-    assert_eq!(
-        ask_all("UDP to the ClusterIP", &|| udp_ask(Some(&client.ns), vip)),
-        all
-    );
-    for backend in &web {
+    let (vip, all) = (web.vip(), web.names());
+    for (what, seen) in tally_tcp_and_udp(&lab, "to the ClusterIP", CONNECTIONS, &all, &client, vip)
+    {
+        assert_spread(&what, &seen, &all);
+    }
+    for backend in &web.backends {
         let to = SocketAddr::new(backend.pod.ip, port);
         let one = BTreeSet::from([backend.pod.name.clone()]);
-        answered_by(
-            &lab,
-            "TCP to a web pod",
-            CONNECTIONS / 2,
-            &one,
-            client.ip,
-            || tcp_ask(Some(&client.ns), to),
-        );
-        answered_by(
-            &lab,
-            "UDP to a web pod",
-            CONNECTIONS / 2,
-            &one,
-            client.ip,
-            || udp_ask(Some(&client.ns), to),
-        );
+        tally_tcp_and_udp(&lab, "to a web pod", CONNECTIONS / 2, &one, &client, to);
     }
     assert_handed_over(&lab, "connections to isolated pods");
 }
@@ -279,25 +227,24 @@ fn masqueraded_flows_find_their_sessions_with_two_workers() {
         uplink: true,
         workers: WORKERS,
     });
-    let web = lab.backends("web", 2);
     let node_port_number = 30080;
-    let service = Service::new("web", lab.cluster_ip(13), "web")
-        .node_ports(node_port_number, node_port_number)
-        .external_traffic_policy("Cluster");
-    lab.apply(&service.yaml());
-    let ips: Vec<IpAddr> = web.iter().map(|b| b.pod.ip).collect();
-    lab.wait_endpoints("web", &ips);
+    let web = lab.serve(
+        Service::new("web", lab.cluster_ip(13), "web")
+            .node_ports(node_port_number, node_port_number)
+            .external_traffic_policy("Cluster"),
+        2,
+    );
 
     // From outside to a NodePort, masqueraded to the node's address (DNAT and SNAT).
     let outside = lab.outside();
     let node = IpAddr::V4(UPLINK_NODE);
     let node_port = SocketAddr::new(node, node_port_number);
-    let all: BTreeSet<String> = web.iter().map(|b| b.pod.name.clone()).collect();
-    let tcp = answered_by(&lab, "TCP to the NodePort", CONNECTIONS, &all, node, || {
+    let all = web.names();
+    let tcp = tally(&lab, "TCP to the NodePort", CONNECTIONS, &all, node, || {
         tcp_ask(Some(outside), node_port)
     });
-    assert_eq!(tcp, all, "TCP to the NodePort reaches every backend");
-    answered_by(
+    assert_spread("TCP to the NodePort", &tcp, &all);
+    tally(
         &lab,
         "UDP to the NodePort",
         CONNECTIONS / 2,
@@ -312,10 +259,10 @@ fn masqueraded_flows_find_their_sessions_with_two_workers() {
     let target = SocketAddr::new(IpAddr::V4(UPLINK_OUTSIDE), manifest::BACKEND_PORT);
     let only = BTreeSet::from(["outside".to_owned()]);
     assert_ping(&client.ns, &UPLINK_OUTSIDE.to_string());
-    answered_by(&lab, "TCP to the outside", CONNECTIONS, &only, node, || {
+    tally(&lab, "TCP to the outside", CONNECTIONS, &only, node, || {
         tcp_ask(Some(&client.ns), target)
     });
-    answered_by(
+    tally(
         &lab,
         "UDP to the outside",
         CONNECTIONS / 2,
@@ -332,34 +279,17 @@ fn client_ip_affinity_keeps_a_client_on_one_backend_with_two_workers() {
         return;
     }
     let lab = SvcLab::start_with_workers(WORKERS);
-    let web = lab.backends("web", 3);
+    let web = lab.serve(
+        Service::new("web", lab.cluster_ip(14), "web").affinity(true),
+        3,
+    );
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(14), "web").affinity(true);
-    lab.apply(&service.yaml());
-    let ips: Vec<IpAddr> = web.iter().map(|b| b.pod.ip).collect();
-    lab.wait_endpoints("web", &ips);
 
     // The worker that remembers a client's endpoint must see all its connections.
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let all: BTreeSet<String> = web.iter().map(|b| b.pod.name.clone()).collect();
-    let tcp = answered_by(
-        &lab,
-        "TCP with affinity",
-        CONNECTIONS,
-        &all,
-        client.ip,
-        || tcp_ask(Some(&client.ns), vip),
-    );
-    assert_eq!(tcp.len(), 1, "one backend for every connection: {tcp:?}");
-    let udp = answered_by(
-        &lab,
-        "UDP with affinity",
-        CONNECTIONS,
-        &all,
-        client.ip,
-        || udp_ask(Some(&client.ns), vip),
-    );
-    assert_eq!(udp.len(), 1, "one backend for every UDP flow: {udp:?}");
+    let (vip, all) = (web.vip(), web.names());
+    for (what, seen) in tally_tcp_and_udp(&lab, "with affinity", CONNECTIONS, &all, &client, vip) {
+        assert_pinned(&what, &seen);
+    }
     assert_handed_over(&lab, "connections with affinity");
 }
 
@@ -369,21 +299,11 @@ fn pods_keep_working_when_the_agent_restarts_with_another_number_of_workers() {
         return;
     }
     let mut lab = SvcLab::start_with_workers(WORKERS);
-    let web = lab.backends("web", 2);
+    let web = lab.serve(Service::new("web", lab.cluster_ip(15), "web"), 2);
     let client = lab.client_pod("client");
-    let service = Service::new("web", lab.cluster_ip(15), "web");
-    lab.apply(&service.yaml());
-    let ips: Vec<IpAddr> = web.iter().map(|b| b.pod.ip).collect();
-    lab.wait_endpoints("web", &ips);
-    let vip = SocketAddr::new(service.cluster_ip, SERVICE_PORT);
-    let all: BTreeSet<String> = web.iter().map(|b| b.pod.name.clone()).collect();
+    let (vip, all) = (web.vip(), web.names());
     let ask_all = |lab: &SvcLab, what: &str| {
-        answered_by(lab, what, CONNECTIONS / 2, &all, client.ip, || {
-            tcp_ask(Some(&client.ns), vip)
-        });
-        answered_by(lab, what, CONNECTIONS / 2, &all, client.ip, || {
-            udp_ask(Some(&client.ns), vip)
-        });
+        tally_tcp_and_udp(lab, what, CONNECTIONS / 2, &all, &client, vip);
     };
     ask_all(&lab, "two workers");
 

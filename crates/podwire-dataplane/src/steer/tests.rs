@@ -57,6 +57,45 @@ fn sessions() -> SessionTable {
     })
 }
 
+/// When the tests' flows start.
+const NOW: Instant = Instant::from_nanos(1_000);
+
+/// Steering among `workers` workers with room for `keys` owned keys, an empty session
+/// table, and what was published of it.
+struct Fixture {
+    steering: Steering,
+    table: SessionTable,
+    published: Published,
+}
+
+impl Fixture {
+    fn new(workers: usize, keys: usize) -> Self {
+        Fixture {
+            steering: Steering::new(workers, keys, vec![]),
+            table: sessions(),
+            published: Published::default(),
+        }
+    }
+
+    /// Makes the session a ClusterIP's first packet makes on the worker rule 2 gives it,
+    /// and publishes; returns the worker.
+    fn dnat(&mut self, original: FlowKey, translated: FlowKey, now: Instant) -> usize {
+        let me = self.steering.owner(&original, None);
+        self.table
+            .insert(original, translated, None, 0x02, now)
+            .expect("a new session");
+        self.steering.publish(
+            me,
+            &mut self.table,
+            &[original],
+            &mut self.published,
+            None,
+            now,
+        );
+        me
+    }
+}
+
 #[test]
 fn a_frame_gives_the_key_its_session_is_found_by() {
     let tcp = key(TCP, addr("10.1.0.2:40000"), addr("10.96.0.10:80"));
@@ -127,29 +166,9 @@ fn an_untranslated_flow_meets_its_reply_without_the_table() {
     assert!(steering.owners().is_empty());
 }
 
-/// Makes the session a ClusterIP's first packet makes on the worker rule 2 gives it, and
-/// publishes; returns the worker.
-fn dnat(
-    steering: &Steering,
-    table: &mut SessionTable,
-    published: &mut Published,
-    original: FlowKey,
-    translated: FlowKey,
-    now: Instant,
-) -> usize {
-    let me = steering.owner(&original, None);
-    table
-        .insert(original, translated, None, 0x02, now)
-        .expect("a new session");
-    steering.publish(me, table, &[original], published, None, now);
-    me
-}
-
 #[test]
 fn both_directions_of_a_dnated_flow_reach_one_worker() {
-    let steering = Steering::new(8, 1024, vec![]);
-    let now = Instant::from_nanos(1_000);
-    let (mut table, mut published) = (sessions(), Published::default());
+    let mut f = Fixture::new(8, 1024);
     let mut moved = 0;
     for client_port in 40000..40064 {
         let original = key(
@@ -162,29 +181,22 @@ fn both_directions_of_a_dnated_flow_reach_one_worker() {
             dst_port: 8080,
             ..original
         };
-        let me = dnat(
-            &steering,
-            &mut table,
-            &mut published,
-            original,
-            translated,
-            now,
-        );
+        let me = f.dnat(original, translated, NOW);
         let reply = translated.reversed();
-        assert_eq!(steering.owner(&reply, None), me, "reply of {original:?}");
+        assert_eq!(f.steering.owner(&reply, None), me, "reply of {original:?}");
         assert_eq!(
-            steering.owner(&original, None),
+            f.steering.owner(&original, None),
             me,
             "later packets of {original:?}"
         );
-        moved += usize::from(steering.by_hash(&reply) != me);
+        moved += usize::from(f.steering.by_hash(&reply) != me);
     }
     assert!(
         moved > 0,
         "some replies hash elsewhere: the table brought them back"
     );
     assert_eq!(
-        published.len(),
+        f.published.len(),
         moved,
         "only the replies that needed it are published"
     );
@@ -192,9 +204,7 @@ fn both_directions_of_a_dnated_flow_reach_one_worker() {
 
 #[test]
 fn a_released_key_goes_back_to_its_hash() {
-    let steering = Steering::new(8, 1024, vec![]);
-    let now = Instant::from_nanos(1_000);
-    let (mut table, mut published) = (sessions(), Published::default());
+    let mut f = Fixture::new(8, 1024);
     // A masqueraded hairpin: C:cp→VIP:vp leaves as M:mp→C:bp.
     let (original, translated) = (0..64)
         .map(|port| {
@@ -210,42 +220,40 @@ fn a_released_key_goes_back_to_its_hash() {
             );
             (original, translated)
         })
-        .find(|(o, t)| steering.by_hash(&t.reversed()) != steering.by_hash(o))
+        .find(|(o, t)| f.steering.by_hash(&t.reversed()) != f.steering.by_hash(o))
         .expect("a reply that hashes elsewhere");
-    let me = dnat(
-        &steering,
-        &mut table,
-        &mut published,
-        original,
-        translated,
-        now,
-    );
-    assert_eq!(steering.owner(&translated.reversed(), None), me);
+    let me = f.dnat(original, translated, NOW);
+    assert_eq!(f.steering.owner(&translated.reversed(), None), me);
 
     // Alive: the sweep keeps it.
-    assert_eq!(published.sweep(&steering, me, &mut table, now, 16), 0);
+    assert_eq!(f.published.sweep(&f.steering, me, &mut f.table, NOW, 16), 0);
     // Expired (UDP, no reply): released.
-    let later = now.after(Timeouts::default().udp + Duration::from_secs(1));
-    assert_eq!(published.sweep(&steering, me, &mut table, later, 16), 1);
-    assert!(steering.owners().is_empty());
-    assert_ne!(steering.owner(&translated.reversed(), None), me);
+    let later = NOW.after(Timeouts::default().udp + Duration::from_secs(1));
+    assert_eq!(
+        f.published.sweep(&f.steering, me, &mut f.table, later, 16),
+        1
+    );
+    assert!(f.steering.owners().is_empty());
+    assert_ne!(f.steering.owner(&translated.reversed(), None), me);
 }
 
 #[test]
 fn a_session_made_earlier_is_not_published_again() {
-    let steering = Steering::new(4, 64, vec![]);
-    let (mut table, mut published) = (sessions(), Published::default());
-    let now = Instant::from_nanos(1_000);
+    let mut f = Fixture::new(4, 64);
     let original = key(TCP, addr("10.1.0.2:40000"), addr("10.96.0.10:80"));
     let translated = FlowKey {
         dst: "10.1.0.7".parse().unwrap(),
         ..original
     };
-    table.insert(original, translated, None, 0x02, now).unwrap();
-    let later = now.after(Duration::from_millis(1));
-    let counts = steering.publish(0, &mut table, &[original], &mut published, None, later);
+    f.table
+        .insert(original, translated, None, 0x02, NOW)
+        .unwrap();
+    let later = NOW.after(Duration::from_millis(1));
+    let counts = f
+        .steering
+        .publish(0, &mut f.table, &[original], &mut f.published, None, later);
     assert_eq!(counts, PublishCounts::default());
-    assert!(published.is_empty());
+    assert!(f.published.is_empty());
 }
 
 #[test]
@@ -337,9 +345,7 @@ fn of_workers_racing_for_a_key_at_most_one_wins() {
 
 #[test]
 fn a_reply_key_claimed_with_its_port_is_released_with_its_session() {
-    let steering = Steering::new(2, 64, vec![]);
-    let (mut table, mut published) = (sessions(), Published::default());
-    let now = Instant::from_nanos(1_000);
+    let mut f = Fixture::new(2, 64);
     // A pod's flow masqueraded by worker `me`, whose reply key it claimed as it chose the
     // port, whatever the reply's hash.
     let original = key(UDP, addr("10.1.0.2:40000"), addr("1.1.1.1:53"));
@@ -347,15 +353,22 @@ fn a_reply_key_claimed_with_its_port_is_released_with_its_session() {
         src: "192.168.77.1".parse().unwrap(),
         ..original
     };
-    let me = steering.by_hash(&original);
-    assert!(steering.snat_claims(me).claim(&translated.reversed()));
-    table.insert(original, translated, None, 0x02, now).unwrap();
-    let counts = steering.publish(me, &mut table, &[original], &mut published, None, now);
+    let me = f.steering.by_hash(&original);
+    assert!(f.steering.snat_claims(me).claim(&translated.reversed()));
+    f.table
+        .insert(original, translated, None, 0x02, NOW)
+        .unwrap();
+    let counts = f
+        .steering
+        .publish(me, &mut f.table, &[original], &mut f.published, None, NOW);
     assert_eq!((counts.claimed, counts.conflicts), (1, 0));
-    assert_eq!(published.len(), 1, "recorded, to release");
-    let later = now.after(Timeouts::default().udp + Duration::from_secs(1));
-    assert_eq!(published.sweep(&steering, me, &mut table, later, 16), 1);
-    assert!(steering.owners().is_empty());
+    assert_eq!(f.published.len(), 1, "recorded, to release");
+    let later = NOW.after(Timeouts::default().udp + Duration::from_secs(1));
+    assert_eq!(
+        f.published.sweep(&f.steering, me, &mut f.table, later, 16),
+        1
+    );
+    assert!(f.steering.owners().is_empty());
 }
 
 #[test]
@@ -415,17 +428,16 @@ proptest! {
         }
         let reply = translated.reversed();
         prop_assume!(reply != original);
-        let steering = Steering::new(workers, 64, vec![]);
-        let (mut table, mut published) = (sessions(), Published::default());
+        let mut f = Fixture::new(workers, 64);
         let now = Instant::from_nanos(5);
         let forward_frame = frame(&original);
-        let read = steering.flow_of(&forward_frame).expect("a flow");
+        let read = f.steering.flow_of(&forward_frame).expect("a flow");
         prop_assert_eq!(read, original);
-        let me = dnat(&steering, &mut table, &mut published, read, translated, now);
-        let reply_read = steering.flow_of(&frame(&reply)).expect("a flow");
+        let me = f.dnat(read, translated, now);
+        let reply_read = f.steering.flow_of(&frame(&reply)).expect("a flow");
         prop_assert_eq!(reply_read, reply);
-        prop_assert_eq!(steering.owner(&reply_read, None), me);
-        prop_assert_eq!(steering.owner(&read, None), me);
+        prop_assert_eq!(f.steering.owner(&reply_read, None), me);
+        prop_assert_eq!(f.steering.owner(&read, None), me);
         prop_assert!(me < workers);
     }
 }

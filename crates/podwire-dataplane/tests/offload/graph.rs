@@ -154,14 +154,7 @@ fn a_large_segment_to_an_interface_with_tso_leaves_whole() {
         assert_eq!(out.len(), 1, "{spec:?}");
         assert_eq!(
             out[0].offload,
-            OffloadInfo {
-                needs_csum: true,
-                csum_start: spec.l4() as u16,
-                csum_offset: spec.checksum_offset() as u16,
-                gso: spec.gso_kind(),
-                gso_size: 1400,
-                hdr_len: spec.header_len() as u16,
-            },
+            spec.large_offload(1400),
             "{spec:?}: the offload state is intact"
         );
         assert_eq!(out[0].bytes, forwarded(&spec).partial(&payload(30_000)));

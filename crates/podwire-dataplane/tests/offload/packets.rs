@@ -122,6 +122,27 @@ impl Spec {
         if self.udp { 6 } else { 16 }
     }
 
+    /// The offload state of this packet with its transport checksum left to the device.
+    pub fn checksum_offload(&self) -> OffloadInfo {
+        OffloadInfo {
+            needs_csum: true,
+            csum_start: self.l4() as u16,
+            csum_offset: self.checksum_offset() as u16,
+            ..OffloadInfo::default()
+        }
+    }
+
+    /// The offload state of this packet as a large one: its checksum left to the device,
+    /// to be cut into segments of `size` bytes of payload.
+    pub fn large_offload(&self, size: u16) -> OffloadInfo {
+        OffloadInfo {
+            gso: self.gso_kind(),
+            gso_size: size,
+            hdr_len: self.header_len() as u16,
+            ..self.checksum_offload()
+        }
+    }
+
     /// The packet carrying `payload`, its checksums filled in.
     pub fn packet(&self, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -337,14 +358,7 @@ pub fn large(
     cuts: &[usize],
 ) -> BufferIndex {
     let bi = chain(pool, &spec.partial(payload), cuts);
-    pool.meta_mut(bi).offload = OffloadInfo {
-        needs_csum: true,
-        csum_start: spec.l4() as u16,
-        csum_offset: spec.checksum_offset() as u16,
-        gso: spec.gso_kind(),
-        gso_size: size,
-        hdr_len: spec.header_len() as u16,
-    };
+    pool.meta_mut(bi).offload = spec.large_offload(size);
     bi
 }
 

@@ -167,16 +167,7 @@ fn a_device_that_takes_checksums_gets_them_partial() {
         assert_eq!(out.len(), expected.len());
         for (i, (got, want)) in out.iter().zip(&expected).enumerate() {
             let (l4, at) = (spec.l4(), spec.l4() + spec.checksum_offset());
-            assert_eq!(
-                got.offload,
-                OffloadInfo {
-                    needs_csum: true,
-                    csum_start: l4 as u16,
-                    csum_offset: spec.checksum_offset() as u16,
-                    ..OffloadInfo::default()
-                },
-                "{spec:?} segment {i}"
-            );
+            assert_eq!(got.offload, spec.checksum_offload(), "{spec:?} segment {i}");
             let field = u16::from_be_bytes([got.bytes[at], got.bytes[at + 1]]);
             assert_eq!(
                 field,
@@ -223,12 +214,7 @@ fn a_checksum_left_to_the_device_is_completed_over_a_chain_cut_anywhere() {
         for cut in spec.header_len()..whole.len() {
             for cuts in [vec![cut], vec![cut, cut + 1], vec![cut, cut + 2]] {
                 let bi = chain(&mut pool, &whole, &cuts);
-                pool.meta_mut(bi).offload = OffloadInfo {
-                    needs_csum: true,
-                    csum_start: spec.l4() as u16,
-                    csum_offset: spec.checksum_offset() as u16,
-                    ..OffloadInfo::default()
-                };
+                pool.meta_mut(bi).offload = spec.checksum_offload();
                 let out = prepare(&mut pool, bi, NONE).unwrap();
                 assert_eq!(out.len(), 1);
                 assert_eq!(out[0].bytes, spec.packet(&data), "{spec:?} cut at {cuts:?}");
@@ -255,14 +241,7 @@ fn refused(
     let mut pool = BufferPool::new(64);
     let data = payload(5000);
     let mut bytes = spec.partial(&data);
-    let mut info = OffloadInfo {
-        needs_csum: true,
-        csum_start: spec.l4() as u16,
-        csum_offset: spec.checksum_offset() as u16,
-        gso: spec.gso_kind(),
-        gso_size: 1000,
-        hdr_len: spec.header_len() as u16,
-    };
+    let mut info = spec.large_offload(1000);
     spoil(&mut info, &mut bytes);
     let bi = chain(&mut pool, &bytes, cuts);
     pool.meta_mut(bi).offload = info;

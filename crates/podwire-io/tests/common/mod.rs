@@ -2,12 +2,14 @@
 //! after themselves, the `ip` tool, waiting on descriptors, and hand-built frames.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use podwire_io::af_packet::{AfPacket, AfPacketConfig};
+use podwire_io::netlink::Netlink;
 use podwire_io::netns::NetNs;
 use podwire_io::poll::Poller;
 
@@ -59,6 +61,60 @@ impl Drop for TestNs {
             eprintln!("cleanup: {e}");
         }
     }
+}
+
+/// Two namespaces joined by a veth: `a` holds the end `va`, `b` the end `vb`.
+pub struct Pair {
+    pub a: TestNs,
+    pub b: TestNs,
+    pub mac_a: [u8; 6],
+    pub mac_b: [u8; 6],
+}
+
+/// A [`Pair`] with both ends up. With `addresses` (A, B), `va` has A/24 and `vb` B/24, and
+/// each side knows the other's MAC (permanent neighbors, so no ARP gets in the way of exact
+/// counts); without, the kernels have no address on either end.
+pub async fn veth_pair(addresses: Option<(Ipv4Addr, Ipv4Addr)>) -> Pair {
+    let (a, b) = (TestNs::new(), TestNs::new());
+    let nl_a = Netlink::connect_in(&a.ns).unwrap();
+    let nl_b = Netlink::connect_in(&b.ns).unwrap();
+    nl_a.create_veth("va", "vb").await.unwrap();
+    nl_a.move_to_netns("vb", &b.ns).await.unwrap();
+    if let Some((addr_a, addr_b)) = addresses {
+        nl_a.add_address("va", IpAddr::V4(addr_a), 24)
+            .await
+            .unwrap();
+        nl_b.add_address("vb", IpAddr::V4(addr_b), 24)
+            .await
+            .unwrap();
+    }
+    nl_a.set_up("va").await.unwrap();
+    nl_b.set_up("vb").await.unwrap();
+    let (mac_a, mac_b) = (nl_a.mac("va").await.unwrap(), nl_b.mac("vb").await.unwrap());
+    if let Some((addr_a, addr_b)) = addresses {
+        nl_a.add_neighbor("va", IpAddr::V4(addr_b), mac_b)
+            .await
+            .unwrap();
+        nl_b.add_neighbor("vb", IpAddr::V4(addr_a), mac_a)
+            .await
+            .unwrap();
+    }
+    Pair { a, b, mac_a, mac_b }
+}
+
+/// The error `open` fails with in a fresh namespace, where no interface but `lo` exists.
+pub fn failure_in_fresh_ns<T: std::fmt::Debug + Send, E: Send>(
+    open: impl FnOnce() -> Result<T, E> + Send,
+) -> E {
+    TestNs::new().ns.run_in(open).unwrap().unwrap_err()
+}
+
+/// An AF_PACKET socket on `dev` in `ns`, with the default configuration.
+pub fn open_packet(ns: &TestNs, dev: &'static str) -> AfPacket {
+    ns.ns
+        .run_in(move || AfPacket::open(dev, &AfPacketConfig::default()))
+        .unwrap()
+        .unwrap()
 }
 
 /// Runs `ip ARGS…` and returns its output; fails the test if `ip` fails.

@@ -367,10 +367,8 @@ fn load_names_the_file_it_cannot_read() {
 
 #[test]
 fn an_af_xdp_interface_names_its_kernel_interface_and_queue() {
-    let text = r#"
-[node]
-name = "node1"
-
+    let text = format!(
+        r#"{MINIMAL}
 [[interface]]
 name = "uplink0"
 kind = "af-xdp"
@@ -384,8 +382,9 @@ host_interface = "eth1"
 netns = "up1"
 xdp_queue = 3
 addresses = ["192.168.51.1/24"]
-"#;
-    let config = Config::parse(text).unwrap();
+"#
+    );
+    let config = Config::parse(&text).unwrap();
     let devices: Vec<&Device> = config.interfaces.iter().map(|i| &i.device).collect();
     assert_eq!(
         devices,
@@ -416,10 +415,8 @@ addresses = ["192.168.51.1/24"]
 
 #[test]
 fn an_af_xdp_interface_needs_its_kernel_interface_and_only_it_has_a_queue() {
-    let text = r#"
-[node]
-name = "node1"
-
+    let text = format!(
+        r#"{MINIMAL}
 [[interface]]
 name = "uplink0"
 kind = "af-xdp"
@@ -429,9 +426,10 @@ name = "uplink1"
 kind = "af-packet"
 host_interface = "eth1"
 xdp_queue = 1
-"#;
+"#
+    );
     assert_eq!(
-        problems(text),
+        problems(&text),
         vec![
             r#"interface[0].host_interface: missing: kind "af-xdp" attaches an existing kernel interface; name it here"#,
             r#"interface[1].xdp_queue: only an af-xdp interface has xdp_queue, and this one is kind = "af-packet"; remove it or set kind = "af-xdp""#,

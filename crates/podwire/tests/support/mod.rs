@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cni;
 pub mod services;
+pub mod tcp;
 
 use std::fs;
 use std::io::Write;
