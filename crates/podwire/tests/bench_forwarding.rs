@@ -1,6 +1,6 @@
 //! End-to-end: `podwire bench forwarding --seconds 1`. Nothing here judges a time: the run
 //! must finish, report every figure the issue names in its unit with a positive value beside
-//! an anchor measured in the same run (or say why a figure is not measured), and leave no
+//! an anchor measured in the same run, and leave no
 //! network namespace or DPDK runtime directory behind.
 
 mod support;
@@ -10,7 +10,7 @@ use support::{root_or_skip, run};
 
 /// The figures measured against an anchor of the same run, each in its unit, each better
 /// when higher unless said.
-const FIGURES: [(&str, &str, &str); 7] = [
+const FIGURES: [(&str, &str, &str); 8] = [
     ("tap_tcp_gbps", "Gbit/s", "higher"),
     ("tap_tcp4_gbps", "Gbit/s", "higher"),
     ("tap_udp64_kpps", "kpps", "higher"),
@@ -18,10 +18,10 @@ const FIGURES: [(&str, &str, &str); 7] = [
     ("tap_rtt_p99_us", "µs", "lower"),
     ("vxlan_tcp_gbps", "Gbit/s", "higher"),
     ("uplink_afpacket_mpps", "Mpps", "higher"),
+    // Measured, not "not measured": AF_XDP works on this machine class (tests/af_xdp.rs
+    // fails where it does not), so a fallback here would be a fault.
+    ("uplink_afxdp_mpps", "Mpps", "higher"),
 ];
-
-/// A figure with no number yet, and what the run must say instead.
-const NOT_MEASURED: &str = "uplink_afxdp_mpps: not measured: AF_XDP port not wired yet";
 
 #[test]
 fn a_short_run_reports_every_figure_beside_its_anchor_and_removes_what_it_made() {
@@ -39,12 +39,6 @@ fn a_short_run_reports_every_figure_beside_its_anchor_and_removes_what_it_made()
     let p50 = figure(&figures, "tap_rtt_p50_us")["podwire"].as_f64();
     let p99 = figure(&figures, "tap_rtt_p99_us")["podwire"].as_f64();
     assert!(p50 <= p99, "p50 {p50:?} above p99 {p99:?}");
-    // A figure without a number has no JSON object: the run names it with the reason.
-    assert!(
-        figures.iter().all(|f| f["name"] != "uplink_afxdp_mpps"),
-        "{figures:?}"
-    );
-    assert!(log.contains(NOT_MEASURED), "{log}");
     assert!(
         log.contains("testpmd txonly on CPU 0, the forwarder on CPU 1"),
         "the run does not say where its pollers ran:\n{log}"
