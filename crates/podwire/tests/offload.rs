@@ -5,48 +5,8 @@
 mod support;
 
 use serde_json::Value;
+use support::tcp::iperf3;
 use support::*;
-
-/// Runs an iperf3 test from `client` to the server at `addr` (in `server`), `reverse` for the
-/// server sending; fails unless both ends finish and the receiver got what was sent.
-fn iperf3(client: &Netns, server: &Netns, addr: &str, reverse: bool) -> u64 {
-    let port = free_port().to_string();
-    let listener = server.spawn(&["iperf3", "-s", "-1", "-B", addr, "-p", &port]);
-    for _ in 0..100 {
-        if server.ok(&["ss", "-ltn"]).contains(&format!(":{port}")) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let mut args = vec!["iperf3", "-c", addr, "-p", &port, "-t", "2", "-J"];
-    if reverse {
-        args.push("-R");
-    }
-    let out = client.run(&args);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    assert!(
-        out.status.success(),
-        "iperf3 to {addr} (reverse: {reverse}): {}\n{report}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let server_out = listener.wait();
-    assert!(
-        server_out.status.success(),
-        "iperf3 server: {}",
-        String::from_utf8_lossy(&server_out.stderr)
-    );
-    let end = &report["end"];
-    let (sent, received) = (
-        end["sum_sent"]["bytes"].as_u64().unwrap_or(0),
-        end["sum_received"]["bytes"].as_u64().unwrap_or(0),
-    );
-    assert!(received > 0, "nothing received to {addr}: {end}");
-    assert!(
-        received <= sent,
-        "received {received} of {sent} bytes to {addr}"
-    );
-    received
-}
 
 /// The interface named `name` in `show interfaces --json`.
 fn interface(d: &Daemon, name: &str) -> Value {
