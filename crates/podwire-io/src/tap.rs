@@ -126,6 +126,11 @@ impl TapOptions {
 const FORMAT_FLAGS: libc::c_int =
     libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR | libc::IFF_MULTI_QUEUE;
 
+/// How long attaching to a busy persistent tap is tried: a descriptor closed a moment ago
+/// may live on in a child process until it execs.
+const ATTACH_BUSY_TRIES: u32 = 25;
+const ATTACH_BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// An open tap device (one queue of it), non-blocking.
 #[derive(Debug)]
 pub struct Tap {
@@ -183,10 +188,29 @@ impl Tap {
             Mode::empty(),
         )
         .map_err(|e| Error::OpenTun(e.into()))?;
-        tun_set_iff(fd.as_fd(), name, flags).map_err(|source| Error::Create {
-            name: name.to_owned(),
-            source,
-        })?;
+        let mut tries = ATTACH_BUSY_TRIES;
+        loop {
+            match tun_set_iff(fd.as_fd(), name, flags) {
+                Ok(()) => break,
+                // A persistent tap whose last descriptor was just closed may still be held:
+                // a child process forked meanwhile keeps a copy until its exec closes it
+                // (CLOEXEC). Exclusive creation's EBUSY means the name is taken: no retry.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EBUSY)
+                        && flags & (libc::IFF_TUN_EXCL as libc::c_short) == 0
+                        && tries > 1 =>
+                {
+                    tries -= 1;
+                    std::thread::sleep(ATTACH_BUSY_WAIT);
+                }
+                Err(source) => {
+                    return Err(Error::Create {
+                        name: name.to_owned(),
+                        source,
+                    });
+                }
+            }
+        }
         Ok(Self {
             fd,
             name: name.to_owned(),
