@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{
     PATIENCE, Pair, TestNs, failure_in_fresh_ns, ip, open_packet, poller_for, root_or_skip,
@@ -281,114 +281,4 @@ fn a_missing_interface_is_named() {
     let err = failure_in_fresh_ns(|| AfXdp::open("nothere0", 0, &AfXdpConfig::default()));
     assert!(matches!(err, Error::NoSuchInterface { .. }), "{err}");
     assert!(err.to_string().contains("nothere0"), "{err}");
-}
-
-/// Packets per second received over AF_XDP (native and generic mode) and over AF_PACKET on
-/// the same veth, from a sendmmsg loop on the peer. A measurement, not a test: run it alone,
-/// in release, under the bench lock:
-///
-/// ```text
-/// flock /tmp/bench.lock cargo test --release -p podwire-io --test af_xdp -- \
-///     --ignored --nocapture receive_rates
-/// ```
-#[tokio::test(flavor = "current_thread")]
-#[ignore = "a measurement: run with --ignored under flock /tmp/bench.lock"]
-async fn receive_rates() {
-    if !root_or_skip() {
-        return;
-    }
-    const SECONDS: u64 = 5;
-    let pair = veth_pair(None).await;
-    let frame = udp_frame(pair.mac_b, pair.mac_a, A, B, 41_003, &[0; 18]); // 60 bytes
-    for port in ["af_xdp native", "af_xdp generic", "af_packet"] {
-        let mut xdp = match port {
-            "af_xdp native" => Some(XdpMode::Native),
-            "af_xdp generic" => Some(XdpMode::Generic),
-            _ => None,
-        }
-        .map(|mode| {
-            open_xdp(
-                &pair.b,
-                "vb",
-                AfXdpConfig {
-                    mode: Some(mode),
-                    ..AfXdpConfig::default()
-                },
-            )
-        });
-        let mut packet = xdp.is_none().then(|| open_packet(&pair.b, "vb"));
-        let generator = generate(&pair.a, frame.clone(), Duration::from_secs(SECONDS));
-        // The receiver sleeps on its descriptor when idle and runs on the other CPU.
-        pin_to_cpu(1);
-        let mut pool = BufferPool::new(4096);
-        let mut buffers = Vec::new();
-        let (mut received, mut dropped) = (0u64, 0u64);
-        let start = Instant::now();
-        let poller = match (&xdp, &packet) {
-            (Some(xdp), _) => poller_for(xdp),
-            (_, Some(packet)) => poller_for(packet),
-            _ => unreachable!(),
-        };
-        let mut poller = poller;
-        let mut ready = Vec::new();
-        while start.elapsed() < Duration::from_secs(SECONDS) {
-            let got = if let Some(xdp) = &mut xdp {
-                let batch = xdp.receive(&mut pool, 256, &mut buffers);
-                dropped += batch.drops as u64;
-                batch.packets
-            } else {
-                let packet = packet.as_mut().unwrap();
-                packet.rx_batch(256, |frame| {
-                    if let Ok(head) = pool.alloc_from(frame.data) {
-                        buffers.push(head);
-                    }
-                })
-            };
-            received += got as u64;
-
-            for head in buffers.drain(..) {
-                pool.free(head);
-            }
-            if got == 0 {
-                poller
-                    .wait(Some(Duration::from_millis(10)), &mut ready)
-                    .unwrap();
-            }
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        let generated = generator.join().unwrap();
-        println!(
-            "{port:>15}: received {:.3} Mpps ({received} frames in {elapsed:.2} s; the peer sent \
-             {:.3} Mpps; {dropped} lost to the pool)",
-            received as f64 / elapsed / 1e6,
-            generated as f64 / SECONDS as f64 / 1e6,
-        );
-        if let Some(xdp) = &xdp {
-            println!("{:>15}  kernel: {:?}", "", xdp.stats().unwrap());
-        }
-        assert!(received > 0, "{port} received nothing");
-        drop((xdp.take(), packet.take()));
-    }
-}
-
-/// Sends `frame` from `va` in namespace `ns` with sendmmsg, 64 at a time, for `duration`, on
-/// CPU 0; returns how many the kernel took.
-fn generate(ns: &TestNs, frame: Vec<u8>, duration: Duration) -> std::thread::JoinHandle<u64> {
-    let sender = open_packet(ns, "va").sender().unwrap();
-    std::thread::spawn(move || {
-        pin_to_cpu(0);
-        let batch = vec![frame.as_slice(); 64];
-        let start = Instant::now();
-        let mut sent = 0u64;
-        while start.elapsed() < duration {
-            sent += sender.send_batch(batch.as_slice()).unwrap_or(0) as u64;
-        }
-        sent
-    })
-}
-
-fn pin_to_cpu(cpu: usize) {
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).unwrap();
 }

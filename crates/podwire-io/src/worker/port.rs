@@ -401,11 +401,12 @@ impl TxPort for Tap {
     fn send(&self, batch: TxBatch<'_>, _scratch: &mut TxScratch, counters: &mut PortCounters) {
         let vnet = self.has_vnet_hdr();
         for packet in batch.iter() {
-            let header = vnet::encode(packet.offload(), packet.head());
+            // The header only for a tap that reads one.
+            let header = vnet.then(|| vnet::encode(packet.offload(), packet.head()));
             let mut pieces = [IoSlice::new(&[]); TAP_PIECES];
             let mut count = 0;
-            if vnet {
-                pieces[0] = IoSlice::new(&header);
+            if let Some(header) = &header {
+                pieces[0] = IoSlice::new(header);
                 count = 1;
             }
             let mut fits = true;
