@@ -1,11 +1,20 @@
-//! The virtio-net header a tap opened with `IFF_VNET_HDR` puts in front of every frame, read
-//! into the data plane's [`OffloadInfo`] and written from it.
+//! The virtio-net header in front of every frame of a tap opened with `IFF_VNET_HDR` and of an
+//! `AF_PACKET` socket with `PACKET_VNET_HDR`, read into the data plane's [`OffloadInfo`] and
+//! written from it.
 //!
-//! podwire uses the 12-byte header (`struct virtio_net_hdr_mrg_rxbuf`, set with
-//! `TUNSETVNETHDRSZ`) rather than the tap's default of 10: it is the only header virtio 1.0
-//! knows (`VIRTIO_F_VERSION_1`), so the same codec serves vhost-user later. The two extra bytes
-//! (`num_buffers`) are zero both ways; tun ignores them on write and zeroes them on read. Fields
-//! are in the host's byte order, which is tun's default (`TUNSETVNETLE`/`BE` are left alone).
+//! Two lengths, one layout: a tap here uses the 12-byte header ([`VNET_HDR_LEN`], `struct
+//! virtio_net_hdr_mrg_rxbuf`, set with `TUNSETVNETHDRSZ`) rather than the tap's default of 10,
+//! as it is the only header virtio 1.0 knows (`VIRTIO_F_VERSION_1`), so the same codec serves
+//! vhost-user later; a packet socket's is the 10-byte `struct virtio_net_hdr`
+//! ([`PACKET_VNET_HDR_LEN`]). The first 10 bytes are the same, and are all [`decode`] reads; the
+//! two extra bytes (`num_buffers`) are zero both ways (tun ignores them on write and zeroes them
+//! on read).
+//!
+//! Byte order: the host's, for both. Both kernel sides speak *legacy* virtio here: tun unless
+//! `TUNSETVNETLE`/`BE` is set (podwire leaves them alone), and `AF_PACKET` always (its
+//! `vio_le()` is `virtio_legacy_is_little_endian()`, true only on a little-endian host). Should
+//! taps ever be switched to `TUNSETVNETLE` (vhost-user, virtio 1.0), the packet socket would still
+//! be the host's order: the codec would then take the order as a parameter.
 //!
 //! Linux fills in `hdr_len` with the length of the socket buffer's linear part, a hint that may
 //! include payload; the data plane wants the headers' length, so it is computed from the L4
@@ -16,8 +25,11 @@
 
 use podwire_dataplane::buffer::{GsoKind, OffloadInfo};
 
-/// Bytes of the header podwire asks for.
+/// Bytes of the header podwire asks a tap for (`struct virtio_net_hdr_mrg_rxbuf`).
 pub const VNET_HDR_LEN: usize = 12;
+/// Bytes of the header of a packet socket with `PACKET_VNET_HDR` (`struct virtio_net_hdr`): the
+/// first [`PACKET_VNET_HDR_LEN`] bytes of the tap's.
+pub const PACKET_VNET_HDR_LEN: usize = 10;
 
 const F_NEEDS_CSUM: u8 = 1;
 const GSO_NONE: u8 = 0;
@@ -62,16 +74,35 @@ pub enum VnetError {
     HeadersOutside,
 }
 
-/// Reads a received header. `frame_len` is the frame's length, `head` its bytes in the first
-/// buffer (all of it, for a frame that fits one).
-pub fn decode(
-    header: &[u8; VNET_HDR_LEN],
+/// The 16-bit field at `at` of a header: in the host's byte order (see the module's
+/// documentation), as [`put_field`] writes it.
+fn field(header: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([header[at], header[at + 1]])
+}
+
+/// Writes the 16-bit field at `at` of a header, in the host's byte order.
+fn put_field(header: &mut [u8], at: usize, value: u16) {
+    header[at..at + 2].copy_from_slice(&value.to_ne_bytes());
+}
+
+/// Reads a received header, of either length: [`VNET_HDR_LEN`] (a tap's) or
+/// [`PACKET_VNET_HDR_LEN`] (a packet socket's); another length does not compile. `frame_len`
+/// is the frame's length, `head` its bytes in the first buffer (all of it, for a frame that
+/// fits one).
+pub fn decode<const N: usize>(
+    header: &[u8; N],
     head: &[u8],
     frame_len: usize,
 ) -> Result<OffloadInfo, VnetError> {
-    let field = |at: usize| u16::from_ne_bytes([header[at], header[at + 1]]);
+    const {
+        assert!(
+            N == VNET_HDR_LEN || N == PACKET_VNET_HDR_LEN,
+            "a virtio-net header is 10 or 12 bytes"
+        )
+    };
     let (flags, gso_type) = (header[0], header[1]);
-    let (gso_size, csum_start, csum_offset) = (field(4), field(6), field(8));
+    let (gso_size, csum_start, csum_offset) =
+        (field(header, 4), field(header, 6), field(header, 8));
     let needs_csum = flags & F_NEEDS_CSUM != 0;
     let head = &head[..head.len().min(frame_len)];
     if needs_csum {
@@ -137,10 +168,10 @@ pub fn decode(
 }
 
 /// The header for a packet to write, from what it asks for; `head` is its first buffer (for
-/// the ECN bit, read from the TCP header of a large segment).
+/// the ECN bit, read from the TCP header of a large segment). A packet socket takes its first
+/// [`PACKET_VNET_HDR_LEN`] bytes.
 pub fn encode(offload: &OffloadInfo, head: &[u8]) -> [u8; VNET_HDR_LEN] {
     let mut header = [0u8; VNET_HDR_LEN];
-    let mut put = |at: usize, value: u16| header[at..at + 2].copy_from_slice(&value.to_ne_bytes());
     let gso_type = match offload.gso {
         GsoKind::None => GSO_NONE,
         GsoKind::Tcp4 | GsoKind::Tcp6 => {
@@ -157,12 +188,12 @@ pub fn encode(offload: &OffloadInfo, head: &[u8]) -> [u8; VNET_HDR_LEN] {
         GsoKind::Udp => GSO_UDP_L4,
     };
     if offload.gso != GsoKind::None {
-        put(2, offload.hdr_len);
-        put(4, offload.gso_size);
+        put_field(&mut header, 2, offload.hdr_len);
+        put_field(&mut header, 4, offload.gso_size);
     }
     if offload.needs_csum {
-        put(6, offload.csum_start);
-        put(8, offload.csum_offset);
+        put_field(&mut header, 6, offload.csum_start);
+        put_field(&mut header, 8, offload.csum_offset);
     }
     header[0] = if offload.needs_csum { F_NEEDS_CSUM } else { 0 };
     header[1] = gso_type;
@@ -192,6 +223,7 @@ mod tests {
         start: u16,
         offset: u16,
     ) -> [u8; 12] {
+        // Written as the kernel's C code does: a struct of host-order integers.
         let mut h = [0u8; 12];
         h[0] = flags;
         h[1] = gso_type;
@@ -246,6 +278,43 @@ mod tests {
         let info = decode(&h, &frame, 5000).unwrap();
         assert_eq!((info.gso, info.hdr_len), (GsoKind::Udp, 62));
         assert_eq!(encode(&info, &frame)[1], GSO_UDP_L4);
+    }
+
+    #[test]
+    fn a_packet_socket_header_is_the_first_ten_bytes_of_a_tap_header() {
+        let frame = tcp4_frame(8, 0x10, 1000);
+        let long = header(1, GSO_TCPV4, 600, 1448, 34, 16);
+        let short: [u8; PACKET_VNET_HDR_LEN] = long[..PACKET_VNET_HDR_LEN].try_into().unwrap();
+        let info = decode(&short, &frame, 60_000).unwrap();
+        assert_eq!(info, decode(&long, &frame, 60_000).unwrap());
+        assert_eq!(
+            (info.gso, info.gso_size, info.hdr_len),
+            (GsoKind::Tcp4, 1448, 66)
+        );
+        // And on the way out the packet socket takes the same first ten bytes (with the
+        // headers' length for Linux's hint).
+        let out = encode(&info, &frame);
+        assert_eq!((&out[..2], &out[4..10]), (&long[..2], &long[4..10]));
+    }
+
+    #[test]
+    fn integers_are_in_the_host_byte_order() {
+        // What the kernel's `struct virtio_net_hdr` holds for gso_size 1448 (0x05a8),
+        // csum_start 34 and csum_offset 16, written out byte by byte for this host.
+        let mut raw = [1, GSO_TCPV4, 0, 0, 0xa8, 0x05, 34, 0, 16, 0];
+        if cfg!(target_endian = "big") {
+            for pair in raw[2..].chunks_mut(2) {
+                pair.swap(0, 1);
+            }
+        }
+        let frame = tcp4_frame(5, 0x10, 2000);
+        let info = decode(&raw, &frame, frame.len()).unwrap();
+        assert_eq!(
+            (info.gso_size, info.csum_start, info.csum_offset),
+            (1448, 34, 16)
+        );
+        let out = encode(&info, &frame);
+        assert_eq!(out[4..10], raw[4..10]);
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! Completing a TCP or UDP checksum that a sender left to an offload.
 
-use podwire_wire::checksum;
-
 use super::OffloadError;
-use super::headers::{Layout, Transport, UDP_CHECKSUM_AT, checksum_field};
+use super::headers::{UDP_CHECKSUM_AT, checksum_field};
 use crate::buffer::{BufferIndex, BufferPool, OffloadInfo};
 use crate::nodes::ip_common::sum_from;
 
@@ -33,26 +31,11 @@ pub fn complete_checksum(pool: &mut BufferPool, head: BufferIndex) -> Result<(),
     Ok(())
 }
 
-/// Fills in the TCP or UDP checksum of an Ethernet frame carrying IPv4 or
-/// IPv6, whatever its checksum field holds. Returns false, leaving the frame
-/// as it was, when the frame is not TCP or UDP over IP or its headers do not
-/// parse: such a frame is passed on and the data plane's own checks judge it.
-pub fn complete_l4_checksum(frame: &mut [u8]) -> bool {
-    let Ok(layout) = Layout::parse(frame, frame.len()) else {
-        return false;
-    };
-    let pseudo = layout.pseudo_header(frame, layout.end - layout.l4);
-    let at = layout.checksum_at();
-    frame[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
-    let sum = checksum::data(&frame[layout.l4..layout.end]);
-    let field = checksum_field(sum, layout.transport == Transport::Udp);
-    frame[at..at + 2].copy_from_slice(&field.to_be_bytes());
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::offload::headers::Layout;
+    use crate::offload::partial_checksum;
     use etherparse::PacketBuilder;
 
     fn frame_v4_tcp() -> Vec<u8> {
@@ -75,40 +58,51 @@ mod tests {
         out
     }
 
+    /// `good` with its transport checksum left to an offload as a sender on this host
+    /// leaves it (the field holding the pseudo-header sum), completed by `complete_checksum`
+    /// at the offsets `partial_checksum` finds.
+    fn completed(good: &[u8], field_at: usize) -> Vec<u8> {
+        let mut partial = good.to_vec();
+        let asks = partial_checksum(&partial).expect("TCP or UDP over IP");
+        assert_eq!(
+            usize::from(asks.csum_start + asks.csum_offset),
+            field_at,
+            "the field"
+        );
+        let layout = Layout::parse(&partial, partial.len()).unwrap();
+        let pseudo = layout.pseudo_header(&partial, layout.end - layout.l4);
+        partial[field_at..field_at + 2].copy_from_slice(&pseudo.to_be_bytes());
+        let mut pool = BufferPool::new(4);
+        let bi = pool.alloc_from(&partial).unwrap();
+        pool.meta_mut(bi).offload = asks;
+        complete_checksum(&mut pool, bi).unwrap();
+        assert!(!pool.meta(bi).offload.asks_for_work());
+        let mut out = Vec::new();
+        pool.copy_to_vec(bi, &mut out);
+        out
+    }
+
     #[test]
     fn a_missing_tcp_checksum_over_ipv4_is_filled_in() {
         let good = frame_v4_tcp();
-        let mut partial = good.clone();
-        // What a sender leaves for the offload: any value, here zero.
-        let at = 14 + 20 + 16;
-        partial[at] = 0;
-        partial[at + 1] = 0;
-        assert!(complete_l4_checksum(&mut partial));
-        assert_eq!(partial, good);
+        assert_eq!(completed(&good, 14 + 20 + 16), good);
     }
 
     #[test]
     fn a_missing_udp_checksum_over_ipv6_is_filled_in() {
         let good = frame_v6_udp();
-        let mut partial = good.clone();
-        let at = 14 + 40 + 6;
-        partial[at] = 0x12;
-        partial[at + 1] = 0x34;
-        assert!(complete_l4_checksum(&mut partial));
-        assert_eq!(partial, good);
+        assert_eq!(completed(&good, 14 + 40 + 6), good);
     }
 
     #[test]
-    fn other_frames_are_left_alone() {
+    fn other_frames_ask_for_no_checksum() {
         let mut arp = vec![0xffu8; 14 + 28];
         arp[12] = 0x08;
         arp[13] = 0x06;
-        let before = arp.clone();
-        assert!(!complete_l4_checksum(&mut arp));
-        assert_eq!(arp, before);
-        assert!(!complete_l4_checksum(&mut [0u8; 10]));
+        assert_eq!(partial_checksum(&arp), None);
+        assert_eq!(partial_checksum(&[0u8; 10]), None);
         let mut cut = frame_v4_tcp();
         cut.truncate(14 + 20 + 10);
-        assert!(!complete_l4_checksum(&mut cut));
+        assert_eq!(partial_checksum(&cut), None);
     }
 }

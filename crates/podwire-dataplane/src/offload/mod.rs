@@ -14,8 +14,10 @@
 //!   [`prepare`] compares what it asks for with what the device it leaves by
 //!   takes ([`TxOffloads`]) and completes its checksum or cuts it into new
 //!   packets ([`Segmenter`]) from the worker's pool;
-//! - a contiguous frame in a receive ring (AF_PACKET): [`segment_tcp`] and
-//!   [`complete_l4_checksum`].
+//! - a contiguous frame in a receive ring (AF_PACKET): [`segment_frame`] cuts a large
+//!   one straight into pool packets, [`partial_checksum`] finds the checksum a frame
+//!   left undone; either way the checksums are left partial, for [`prepare`] to finish
+//!   where a device cannot.
 //!
 //! Both share one copy of the header arithmetic (the `headers` module).
 //!
@@ -23,15 +25,15 @@
 //! segments of a flow into one large segment.
 
 mod checksum;
+mod frame_segment;
 mod gro;
 mod gso;
 mod headers;
-mod tcp_segment;
 
-pub use checksum::{complete_checksum, complete_l4_checksum};
+pub use checksum::complete_checksum;
+pub use frame_segment::{partial_checksum, segment_frame};
 pub use gro::{GRO_MAX_BUFFERS, Gro, Offer, Segment, merges_for};
 pub use gso::Segmenter;
-pub use tcp_segment::segment_tcp;
 
 use crate::buffer::{BufferIndex, BufferPool, GsoKind, OffloadInfo};
 use crate::graph::{Context, Dispatch};

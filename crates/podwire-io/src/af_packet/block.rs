@@ -8,6 +8,10 @@
 use std::mem::{offset_of, size_of};
 
 use libc::{tpacket_block_desc, tpacket_hdr_v1, tpacket3_hdr};
+use podwire_dataplane::buffer::{GsoKind, OffloadInfo};
+use podwire_dataplane::offload::partial_checksum;
+
+use crate::vnet::{self, PACKET_VNET_HDR_LEN, VnetError};
 
 /// Offset of `block_status` in a block (the word the kernel and user space hand over with).
 pub(super) const BLOCK_STATUS: usize =
@@ -36,36 +40,6 @@ pub(super) const VLAN_TAG_LEN: usize = 4;
 const MAC_ADDRS_LEN: usize = 12;
 const ETH_P_8021Q: u16 = 0x8100;
 
-/// Bytes of the virtio-net header the kernel writes in front of every frame
-/// when the socket has `PACKET_VNET_HDR` on.
-pub(super) const VNET_HDR_LEN: usize = 10;
-const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
-const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
-
-/// Segmentation a received frame still needs: the sender (a veth peer with
-/// TSO, or GRO on this interface) handed over one large segment that a NIC
-/// would have cut into `size`-byte ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gso {
-    /// What kind of segment it is.
-    pub kind: GsoKind,
-    /// Payload bytes per segment.
-    pub size: u16,
-}
-
-/// The `gso_type` of the virtio-net header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GsoKind {
-    /// TCP over IPv4.
-    Tcp4,
-    /// TCP over IPv6.
-    Tcp6,
-    /// UDP (fragmentation offload or L4 segmentation).
-    Udp,
-    /// A kind this code does not know.
-    Other(u8),
-}
-
 /// One received frame, valid until the closure given to
 /// [`AfPacket::rx_batch`](super::AfPacket::rx_batch) returns.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,14 +47,17 @@ pub struct RxFrame<'a> {
     /// The frame from its Ethernet header on, as it was on the wire: a VLAN tag the NIC or
     /// veth took out (offloaded) is put back in.
     pub data: &'a [u8],
-    /// The L4 checksum is not filled in (`TP_STATUS_CSUMNOTREADY`): a packet made on this host
-    /// (e.g. by a pod behind a veth) with checksum offload. Complete it before sending the
-    /// packet anywhere that will check.
-    pub csum_not_ready: bool,
     /// The frame was longer than the ring could hold and `data` is only its beginning.
     pub truncated: bool,
-    /// The frame is a large segment still to be cut (only with `PACKET_VNET_HDR` on).
-    pub gso: Option<Gso>,
+    /// The work its sender left to an offload that never happened, to be finished before the
+    /// frame goes anywhere that checks: a checksum not filled in (the field holds the
+    /// pseudo-header sum), a large segment (TSO, USO, GRO) still to be cut. From the
+    /// virtio-net header when the socket has one ([`AfPacketConfig::vnet_hdr`]), else from
+    /// `TP_STATUS_CSUMNOTREADY` and the frame's own headers. Offsets count from the start of
+    /// `data`. An error when the virtio-net header makes no sense: drop the frame.
+    ///
+    /// [`AfPacketConfig::vnet_hdr`]: super::AfPacketConfig::vnet_hdr
+    pub offload: Result<OffloadInfo, VnetError>,
 }
 
 /// Where a walk through one block stands; kept between calls so that a batch can end in the
@@ -144,21 +121,53 @@ impl BlockCursor {
             // The kernel links every frame but the last; a broken chain ends the walk.
             _ => self.remaining = 0,
         }
-        let data = header.data.clone();
-        // Read before a VLAN tag is put back: the tag's bytes overwrite it.
-        let vnet = header.vnet.then(|| vnet_hdr(block, data.start)).flatten();
+        // Read before a VLAN tag is put back, whose bytes overwrite the virtio-net header; the
+        // kernel describes the frame without its tag, so the offsets move past it.
+        let offload = offload(block, &header).map(|o| match header.vlan {
+            Some(_) => after_tag(o, VLAN_TAG_LEN),
+            None => o,
+        });
         let data = match header.vlan {
-            Some(tag) => reinsert_vlan(block, data, tag),
-            None => block.get(data),
+            Some(tag) => reinsert_vlan(block, header.data, tag),
+            None => block.get(header.data),
         }?;
-        let needs_csum = vnet.is_some_and(|(flags, _)| flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0);
         Some(RxFrame {
             data,
-            csum_not_ready: needs_csum || header.status & libc::TP_STATUS_CSUMNOTREADY != 0,
             truncated: header.truncated,
-            gso: vnet.and_then(|(_, gso)| gso),
+            offload,
         })
     }
+}
+
+/// What the frame of `header` asks for, as its virtio-net header says, or else as
+/// `TP_STATUS_CSUMNOTREADY` and its own headers do.
+fn offload(block: &[u8], header: &FrameHeader) -> Result<OffloadInfo, VnetError> {
+    let data = &block[header.data.clone()];
+    if header.vnet {
+        // `parse_frame` checked the header lies in front of the frame, in its own part.
+        let start = header.data.start - PACKET_VNET_HDR_LEN;
+        let mut bytes = [0u8; PACKET_VNET_HDR_LEN];
+        bytes.copy_from_slice(&block[start..header.data.start]);
+        vnet::decode(&bytes, data, data.len())
+    } else if header.status & libc::TP_STATUS_CSUMNOTREADY != 0 {
+        Ok(partial_checksum(data).unwrap_or_default())
+    } else {
+        Ok(OffloadInfo::default())
+    }
+}
+
+/// `offload` of a frame once `by` bytes (a VLAN tag) are inserted in front of its L3 header.
+fn after_tag(mut offload: OffloadInfo, by: usize) -> OffloadInfo {
+    // A tag's 4 bytes; a field that would overflow points outside any frame, which the
+    // code finishing the work checks.
+    let by = by as u16;
+    if offload.needs_csum {
+        offload.csum_start = offload.csum_start.saturating_add(by);
+    }
+    if offload.gso != GsoKind::None {
+        offload.hdr_len = offload.hdr_len.saturating_add(by);
+    }
+    offload
 }
 
 /// The parts of a frame header that are used, checked against the block.
@@ -182,7 +191,7 @@ fn parse_frame(block: &[u8], offset: usize, vnet: bool) -> Option<FrameHeader> {
     let status = field(STATUS)?;
     let snaplen = field(SNAPLEN)? as usize;
     let mac = usize::from(read_u16(header, MAC)?);
-    let meta = FRAME_META_LEN + if vnet { VNET_HDR_LEN } else { 0 };
+    let meta = FRAME_META_LEN + if vnet { PACKET_VNET_HDR_LEN } else { 0 };
     if mac < meta {
         return None;
     }
@@ -216,24 +225,6 @@ fn parse_frame(block: &[u8], offset: usize, vnet: bool) -> Option<FrameHeader> {
         vlan,
         vnet,
     })
-}
-
-/// The flags and the segmentation of the virtio-net header right in front
-/// of the frame starting at `start` (`parse_frame` checked it is there).
-fn vnet_hdr(block: &[u8], start: usize) -> Option<(u8, Option<Gso>)> {
-    let h = block.get(start.checked_sub(VNET_HDR_LEN)?..start)?;
-    let (flags, gso_type) = (h[0], h[1] & !VIRTIO_NET_HDR_GSO_ECN);
-    // The header's integers are little-endian (virtio 1.0, as the kernel
-    // writes them for packet sockets).
-    let size = u16::from_le_bytes([h[4], h[5]]);
-    let kind = match gso_type {
-        0 => return Some((flags, None)),
-        1 => GsoKind::Tcp4,
-        4 => GsoKind::Tcp6,
-        3 | 5 => GsoKind::Udp,
-        other => GsoKind::Other(other),
-    };
-    Some((flags, Some(Gso { kind, size })))
 }
 
 /// Moves the MAC addresses of the frame at `data` forward by one tag and writes the tag
@@ -329,11 +320,14 @@ mod tests {
         block
     }
 
+    /// The frames of `block` (without virtio-net headers): their bytes, whether they ask
+    /// for a checksum, whether they were cut short.
     fn walk(block: &mut [u8]) -> Vec<(Vec<u8>, bool, bool)> {
         let mut cursor = BlockCursor::start(block, false);
         let mut out = Vec::new();
         while let Some(f) = cursor.next(block) {
-            out.push((f.data.to_vec(), f.csum_not_ready, f.truncated));
+            let needs_csum = f.offload.expect("no header to refuse").needs_csum;
+            out.push((f.data.to_vec(), needs_csum, f.truncated));
         }
         assert!(cursor.is_finished());
         out
@@ -347,9 +341,27 @@ mod tests {
         f
     }
 
+    /// An untagged IPv4 frame (no options) carrying `protocol` (6: TCP, 17: UDP) with an
+    /// L4 header of `l4_len` bytes (a TCP header's data offset set to match) and `payload`.
+    fn ip4(protocol: u8, l4_len: usize, payload: &[u8]) -> Vec<u8> {
+        let total = 20 + l4_len + payload.len();
+        let mut ip = vec![0x45, 0];
+        ip.extend((total as u16).to_be_bytes());
+        ip.extend([0, 0, 0x40, 0, 64, protocol, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        let mut l4 = vec![0u8; l4_len];
+        if protocol == 6 {
+            l4[12] = ((l4_len / 4) as u8) << 4;
+        } else {
+            l4[4..6].copy_from_slice(&((l4_len + payload.len()) as u16).to_be_bytes());
+        }
+        ip.extend(l4);
+        ip.extend(payload);
+        ether(&ip)
+    }
+
     #[test]
     fn frames_come_out_in_order_with_their_flags() {
-        let (a, b, c) = (ether(b"first"), ether(b"second frame"), ether(b""));
+        let (a, b, c) = (ether(b"first"), ip4(17, 8, b"second frame"), ether(b""));
         let mut csum = frame(&b);
         csum.status |= libc::TP_STATUS_CSUMNOTREADY;
         let mut cut = frame(&c);
@@ -359,6 +371,26 @@ mod tests {
             walk(&mut block),
             vec![(a, false, false), (b, true, false), (c, false, true)]
         );
+    }
+
+    #[test]
+    fn a_checksum_left_undone_is_found_in_the_headers() {
+        let udp = ip4(17, 8, b"data");
+        let mut csum = frame(&udp);
+        csum.status |= libc::TP_STATUS_CSUMNOTREADY;
+        // Not TCP or UDP: passed on as it is.
+        let other = ether(b"not ip");
+        let mut odd = frame(&other);
+        odd.status |= libc::TP_STATUS_CSUMNOTREADY;
+        let mut block = block(&[csum, odd]);
+        let mut cursor = BlockCursor::start(&block, false);
+        let info = cursor.next(&mut block).unwrap().offload.unwrap();
+        assert_eq!(
+            (info.needs_csum, info.csum_start, info.csum_offset),
+            (true, 34, 6)
+        );
+        let info = cursor.next(&mut block).unwrap().offload.unwrap();
+        assert_eq!(info, OffloadInfo::default());
     }
 
     #[test]
@@ -402,56 +434,81 @@ mod tests {
         assert_eq!(resumed.next(&mut block), None);
     }
 
-    /// Writes a virtio-net header in front of the first frame of `block`.
-    fn put_vnet_hdr(block: &mut [u8], flags: u8, gso_type: u8, gso_size: u16) {
+    /// Writes a virtio-net header in front of the first frame of `block`, its integers in
+    /// the host's order as the kernel writes them.
+    fn put_vnet_hdr(block: &mut [u8], flags: u8, gso_type: u8, gso_size: u16, csum: [u16; 2]) {
         let first = BLOCK_HEADER_LEN.next_multiple_of(16);
-        let at = first + TP_MAC - VNET_HDR_LEN;
-        block[at..at + VNET_HDR_LEN].fill(0);
+        let at = first + TP_MAC - PACKET_VNET_HDR_LEN;
+        block[at..at + PACKET_VNET_HDR_LEN].fill(0);
         block[at] = flags;
         block[at + 1] = gso_type;
-        block[at + 4..at + 6].copy_from_slice(&gso_size.to_le_bytes());
+        put_u16(block, at + 4, gso_size);
+        put_u16(block, at + 6, csum[0]);
+        put_u16(block, at + 8, csum[1]);
     }
 
-    fn first_frame_with_vnet_hdr(block: &mut [u8]) -> (Vec<u8>, bool, Option<Gso>) {
+    fn first_frame_with_vnet_hdr(block: &mut [u8]) -> (Vec<u8>, Result<OffloadInfo, VnetError>) {
         let mut cursor = BlockCursor::start(block, true);
         let f = cursor.next(block).expect("a frame");
-        (f.data.to_vec(), f.csum_not_ready, f.gso)
+        (f.data.to_vec(), f.offload)
     }
 
     #[test]
     fn the_virtio_net_header_gives_segmentation_and_checksum_state() {
-        let data = ether(&[7; 100]);
+        let data = ip4(6, 20, &[7; 3000]);
         let mut b = block(&[frame(&data)]);
-        put_vnet_hdr(&mut b, 1, 1, 1448);
-        let (got, csum, gso) = first_frame_with_vnet_hdr(&mut b);
+        put_vnet_hdr(&mut b, 1, 1, 1448, [34, 16]);
+        let (got, info) = first_frame_with_vnet_hdr(&mut b);
         assert_eq!(got, data);
-        assert!(csum, "NEEDS_CSUM means the checksum is not filled in");
-        assert_eq!(
-            gso,
-            Some(Gso {
-                kind: GsoKind::Tcp4,
-                size: 1448
-            })
-        );
+        let want = OffloadInfo {
+            needs_csum: true,
+            csum_start: 34,
+            csum_offset: 16,
+            gso: GsoKind::Tcp4,
+            gso_size: 1448,
+            hdr_len: 54,
+        };
+        assert_eq!(info, Ok(want));
 
-        // TCPv6 with the ECN bit; then no segmentation and no checksum work.
-        put_vnet_hdr(&mut b, 0, 4 | 0x80, 1428);
+        // No segmentation and no checksum work.
+        put_vnet_hdr(&mut b, 0, 0, 0, [0, 0]);
         assert_eq!(
-            first_frame_with_vnet_hdr(&mut b).2,
-            Some(Gso {
-                kind: GsoKind::Tcp6,
-                size: 1428
-            })
+            first_frame_with_vnet_hdr(&mut b).1,
+            Ok(OffloadInfo::default())
         );
-        put_vnet_hdr(&mut b, 0, 0, 0);
-        let (_, csum, gso) = first_frame_with_vnet_hdr(&mut b);
-        assert!(!csum);
-        assert_eq!(gso, None);
-        put_vnet_hdr(&mut b, 0, 5, 1200);
+        // A header that makes no sense: segmentation without a checksum to finish.
+        put_vnet_hdr(&mut b, 0, 1, 1448, [0, 0]);
         assert_eq!(
-            first_frame_with_vnet_hdr(&mut b).2.map(|g| g.kind),
-            Some(GsoKind::Udp)
+            first_frame_with_vnet_hdr(&mut b).1,
+            Err(VnetError::GsoWithoutCsum)
         );
+    }
+
+    #[test]
+    fn a_udp_train_is_described_by_its_header() {
+        let data = ip4(17, 8, &[1; 3000]);
+        let mut b = block(&[frame(&data)]);
+        put_vnet_hdr(&mut b, 1, 5, 1400, [34, 6]);
+        let info = first_frame_with_vnet_hdr(&mut b).1.unwrap();
+        assert_eq!(
+            (info.gso, info.gso_size, info.hdr_len, info.csum_start),
+            (GsoKind::Udp, 1400, 42, 34)
+        );
+    }
+
+    #[test]
+    fn offsets_move_past_a_vlan_tag_put_back() {
+        let data = ip4(6, 20, &[7; 3000]);
+        let mut tagged = frame(&data);
+        tagged.status |= libc::TP_STATUS_VLAN_VALID;
+        tagged.tci = 10;
+        let mut b = block(&[tagged]);
+        put_vnet_hdr(&mut b, 1, 1, 1448, [34, 16]);
+        let (got, info) = first_frame_with_vnet_hdr(&mut b);
+        assert_eq!(got[12..16], [0x81, 0x00, 0x00, 0x0a]);
+        let info = info.unwrap();
+        assert_eq!((info.csum_start, info.hdr_len), (38, 58));
+        assert_eq!(got[38 + 12], 5 << 4, "csum_start is the TCP header");
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! the frames sent through it (`PACKET_IGNORE_OUTGOING`), and its transmissions skip the
 //! interface's qdisc (`PACKET_QDISC_BYPASS`): the data plane does its own queueing.
 //!
+//! Both ways frames carry a virtio-net header (`PACKET_VNET_HDR`), so that a large segment
+//! crosses the kernel as one frame: a TCP segment of up to 64 KiB or a train of UDP datagrams
+//! (USO) is handed to the kernel whole with what it asks for, and the kernel cuts it only where
+//! a device cannot take it (in software, `validate_xmit_skb`); a veth carries it whole to its
+//! peer, whose packet socket receives it whole with its header.
+//!
 //! An interface in another network namespace is attached by opening the socket inside that
 //! namespace ([`NetNs::run_in`](crate::netns::NetNs::run_in)); an [`AfPacket`] is `Send`, so it
 //! can be handed back to the caller and on to a worker thread.
@@ -17,15 +23,18 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType};
+use podwire_dataplane::buffer::OffloadInfo;
+use podwire_dataplane::interface::TxOffloads;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::ifname::{self, InvalidIfName};
-use crate::tx::{self, FrameBatch, TxStatus};
+use crate::tx::{FrameBatch, TxStatus};
+use crate::vnet::{self, PACKET_VNET_HDR_LEN};
 use block::{BlockCursor, VLAN_TAG_LEN};
 use ring::Ring;
 use socket::Receive;
 
-pub use block::{Gso, GsoKind, RxFrame};
+pub use block::RxFrame;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +93,9 @@ pub struct AfPacketConfig {
     pub block_timeout: Duration,
     /// Receive frames addressed to any MAC, not only the interface's own.
     pub promiscuous: bool,
-    /// Ask for a virtio-net header with every frame (`PACKET_VNET_HDR`), so
-    /// that large segments (TSO from a veth peer, GRO) come with their
-    /// segment size and checksum state: see [`RxFrame::gso`].
+    /// Ask for a virtio-net header with every frame received (`PACKET_VNET_HDR`), so that
+    /// large segments (TSO or USO from a veth peer, GRO) come with their segment size and
+    /// checksum state: see [`RxFrame::offload`]. (The sending side always has one.)
     pub vnet_hdr: bool,
 }
 
@@ -334,11 +343,11 @@ impl AfPacket {
     }
 }
 
-/// Opens the socket an [`AfPacket`] sends with, in the calling thread's
-/// namespace (the interface's). A socket of its own rather than the
-/// receiving one: that may have `PACKET_VNET_HDR` on, which would make every
-/// frame sent need a virtio-net header; bound with protocol 0 it receives
-/// nothing, so it needs no ring.
+/// Opens the socket an [`AfPacket`] sends with, in the calling thread's namespace (the
+/// interface's). A socket of its own rather than the receiving one, whose virtio-net header
+/// is a choice of its configuration: this one always has it (`PACKET_VNET_HDR`), so every
+/// frame sent is preceded by one. Bound with protocol 0 it receives nothing, so it needs no
+/// ring.
 fn open_sender(ifindex: u32) -> io::Result<OwnedFd> {
     let socket = rustix::net::socket_with(
         AddressFamily::PACKET,
@@ -348,31 +357,75 @@ fn open_sender(ifindex: u32) -> io::Result<OwnedFd> {
     )?;
     let on: libc::c_int = 1;
     socket::set_packet_option(socket.as_fd(), libc::PACKET_QDISC_BYPASS, &on)?;
+    socket::set_packet_option(socket.as_fd(), libc::PACKET_VNET_HDR, &on)?;
     socket::bind_to_interface(socket.as_fd(), ifindex, Receive::Nothing)?;
     Ok(socket)
 }
 
 /// The sending side of an [`AfPacket`], shareable between threads.
+///
+/// Every frame goes out behind a virtio-net header ([`PACKET_VNET_HDR_LEN`] bytes, gathered
+/// in front of the frame's pieces, not copied into it): all zeroes for an ordinary frame, or
+/// what the packet asks the device for ([`AfPacketSender::send_batch_offloaded`]).
 #[derive(Debug)]
 pub struct AfPacketSender {
     socket: OwnedFd,
 }
 
+/// The virtio-net header of a frame that asks for nothing.
+const NO_OFFLOAD: [u8; PACKET_VNET_HDR_LEN] = [0; PACKET_VNET_HDR_LEN];
+
 impl AfPacketSender {
+    /// What the kernel finishes for frames sent with their [`OffloadInfo`]
+    /// ([`send_batch_offloaded`](Self::send_batch_offloaded)), whatever the interface: checksums,
+    /// TCP segmentation over IPv4 and IPv6, UDP segmentation. What the device itself cannot do
+    /// the kernel does in software on the way out (`validate_xmit_skb`), once per large
+    /// segment rather than once per system call. A UDP train may hold at most 64 datagrams
+    /// (the kernel's `UDP_MAX_SEGMENTS`; 128 on newer kernels): a longer one is refused.
+    pub const OFFLOADS: TxOffloads = TxOffloads {
+        csum: true,
+        tso4: true,
+        tso6: true,
+        uso: true,
+    };
+
+    /// [`Self::OFFLOADS`]: what the interface's `InterfaceConfig::offloads` may say.
+    pub fn offloads(&self) -> TxOffloads {
+        Self::OFFLOADS
+    }
+
     /// Sends one frame (Ethernet header onwards) out of the interface.
     /// [`TxStatus::QueueFull`] when the device queue is full; errors are for frames the device
     /// cannot take (e.g. longer than its MTU: `EMSGSIZE`) and for a device that went away.
     pub fn send(&self, frame: &[u8]) -> io::Result<TxStatus> {
-        tx::classify(rustix::io::retry_on_intr(|| {
-            rustix::net::send(&self.socket, frame, SendFlags::DONTWAIT)
-        }))
+        match self.send_batch(&[frame][..])? {
+            1 => Ok(TxStatus::Sent),
+            _ => Ok(TxStatus::QueueFull),
+        }
     }
 
     /// Sends `frames` in order with as few system calls as possible (`sendmmsg`, each frame
     /// gathered from its pieces); returns how many were sent. Fewer than all means the queue
     /// filled up (or a later frame failed; that error is then reported by the next send).
     pub fn send_batch<B: FrameBatch + ?Sized>(&self, frames: &B) -> io::Result<usize> {
-        socket::send_frames(self.socket.as_fd(), frames)
+        socket::send_frames(self.socket.as_fd(), frames, |_| NO_OFFLOAD)
+    }
+
+    /// As [`send_batch`](Self::send_batch), each frame `i` with what it asks the device for,
+    /// `offload(i)`: a checksum to finish, a large segment to cut (see [`Self::OFFLOADS`]).
+    /// Offsets count from the frame's first byte; its headers are in its first piece.
+    pub fn send_batch_offloaded<B: FrameBatch + ?Sized>(
+        &self,
+        frames: &B,
+        offload: impl Fn(usize) -> OffloadInfo,
+    ) -> io::Result<usize> {
+        socket::send_frames(self.socket.as_fd(), frames, |i| {
+            let head = frames.pieces(i).next().unwrap_or_default();
+            let header = vnet::encode(&offload(i), head);
+            let mut short = NO_OFFLOAD;
+            short.copy_from_slice(&header[..PACKET_VNET_HDR_LEN]);
+            short
+        })
     }
 }
 

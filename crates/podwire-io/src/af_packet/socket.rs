@@ -1,7 +1,7 @@
 //! The raw `AF_PACKET` calls rustix does not cover, each wrapped in a small safe function:
-//! `SOL_PACKET` socket options, binding to an interface, and `sendmmsg` over a fixed array
-//! (rustix's `sendmmsg` wants one ancillary buffer per message, which cannot be laid out
-//! without allocating).
+//! `SOL_PACKET` socket options, binding to an interface, and `sendmmsg` over a fixed array,
+//! each frame behind its virtio-net header (rustix's `sendmmsg` wants one ancillary buffer per
+//! message, which cannot be laid out without allocating).
 
 use std::io;
 use std::mem::size_of;
@@ -11,6 +11,7 @@ use std::ptr;
 use rustix::io::Errno;
 
 use crate::tx::{self, FrameBatch};
+use crate::vnet::PACKET_VNET_HDR_LEN;
 
 /// Sets `SOL_PACKET` option `name` to `value`. `T` is the C type the kernel expects for that
 /// option (`c_int`, `tpacket_req3`, `packet_mreq`, ...).
@@ -145,22 +146,31 @@ pub(super) fn bind_to_interface(
 
 /// How many frames one `sendmmsg` call carries.
 const FRAMES_PER_CALL: usize = 64;
-/// How many pieces (buffers of chained frames) one `sendmmsg` call carries: 4 per frame, on
-/// average, before a call is cut short.
-const PIECES_PER_CALL: usize = 4 * FRAMES_PER_CALL;
+/// How many pieces one `sendmmsg` call carries: each frame's virtio-net header and 4
+/// buffers of chained frames per frame, on average, before a call is cut short.
+const PIECES_PER_CALL: usize = 5 * FRAMES_PER_CALL;
 
-/// Sends the frames of `batch` on the bound, non-blocking `socket` with `sendmmsg`, in order,
-/// each gathered from its pieces; returns how many the kernel accepted. Stops early at a full
-/// queue. A failure after some frames went out is reported as the short count (the condition
-/// recurs on the next send); a failure on the first frame is an error, and so is a frame of
-/// more pieces than one call carries.
+/// Sends the frames of `batch` on the bound, non-blocking `socket`, which has
+/// `PACKET_VNET_HDR` on, with `sendmmsg`, in order: each frame `i` gathered from `header(i)`
+/// (its virtio-net header) and its pieces. Returns how many the kernel accepted. Stops early
+/// at a full queue. A failure after some frames went out is reported as the short count (the
+/// condition recurs on the next send); a failure on the first frame is an error, and so is a
+/// frame of more pieces than one call carries.
 pub(super) fn send_frames<B: FrameBatch + ?Sized>(
     socket: BorrowedFd<'_>,
     batch: &B,
+    header: impl Fn(usize) -> [u8; PACKET_VNET_HDR_LEN],
 ) -> io::Result<usize> {
     let total = batch.frames();
     let mut sent = 0;
     while sent < total {
+        // The headers of the frames this call may carry, written before any iovec points
+        // at them.
+        let mut headers = [[0u8; PACKET_VNET_HDR_LEN]; FRAMES_PER_CALL];
+        let candidates = (total - sent).min(FRAMES_PER_CALL);
+        for (k, h) in headers[..candidates].iter_mut().enumerate() {
+            *h = header(sent + k);
+        }
         let mut iovecs = [libc::iovec {
             iov_base: ptr::null_mut(),
             iov_len: 0,
@@ -172,10 +182,11 @@ pub(super) fn send_frames<B: FrameBatch + ?Sized>(
         // all written.
         let mut spans = [(0usize, 0usize); FRAMES_PER_CALL];
         let (mut count, mut used) = (0, 0);
-        while count < FRAMES_PER_CALL && sent + count < total {
+        while count < candidates {
             let start = used;
+            let pieces = std::iter::once(&headers[count][..]).chain(batch.pieces(sent + count));
             let mut fits = true;
-            for piece in batch.pieces(sent + count) {
+            for piece in pieces {
                 let Some(iovec) = iovecs.get_mut(used) else {
                     fits = false;
                     break;
@@ -207,8 +218,9 @@ pub(super) fn send_frames<B: FrameBatch + ?Sized>(
             message.msg_hdr.msg_iovlen = len;
         }
         // SAFETY: the first `count` messages each point at their own run of iovecs in
-        // `iovecs`, which point into the pieces of frames of `batch`; all of them live until
-        // the call returns. The kernel reads them and writes only `msg_len` of each message.
+        // `iovecs`, which point into `headers` and the pieces of frames of `batch`; all of
+        // them live, unchanged, until the call returns. The kernel reads them and writes only
+        // `msg_len` of each message.
         let rc = unsafe {
             libc::sendmmsg(
                 socket.as_raw_fd(),

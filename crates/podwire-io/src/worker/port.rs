@@ -11,9 +11,10 @@ use podwire_dataplane::buffer::{
     BUFFER_DATA_SIZE, BUFFER_HEADROOM, BufferIndex, BufferPool, OffloadInfo,
 };
 
-use podwire_dataplane::offload::{complete_l4_checksum, segment_tcp};
+use podwire_dataplane::buffer::GsoKind;
+use podwire_dataplane::offload::segment_frame;
 
-use crate::af_packet::{AfPacket, AfPacketSender, Gso, GsoKind};
+use crate::af_packet::{AfPacket, AfPacketSender};
 use crate::tap::Tap;
 use crate::tx::{FrameBatch, TxStatus};
 use crate::vnet::{self, VNET_HDR_LEN};
@@ -439,7 +440,9 @@ impl TxPort for Tap {
 
 /// The receive side of an AF_PACKET interface: its ring, polled by one
 /// worker. Frames are copied from the ring into the pool (the ring's
-/// memory goes back to the kernel at once).
+/// memory goes back to the kernel at once), with the work their sender left
+/// undone described, not done: a large segment is cut on the way, each of its
+/// segments written straight into pool buffers, checksums left partial.
 pub struct AfPacketRx(pub AfPacket);
 
 impl RxPort for AfPacketRx {
@@ -459,43 +462,40 @@ impl RxPort for AfPacketRx {
                 counters.rx_drops += 1;
                 return;
             }
+            let offload = match frame.offload {
+                Ok(offload) => offload,
+                Err(e) => {
+                    counters.rx_drops += 1;
+                    tracing::debug!(error = %e, "AF_PACKET frame with a malformed virtio-net header dropped");
+                    return;
+                }
+            };
             counters.rx_packets += 1;
             counters.rx_bytes += frame.data.len() as u64;
-            match frame.gso {
-                None => receive_whole(pool, frame.data, frame.csum_not_ready, out, counters),
-                Some(Gso {
-                    kind: GsoKind::Tcp4 | GsoKind::Tcp6,
-                    size,
-                }) => {
-                    // A large segment from a TSO sender or GRO: cut it as
-                    // the NIC would have, so every frame the switch
-                    // handles fits the links it leaves by.
-                    let cut = segment_tcp(frame.data, usize::from(size), |segment| {
-                        receive_whole(pool, segment, false, out, counters)
-                    });
-                    if let Err(e) = cut {
-                        counters.rx_drops += 1;
-                        tracing::debug!(error = %e, "AF_PACKET frame not segmented");
-                    }
-                }
-                Some(gso) => {
-                    counters.rx_drops += 1;
-                    tracing::debug!(
-                        ?gso,
-                        "AF_PACKET frame with unsupported segmentation dropped"
-                    );
-                }
+            if offload.gso == GsoKind::None {
+                receive_whole(pool, frame.data, offload, out, counters);
+                return;
+            }
+            // A large segment from a TSO or USO sender, or GRO: cut as the
+            // NIC would have, so that every packet the switch handles fits the
+            // links it leaves by.
+            let size = usize::from(offload.gso_size);
+            let cut = segment_frame(pool, frame.data, offload.gso, size, |bi| out.push(bi));
+            if let Err(e) = cut {
+                counters.rx_drops += 1;
+                tracing::debug!(error = %e, "AF_PACKET frame not segmented");
             }
         });
     }
 }
 
-/// Copies one frame into the pool, completing its checksum if the sender
-/// left it to an offload.
+/// Copies one frame into the pool (a chain when longer than a buffer), with
+/// what it asks for: a checksum its sender left undone stays undone, for the
+/// output path to finish where the device cannot (`offload::prepare`).
 fn receive_whole(
     pool: &mut BufferPool,
     frame: &[u8],
-    csum_not_ready: bool,
+    offload: OffloadInfo,
     out: &mut Vec<BufferIndex>,
     counters: &mut PortCounters,
 ) {
@@ -503,27 +503,43 @@ fn receive_whole(
         counters.rx_drops += 1;
         return;
     };
-    if csum_not_ready && pool.meta(bi).next().is_none() {
-        // A veth peer left its checksum to an offload that never happens;
-        // finish it before any device sees the frame.
-        complete_l4_checksum(pool.data_mut(bi));
-    }
+    pool.meta_mut(bi).offload = offload;
     out.push(bi);
 }
 
-/// Chains go out gathered (`sendmmsg` with one iovec per buffer), up to 64 frames a call.
+/// Chains go out gathered (`sendmmsg` with one iovec per buffer, behind the
+/// virtio-net header of what the packet asks for), up to 64 frames a call.
+/// A frame the kernel refuses (`EINVAL`: offload metadata it does not take;
+/// `EMSGSIZE`) is dropped alone; the frames after it are still sent.
 impl TxPort for AfPacketSender {
     fn send(&self, batch: TxBatch<'_>, _scratch: &mut TxScratch, counters: &mut PortCounters) {
-        let sent = match self.send_batch(&batch) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::debug!(error = %e, "AF_PACKET send failed");
-                0
-            }
-        };
-        counters.tx_packets += sent as u64;
-        counters.tx_bytes += (0..sent).map(|i| batch.packet(i).len() as u64).sum::<u64>();
-        counters.tx_drops += (batch.len() - sent) as u64;
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let skip = match self.send_batch_offloaded(&rest, |i| *rest.packet(i).offload()) {
+                // The queue is full: what is left is dropped.
+                Ok(0) => break,
+                Ok(sent) => {
+                    counters.tx_packets += sent as u64;
+                    counters.tx_bytes +=
+                        (0..sent).map(|i| rest.packet(i).len() as u64).sum::<u64>();
+                    sent
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EMSGSIZE)) => {
+                    tracing::debug!(error = %e, "AF_PACKET refused a frame");
+                    counters.tx_drops += 1;
+                    1
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "AF_PACKET send failed");
+                    break;
+                }
+            };
+            rest = TxBatch {
+                pool: rest.pool,
+                packets: &rest.packets[skip..],
+            };
+        }
+        counters.tx_drops += rest.len() as u64;
     }
 }
 
