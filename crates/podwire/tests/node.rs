@@ -4,7 +4,7 @@
 mod support;
 
 use support::cni::assert_ping;
-use support::tcp::tcp_transfer;
+use support::tcp::{iperf3, tcp_transfer};
 use support::*;
 
 /// A plain HTTP/1.1 GET; the whole answer, status line first.
@@ -142,15 +142,17 @@ fn a_pod_on_an_af_packet_veth_reaches_a_tap_pod() {
     x.ok(&["ip", "route", "add", "default", "via", "192.168.77.1"]);
     // No masquerading: a routed path, each end seeing the other's own address (masquerading
     // with two workers, steered to the worker holding each session, is tests/workers.rs's).
+    let uplink = unique("up");
     let cfg = format!(
-        "[services]\nmasquerade_interfaces = []\n\n[[interface]]\nname = \"{}\"\nkind = \"af-packet\"\nhost_interface = \"{}\"\naddresses = [\"192.168.77.1/24\"]\n\n{}",
-        unique("up"),
+        "[services]\nmasquerade_interfaces = []\n\n[[interface]]\nname = \"{uplink}\"\nkind = \"af-packet\"\nhost_interface = \"{}\"\naddresses = [\"192.168.77.1/24\"]\n\n{}",
         veth.a,
         pod(&unique("a"), &a, &["10.0.0.2"])
     );
     // Two workers: the uplink and the pod are polled by different ones, so
     // the neighbor one learns from ARP must reach the other.
-    let _d = Daemon::start_with_workers(2, &cfg);
+    let d = Daemon::start_with_workers(2, &cfg);
+    // The AF_PACKET sender's virtio-net header hands checksums and segments to the kernel.
+    d.assert_tcp_offloads(&uplink);
     assert_ping(&x, "192.168.77.1");
     assert_ping(&x, "10.0.0.2");
     assert_ping(&a, "192.168.77.2");
@@ -161,27 +163,31 @@ fn a_pod_on_an_af_packet_veth_reaches_a_tap_pod() {
 }
 
 #[test]
-fn the_host_reaches_a_pod() {
+fn the_host_and_a_pod_exchange_tcp_as_large_segments() {
     if !root_or_skip() {
         return;
     }
-    let a = Netns::new("pa");
-    // A subnet of its own so parallel tests do not share host routes.
-    // Clear of the default Service CIDR 10.96.0.0/12 (10.96-10.111), which a pod may not use.
-    let n = std::process::id() % 76 + 20;
-    let pod_addr = format!("10.{n}.7.2");
+    // The node is a namespace of its own: its host tap and the routes into it stay there.
+    let (node, a) = (Netns::new("pn"), Netns::new("pa"));
     let host_if = unique("pwh");
     let cfg = format!(
-        "[host]\ninterface = \"{host_if}\"\naddress4 = \"10.{n}.255.254\"\nroutes = [\"10.{n}.7.0/24\"]\n\n{}",
-        pod(&unique("a"), &a, &[&pod_addr])
+        "[host]\ninterface = \"{host_if}\"\naddress4 = \"10.0.255.254\"\naddress6 = \"fd10::fffe\"\nroutes = [\"10.0.0.0/24\", \"fd10::/64\"]\n\n{}",
+        pod(&unique("a"), &a, &["10.0.0.2", "fd10::2"])
     );
-    let _d = Daemon::start(&cfg);
-    let out = run("ping", &["-c", "2", "-i", "0.2", "-W", "2", &pod_addr]);
-    assert!(
-        out.status.success(),
-        "host ping {pod_addr}: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let d = Daemon::start_in(&node, &cfg);
+    // The kernel took the offloads for the host tap as for a pod's.
+    d.assert_tcp_offloads(&host_if);
+
+    assert_ping(&node, "10.0.0.2");
+    assert_ping(&node, "fd10::2");
+    for (to_pod, to_host) in [("10.0.0.2", "10.0.255.254"), ("fd10::2", "fd10::fffe")] {
+        tcp_transfer(&node, &a, to_pod, 2_000_000);
+        tcp_transfer(&a, &node, to_host, 2_000_000);
+        iperf3(&node, &a, to_pod, false);
+        iperf3(&node, &a, to_pod, true);
+    }
+    // The host's streams crossed the host tap as segments larger than the MTU, both ways.
+    d.assert_large_segments(&host_if);
 }
 
 #[test]
@@ -231,10 +237,17 @@ fn an_interface_of_kind_tap_is_made_in_its_namespace_and_routes() {
         x.name,
         pod(&unique("a"), &a, &["10.0.0.2"])
     );
-    let _d = Daemon::start(&cfg);
+    let d = Daemon::start(&cfg);
     // podwire made the tap inside x; x's side gets an address there.
     x.ok(&["ip", "addr", "add", "192.168.88.2/24", "dev", &tap]);
     x.ok(&["ip", "route", "add", "default", "via", "192.168.88.1"]);
     assert_ping(&x, "192.168.88.1");
     assert_ping(&x, "10.0.0.2");
+    // Opened with the offloads a pod's tap gets, and carrying TCP whole both ways.
+    d.assert_tcp_offloads(&tap);
+    tcp_transfer(&x, &a, "10.0.0.2", 2_000_000);
+    tcp_transfer(&a, &x, "192.168.88.2", 2_000_000);
+    iperf3(&x, &a, "10.0.0.2", false);
+    iperf3(&x, &a, "10.0.0.2", true);
+    d.assert_large_segments(&tap);
 }

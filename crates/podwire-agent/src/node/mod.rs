@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use podwire_dataplane::fib::FibError;
-use podwire_dataplane::interface::{IfIndex, InterfaceConfig as SwitchInterface};
+use podwire_dataplane::interface::{IfIndex, InterfaceConfig as SwitchInterface, TxOffloads};
 use podwire_dataplane::publish::TablePublisher;
 use podwire_dataplane::tables::{Adjacency, Tables, TablesBuilder};
 use podwire_io::netlink::{self, Netlink};
@@ -220,6 +220,8 @@ struct Attached {
     /// The driver, as `show interfaces` names it.
     kind: &'static str,
     peer: Peer,
+    /// What the device finishes for packets sent on it.
+    offloads: TxOffloads,
 }
 
 impl Node {
@@ -372,6 +374,7 @@ impl Node {
         };
         let mut switch = SwitchInterface::l3(&config.name, attached.mac);
         switch.mtu = attached.mtu;
+        switch.offloads = attached.offloads;
         build.mtus.insert(config.name.clone(), attached.mtu);
         switch.masquerade = masquerade;
         for cidr in &config.addresses {
@@ -421,14 +424,14 @@ impl Node {
         let tap = match config.device {
             Device::Tap(_) => {
                 let name = host_if.clone();
-                let tap = ns
-                    .run_in(move || Tap::create(&name))
+                let (tap, offloads) = ns
+                    .run_in(move || offload_tap(&name))
                     .map_err(|source| uplink::in_ns(&config.name, source))?
                     .map_err(|source| NodeError::Tap {
                         what: what.clone(),
                         source,
                     })?;
-                Some(Arc::new(tap))
+                Some((Arc::new(tap), offloads))
             }
             _ => None,
         };
@@ -442,11 +445,12 @@ impl Node {
         nl.set_up(&host_if).await.map_err(netlink_err(&what))?;
         let workers = self.workers.count();
         let (ports, mac) = match (tap, &config.device) {
-            (Some(tap), _) => {
+            (Some((tap, offloads)), _) => {
                 let ports = uplink::UplinkPorts {
                     rx: vec![Box::new(TapPort::new(tap.clone()))],
                     tx: tap,
                     driver: "tap",
+                    offloads,
                 };
                 (ports, derived_mac(&[&self.name, &config.name, "switch"]))
             }
@@ -468,6 +472,7 @@ impl Node {
             tx: ports.tx,
             kind: ports.driver,
             peer: Peer::Kernel(host_if),
+            offloads: ports.offloads,
         })
     }
 
@@ -490,6 +495,8 @@ impl Node {
             tx: port.tx,
             kind: "memif",
             peer: Peer::Memif(MemifLink::new(memif, port.status)),
+            // Nothing to hand a checksum or a segment to: the peer takes whole packets.
+            offloads: TxOffloads::default(),
         })
     }
 
@@ -502,7 +509,7 @@ impl Node {
         service_cidrs: &[podwire_model::Cidr],
     ) -> Result<(), NodeError> {
         let what = format!("host interface {}", host.interface);
-        let tap = Tap::create(&host.interface).map_err(|source| NodeError::Tap {
+        let (tap, offloads) = offload_tap(&host.interface).map_err(|source| NodeError::Tap {
             what: what.clone(),
             source,
         })?;
@@ -530,6 +537,7 @@ impl Node {
         let mut switch = SwitchInterface::l3(host.interface.clone(), switch_mac);
         switch.ip4.push((POD_GATEWAY4, 32));
         switch.ip6.push((POD_GATEWAY6, 64));
+        switch.offloads = offloads;
         let index = build
             .tables
             .add_interface(switch)
@@ -654,6 +662,15 @@ impl Node {
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
+}
+
+/// Makes the tap `name` in the calling thread's namespace as pods' taps are made, so that
+/// TCP between the node and its pods crosses the switch as 64 KiB segments: with the
+/// virtio-net header, offered the offloads. The tap, and what its kernel accepted.
+fn offload_tap(name: &str) -> Result<(Tap, TxOffloads), tap::Error> {
+    let tap = Tap::create_with(name, &attach::offload_tap_options(false, false))?;
+    let offloads = attach::offer_offloads(&tap);
+    Ok((tap, offloads))
 }
 
 /// The IP MTU of a memif interface whose config names none.

@@ -60,7 +60,7 @@ pub async fn wire(node: &str, pod: &PodConfig) -> Result<WiredPod, NodeError> {
     })?;
     let name = tap_name(&pod.name);
     // With the virtio-net header: the node offers it offloads (attach_pod).
-    let options = super::attach::pod_tap_options(false, false);
+    let options = super::attach::offload_tap_options(false, false);
     let tap = Tap::create_with(&name, &options).map_err(|source| NodeError::Tap {
         what: what.clone(),
         source,

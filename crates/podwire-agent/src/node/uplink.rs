@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use podwire_dataplane::interface::TxOffloads;
 use podwire_io::af_packet::AfPacket;
 use podwire_io::af_xdp::{AfXdp, AfXdpConfig, AfXdpMode, AfXdpRx, AfXdpTx, XdpMode};
 use podwire_io::netns::NetNs;
@@ -29,6 +30,8 @@ pub(super) struct UplinkPorts {
     pub tx: Arc<dyn TxPort>,
     /// The driver, as `show interfaces` names it: `af-packet`, `af-xdp native`, ….
     pub driver: &'static str,
+    /// What the device finishes for packets sent on it.
+    pub offloads: TxOffloads,
 }
 
 /// The interface `host_if` of `ns`, podwire's `name`, with AF_PACKET: a socket for each of
@@ -54,6 +57,8 @@ pub(super) fn af_packet(
             .into_iter()
             .map(|socket| Box::new(AfPacketRx(socket)) as Box<dyn RxPort>)
             .collect(),
+        // The kernel finishes what the sender's virtio-net header asks for, on any interface.
+        offloads: sender.offloads(),
         tx: Arc::new(sender),
         driver: "af-packet",
     })
@@ -99,6 +104,8 @@ fn af_xdp_ports(port: AfXdp) -> UplinkPorts {
         rx: vec![Box::new(AfXdpRx::new(receiver))],
         tx: Arc::new(AfXdpTx::new(sender)),
         driver,
+        // An AF_XDP frame goes out as it is: no header to ask the driver for more.
+        offloads: TxOffloads::default(),
     }
 }
 

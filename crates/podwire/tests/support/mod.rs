@@ -194,6 +194,16 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with `workers` data-plane workers.
     pub fn start_with_workers(workers: u32, body: &str) -> Daemon {
+        Daemon::launch(None, workers, body)
+    }
+
+    /// Like [`Daemon::start`], the daemon running in `node` as on a machine of its own: its
+    /// host tap, the routes into it and the processes that use them stay in `node`.
+    pub fn start_in(node: &Netns, body: &str) -> Daemon {
+        Daemon::launch(Some(node), 1, body)
+    }
+
+    fn launch(node: Option<&Netns>, workers: u32, body: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("api.sock");
         let metrics = format!("127.0.0.1:{}", free_port());
@@ -205,7 +215,17 @@ impl Daemon {
         let path = dir.path().join("podwire.toml");
         fs::write(&path, &config).unwrap();
         let log = dir.path().join("daemon.log");
-        let child = Command::new(podwire())
+        // `ip netns exec` execs the daemon in place: the child is the daemon itself, which
+        // SIGTERM stops.
+        let mut command = match node {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns.name, podwire()]);
+                c
+            }
+            None => Command::new(podwire()),
+        };
+        let child = command
             .args(["daemon", "--config"])
             .arg(&path)
             .env("RUST_LOG", "info")
@@ -266,6 +286,44 @@ impl Daemon {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The interface named `name` in `show interfaces --json`.
+    pub fn interface(&self, name: &str) -> serde_json::Value {
+        let all: serde_json::Value =
+            serde_json::from_str(&self.ctl_ok(&["--json", "show", "interfaces"])).unwrap();
+        all.as_array()
+            .and_then(|list| list.iter().find(|i| i["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no interface {name} in {all}"))
+    }
+
+    /// Fails unless `show interfaces` says the kernel took checksums and TCP segmentation over
+    /// both families for the interface named `name`.
+    pub fn assert_tcp_offloads(&self, name: &str) {
+        let offloads = self.interface(name)["offloads"].clone();
+        for offload in ["csum", "tso4", "tso6"] {
+            assert!(
+                offloads
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|o| o == offload)),
+                "{offload} offered to {name}: {offloads}"
+            );
+        }
+    }
+
+    /// Fails unless the packets the interface named `name` received and sent so far average
+    /// more than a full Ethernet frame (1514 bytes): TCP crossed it as large segments.
+    pub fn assert_large_segments(&self, name: &str) {
+        let i = self.interface(name);
+        for way in ["rx", "tx"] {
+            let count = |what: &str| i[format!("{way}_{what}")].as_u64().unwrap();
+            let (packets, bytes) = (count("packets"), count("bytes"));
+            assert!(
+                packets > 0 && bytes / packets > 1514,
+                "{name} {way}: {bytes} bytes in {packets} packets: no large segments"
+            );
+        }
     }
 
     /// The daemon's log so far.

@@ -61,17 +61,18 @@ pub struct KernelPort {
     pub offloads: TxOffloads,
 }
 
-/// What a pod's tap is offered: checksums and segmentation of TCP over both families and of
-/// UDP, so that a pod's TCP stream crosses the switch in 64 KiB segments.
-const POD_OFFLOADS: TxOffloads = TxOffloads {
+/// What a tap of the switch is offered: checksums and segmentation of TCP over both families
+/// and of UDP, so that a TCP stream crosses the switch in 64 KiB segments.
+const TAP_OFFLOADS: TxOffloads = TxOffloads {
     csum: true,
     tso4: true,
     tso6: true,
     uso: true,
 };
 
-/// How a pod's tap is opened: with the virtio-net header, which carries the offloads.
-pub(in crate::node) fn pod_tap_options(persist: bool, exclusive: bool) -> TapOptions {
+/// How a tap the switch offloads to is opened (a pod's, the host's, an interface of
+/// `kind = "tap"`): with the virtio-net header, which carries the offloads.
+pub(in crate::node) fn offload_tap_options(persist: bool, exclusive: bool) -> TapOptions {
     let mut options = TapOptions::default();
     options.persist = persist;
     options.exclusive = exclusive;
@@ -79,12 +80,13 @@ pub(in crate::node) fn pod_tap_options(persist: bool, exclusive: bool) -> TapOpt
     options
 }
 
-/// Offers a pod's tap the offloads; what it accepted. A kernel that refuses them all leaves
-/// the pod working without (every packet finished in software), with a warning.
+/// Offers a tap opened with [`offload_tap_options`] the offloads; what it accepted. A kernel that
+/// refuses them all leaves the tap working without (every packet finished in software), with
+/// a warning.
 pub(in crate::node) fn offer_offloads(tap: &Tap) -> TxOffloads {
-    match tap.set_offload(POD_OFFLOADS) {
+    match tap.set_offload(TAP_OFFLOADS) {
         Ok(accepted) => {
-            if accepted != POD_OFFLOADS {
+            if accepted != TAP_OFFLOADS {
                 tracing::debug!(
                     tap = tap.name(),
                     ?accepted,
@@ -94,7 +96,7 @@ pub(in crate::node) fn offer_offloads(tap: &Tap) -> TxOffloads {
             accepted
         }
         Err(e) => {
-            tracing::warn!("{e}; the pod's packets are checksummed and cut in software");
+            tracing::warn!("{e}; what the switch sends to it is checksummed and cut in software");
             TxOffloads::default()
         }
     }
@@ -146,7 +148,7 @@ pub async fn reopen(
             let name = attachment.key.ifname.clone();
             // Not exclusive: attaching to the existing persistent tap is the point. A tap an
             // older podwire made without the virtio-net header gets it now (Tap::create_with).
-            let options = pod_tap_options(true, false);
+            let options = offload_tap_options(true, false);
             let taps = run_in(ns, move || reopen_queues(&name, options, queues))??;
             Ok(Some(tap_port(taps)))
         }
@@ -223,7 +225,7 @@ async fn make_link(
     let ifname = attachment.key.ifname.clone();
     match attachment.kind {
         AttachmentKind::Tap => {
-            let mut options = pod_tap_options(true, true);
+            let mut options = offload_tap_options(true, true);
             options.multi_queue = queues > 1;
             let taps = run_in(ns, move || open_queues(&ifname, &options, queues))??;
             Ok(tap_port(taps))

@@ -28,7 +28,7 @@ use super::{Node, Peer};
 use crate::api::AttachError;
 use crate::attachments::{AddError, Registry, RegistryError};
 
-pub(super) use kernel::{offer_offloads, pod_tap_options};
+pub(super) use kernel::{offer_offloads, offload_tap_options};
 pub(super) use switch::{DynamicTables, PodInterface};
 
 /// The pod networks of a node and the attachments on them.
