@@ -13,7 +13,14 @@
 //!
 //! A tunnel takes no offloads: what an inner packet asks of a device (a checksum,
 //! segmentation) is done before it is encapsulated ([`crate::offload::prepare`]), so a
-//! large segment leaves as several encapsulated packets, each with its checksums.
+//! large segment leaves as several encapsulated datagrams, each inner segment with its
+//! checksums. When the uplink cuts UDP trains itself (USO, as the kernel does behind an
+//! AF_PACKET port: `TxOffloads::uso` and `csum`), those datagrams leave as *trains*: one
+//! outer header followed by the datagrams' payloads, each a VXLAN header and an inner
+//! segment, all of one size but the last, which the uplink cuts into datagrams and
+//! checksums (so an IPv4 train's datagrams carry a UDP checksum, which RFC 7348 §5
+//! allows). A 64 KiB segment then crosses the kernel once instead of some 45 times. A
+//! train holds at most [`TRAIN_DATAGRAMS`] datagrams and an IP packet's 65 535 bytes.
 //!
 //! The tunnel's MTU is the agent's to size (the uplink's less [`super::OVERHEAD4`] or
 //! [`super::OVERHEAD6`]) so that an outer packet fits the uplink: one that does not is
@@ -23,13 +30,13 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use podwire_wire::ip::IpProtocol;
 use podwire_wire::vxlan::{MAX_VNI, VxlanRepr};
-use podwire_wire::{checksum, ipv4, ipv6, udp, vxlan};
+use podwire_wire::{checksum, ethernet, ipv4, ipv6, udp, vxlan};
 
-use crate::buffer::{BufferIndex, OffloadInfo};
+use crate::buffer::{BufferIndex, BufferPool, GsoKind, OffloadInfo};
 use crate::graph::{Context, Dispatch, Node};
 use crate::interface::{IfIndex, TxOffloads};
 use crate::nodes::ip_common::sum_from;
-use crate::offload;
+use crate::offload::{self, Prepared};
 use crate::tables::{Adjacency, Tables};
 
 use super::{OUTER4_LEN, OUTER6_LEN, UDP_VXLAN_LEN, flow_entropy, source_port};
@@ -77,17 +84,108 @@ impl Node for VxlanEncap {
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
         for &bi in packets {
-            if cx.pool.meta(bi).offload.asks_for_work() {
-                // A tunnel takes no offloads: the outer headers would be in the way of
-                // the offsets.
-                offload::finish_then::<Drop>(cx, bi, TxOffloads::default(), out, |cx, bi, out| {
-                    self.send(cx, bi, out)
-                });
-            } else {
+            let offload = cx.pool.meta(bi).offload;
+            if !offload.asks_for_work() {
                 self.send(cx, bi, out);
+                continue;
             }
+            if offload.gso != GsoKind::None {
+                match TunnelPath::of(cx.tables, cx.pool, bi) {
+                    Ok(path) if path.trains => {
+                        self.send_trains(cx, bi, &path, out);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(reason) => {
+                        out.drop(bi, reason);
+                        continue;
+                    }
+                }
+            }
+            // The inner packet's offsets would be wrong behind the outer headers: its
+            // work is done here, and its segments leave one datagram each.
+            offload::finish_then::<Drop>(cx, bi, TxOffloads::default(), out, |cx, bi, out| {
+                self.send(cx, bi, out)
+            });
         }
     }
+}
+
+/// The most datagrams in one train: Linux refuses a UDP GSO packet of more
+/// (`UDP_MAX_SEGMENTS`, 64 before Linux 6.9).
+pub const TRAIN_DATAGRAMS: usize = 64;
+
+/// Where a frame for a tunnel goes: the tunnel, the outer addresses and the uplink.
+#[derive(Copy, Clone, Debug)]
+struct TunnelPath {
+    tunnel_if: IfIndex,
+    vni: u32,
+    port: u16,
+    outer: Outer,
+    /// The route to the remote end (an adjacency index).
+    adjacency: u32,
+    /// The MTU of the uplink.
+    mtu: u16,
+    /// The uplink cuts and checksums UDP trains.
+    trains: bool,
+}
+
+impl TunnelPath {
+    /// The path of frame `bi`, which `ip*-rewrite` framed for a tunnel interface.
+    fn of(tables: &Tables, pool: &BufferPool, bi: BufferIndex) -> Result<TunnelPath, Drop> {
+        let meta = pool.meta(bi);
+        let (tunnel_if, remote) = match tables.adjacency(meta.next_index) {
+            Some(Adjacency::Tunnel { interface, remote }) if interface == meta.tx_if => {
+                (interface, remote)
+            }
+            _ => return Err(Drop::NotATunnel),
+        };
+        let tunnel = tables
+            .interface(tunnel_if)
+            .and_then(|c| c.vxlan.as_ref())
+            .filter(|t| t.vni <= MAX_VNI)
+            .ok_or(Drop::NotATunnel)?;
+        let outer = match (tunnel.local, remote) {
+            (IpAddr::V4(local), IpAddr::V4(remote)) => Outer::V4(local, remote),
+            (IpAddr::V6(local), IpAddr::V6(remote)) => Outer::V6(local, remote),
+            _ => return Err(Drop::NotATunnel),
+        };
+        let (adjacency, uplink) = outer.route(tables).ok_or(Drop::NoRoute)?;
+        let uplink = tables.interface(uplink).ok_or(Drop::NoRoute)?;
+        Ok(TunnelPath {
+            tunnel_if,
+            vni: tunnel.vni,
+            port: tunnel.port,
+            outer,
+            adjacency,
+            mtu: uplink.mtu,
+            trains: uplink.offloads.uso && uplink.offloads.csum,
+        })
+    }
+}
+
+/// What the outer headers of one packet carry: one datagram, or a train of `count`
+/// datagrams of `size` bytes each (VXLAN header and inner frame), the last maybe shorter.
+#[derive(Copy, Clone, Debug)]
+struct Datagrams {
+    count: usize,
+    size: usize,
+}
+
+impl Datagrams {
+    const ONE: Datagrams = Datagrams { count: 1, size: 0 };
+}
+
+/// A train being made: the inner frame of its first datagram, then the others, each behind
+/// its VXLAN header.
+#[derive(Copy, Clone, Debug)]
+struct Train {
+    head: BufferIndex,
+    /// The last buffer of the chain.
+    tail: BufferIndex,
+    datagrams: Datagrams,
+    /// Bytes of all the datagrams, VXLAN headers included.
+    len: usize,
 }
 
 /// The outer addresses, of one family.
@@ -103,6 +201,14 @@ impl Outer {
         match self {
             Outer::V4(..) => OUTER4_LEN,
             Outer::V6(..) => OUTER6_LEN,
+        }
+    }
+
+    /// The remote end.
+    fn remote(self) -> IpAddr {
+        match self {
+            Outer::V4(_, remote) => remote.into(),
+            Outer::V6(_, remote) => remote.into(),
         }
     }
 
@@ -124,44 +230,104 @@ impl Outer {
 impl VxlanEncap {
     /// Encapsulates frame `bi` and sends the outer packet on, or drops it.
     fn send(&mut self, cx: &mut Context<'_>, bi: BufferIndex, out: &mut Dispatch) {
-        match self.encapsulate(cx, bi) {
+        let sent = TunnelPath::of(cx.tables, cx.pool, bi).and_then(|path| {
+            let inner_len = cx.pool.total_length(bi);
+            let outer_len = inner_len + path.outer.header_len();
+            if outer_len > usize::from(path.mtu) {
+                cx.note(bi, || format!("{outer_len} bytes over MTU {}", path.mtu));
+                return Err(Drop::TooBig);
+            }
+            cx.state.tunnels.count_tx(path.tunnel_if, inner_len);
+            self.encapsulate(cx, bi, &path, Datagrams::ONE)
+        });
+        match sent {
             Ok(next) => out.send(next, bi),
             Err(reason) => out.drop(bi, reason),
         }
     }
 
-    /// Encapsulates frame `bi` and says which rewrite node the outer packet goes to.
-    fn encapsulate(&mut self, cx: &mut Context<'_>, bi: BufferIndex) -> Result<Next, Drop> {
-        let tables = cx.tables;
-        let meta = *cx.pool.meta(bi);
-        let (tunnel_if, remote) = match tables.adjacency(meta.next_index) {
-            Some(Adjacency::Tunnel { interface, remote }) if interface == meta.tx_if => {
-                (interface, remote)
+    /// Cuts large segment `bi` into inner segments and sends them in trains along `path`,
+    /// whose uplink takes them.
+    fn send_trains(
+        &mut self,
+        cx: &mut Context<'_>,
+        bi: BufferIndex,
+        path: &TunnelPath,
+        out: &mut Dispatch,
+    ) {
+        let mut segments = match offload::prepare(cx.pool, bi, TxOffloads::default()) {
+            Ok(Prepared::Segments(segments)) => segments,
+            Ok(Prepared::Whole(bi) | Prepared::Finished(bi)) => return self.send(cx, bi, out),
+            Err(e) => return out.drop(bi, Drop::from(e)),
+        };
+        let n = segments.segments();
+        cx.state.offload.count_segmented(n);
+        cx.note(bi, || {
+            format!("segmented into {n} in software, sent in UDP trains")
+        });
+        let mut train: Option<Train> = None;
+        while let Some(made) = segments.next_segment(cx.pool) {
+            let seg = match made {
+                Ok(seg) => seg,
+                Err(e) => {
+                    out.count_lost(Drop::from(e));
+                    continue;
+                }
+            };
+            let inner_len = cx.pool.total_length(seg);
+            let outer_len = inner_len + path.outer.header_len();
+            if outer_len > usize::from(path.mtu) {
+                cx.note(seg, || format!("{outer_len} bytes over MTU {}", path.mtu));
+                out.drop(seg, Drop::TooBig);
+                continue;
             }
-            _ => return Err(Drop::NotATunnel),
-        };
-        let tunnel = tables
-            .interface(tunnel_if)
-            .and_then(|c| c.vxlan.as_ref())
-            .filter(|t| t.vni <= MAX_VNI)
-            .ok_or(Drop::NotATunnel)?;
-        let outer = match (tunnel.local, remote) {
-            (IpAddr::V4(local), IpAddr::V4(remote)) => Outer::V4(local, remote),
-            (IpAddr::V6(local), IpAddr::V6(remote)) => Outer::V6(local, remote),
-            _ => return Err(Drop::NotATunnel),
-        };
-        let (adjacency, uplink) = outer.route(tables).ok_or(Drop::NoRoute)?;
-        let mtu = tables.interface(uplink).ok_or(Drop::NoRoute)?.mtu;
-        let inner_len = cx.pool.total_length(bi);
-        let outer_len = inner_len + outer.header_len();
-        if outer_len > usize::from(mtu) {
-            cx.note(bi, || format!("{outer_len} bytes over MTU {mtu}"));
-            return Err(Drop::TooBig);
+            cx.state.tunnels.count_tx(path.tunnel_if, inner_len);
+            train = match train {
+                None => Some(Train::start(cx.pool, seg, inner_len)),
+                Some(t) => match t.extend(cx.pool, seg, inner_len, path) {
+                    Ok(t) => Some(t),
+                    Err(full) => {
+                        self.send_train(cx, full, path, out);
+                        Some(Train::start(cx.pool, seg, inner_len))
+                    }
+                },
+            };
         }
+        if let Some(train) = train {
+            self.send_train(cx, train, path, out);
+        }
+    }
+
+    /// Puts the outer headers in front of `train` and sends it on, or drops it.
+    fn send_train(
+        &mut self,
+        cx: &mut Context<'_>,
+        train: Train,
+        path: &TunnelPath,
+        out: &mut Dispatch,
+    ) {
+        match self.encapsulate(cx, train.head, path, train.datagrams) {
+            Ok(next) => out.send(next, train.head),
+            Err(reason) => out.drop(train.head, reason),
+        }
+    }
+
+    /// Puts the outer IP, UDP and VXLAN headers in front of packet `bi` (a frame, or the
+    /// first datagram of a train) and says which rewrite node the outer packet goes to.
+    fn encapsulate(
+        &mut self,
+        cx: &mut Context<'_>,
+        bi: BufferIndex,
+        path: &TunnelPath,
+        datagrams: Datagrams,
+    ) -> Result<Next, Drop> {
+        let outer = path.outer;
+        let inner_len = cx.pool.total_length(bi);
         let entropy = flow_entropy(cx.pool.data(bi));
         let src_port = source_port(entropy);
-        // `outer_len` fits the MTU, a u16: so do the lengths below.
+        // The MTU, or a train's 65 535 bytes, bounds the lengths below: they fit a u16.
         let udp_len = (inner_len + UDP_VXLAN_LEN) as u16;
+        let train = datagrams.count > 1;
         let front = cx
             .pool
             .prepend(bi, outer.header_len())
@@ -170,13 +336,13 @@ impl VxlanEncap {
         let (udp_header, vxlan_header) = rest.split_at_mut(udp::HEADER_LEN);
         let mut udp = udp::Packet::new_unchecked(udp_header);
         udp.set_src_port(src_port);
-        udp.set_dst_port(tunnel.port);
+        udp.set_dst_port(path.port);
         udp.set_len(udp_len);
         udp.set_checksum(0);
-        VxlanRepr { vni: tunnel.vni }
+        VxlanRepr { vni: path.vni }
             .emit(&mut vxlan::Packet::new_unchecked(vxlan_header))
             .map_err(|_| Drop::NotATunnel)?;
-        let next = match outer {
+        let (next, pseudo) = match outer {
             Outer::V4(local, remote) => {
                 let mut header = ipv4::Packet::new_unchecked(ip);
                 ipv4::Ipv4Repr {
@@ -192,8 +358,11 @@ impl VxlanEncap {
                 header.set_ident(self.ident);
                 header.set_dont_frag(false);
                 header.fill_checksum();
-                self.ident = self.ident.wrapping_add(1);
-                Next::Ip4Rewrite
+                // The uplink numbers a train's datagrams from this one on.
+                self.ident = self.ident.wrapping_add(datagrams.count as u16);
+                let pseudo =
+                    checksum::pseudo_header_v4(local, remote, IpProtocol::UDP, u32::from(udp_len));
+                (Next::Ip4Rewrite, pseudo)
             }
             Outer::V6(local, remote) => {
                 let mut header = ipv6::Packet::new_unchecked(ip);
@@ -208,22 +377,103 @@ impl VxlanEncap {
                 .emit(&mut header)
                 .map_err(|_| Drop::TooBig)?;
                 header.set_flow_label((entropy & 0xf_ffff) as u32);
-                fill_udp_checksum6(cx, bi, local, remote, udp_len);
-                Next::Ip6Rewrite
+                if !train {
+                    fill_udp_checksum6(cx, bi, local, remote, udp_len);
+                }
+                let pseudo =
+                    checksum::pseudo_header_v6(local, remote, IpProtocol::UDP, u32::from(udp_len));
+                (Next::Ip6Rewrite, pseudo)
             }
         };
-        cx.state.tunnels.count_tx(tunnel_if, inner_len);
+        let ip_len = outer.header_len() - UDP_VXLAN_LEN;
         let meta = cx.pool.meta_mut(bi);
-        meta.next_index = adjacency;
+        meta.next_index = path.adjacency;
         meta.originated = true;
         meta.offload = OffloadInfo::default();
+        if train {
+            // The uplink cuts the train and fills each datagram's checksum from the
+            // pseudo-header sum of the whole (it subtracts the lengths it changes).
+            let l4 = ethernet::HEADER_LEN + ip_len;
+            meta.offload = OffloadInfo {
+                needs_csum: true,
+                csum_start: l4 as u16,
+                csum_offset: UDP_CHECKSUM_OFFSET,
+                gso: GsoKind::Udp,
+                gso_size: datagrams.size as u16,
+                hdr_len: (l4 + udp::HEADER_LEN) as u16,
+            };
+            if let Some(datagram) = cx.pool.data_mut(bi).get_mut(ip_len..) {
+                udp::Packet::new_unchecked(datagram).set_checksum(pseudo);
+            }
+        }
         cx.note(bi, || {
             format!(
-                "vni {} {}:{src_port} → {remote}:{}, {outer_len} bytes",
-                tunnel.vni, tunnel.local, tunnel.port
+                "vni {} → {}:{}, {} bytes in {} datagram(s)",
+                path.vni,
+                outer.remote(),
+                path.port,
+                inner_len + outer.header_len(),
+                datagrams.count
             )
         });
         Ok(next)
+    }
+}
+
+/// Where the checksum sits in a UDP header.
+const UDP_CHECKSUM_OFFSET: u16 = 6;
+
+impl Train {
+    /// A train whose first datagram is inner frame `seg`, `len` bytes.
+    fn start(pool: &BufferPool, seg: BufferIndex, len: usize) -> Train {
+        Train {
+            head: seg,
+            tail: pool.chain(seg).last().unwrap_or(seg),
+            datagrams: Datagrams {
+                count: 1,
+                size: vxlan::HEADER_LEN + len,
+            },
+            len: vxlan::HEADER_LEN + len,
+        }
+    }
+
+    /// Adds inner frame `seg`, `len` bytes, behind its VXLAN header; the train as it was,
+    /// full, when it cannot take it (too many datagrams or bytes, or the one before was a
+    /// last, shorter one).
+    fn extend(
+        mut self,
+        pool: &mut BufferPool,
+        seg: BufferIndex,
+        len: usize,
+        path: &TunnelPath,
+    ) -> Result<Train, Train> {
+        let size = vxlan::HEADER_LEN + len;
+        let ip_len = self.len + size + path.outer.header_len() - vxlan::HEADER_LEN;
+        let equal = self.len == self.datagrams.count * self.datagrams.size;
+        if self.datagrams.count == TRAIN_DATAGRAMS
+            || size > self.datagrams.size
+            || !equal
+            || ip_len > usize::from(u16::MAX)
+        {
+            return Err(self);
+        }
+        let Ok(header) = pool.prepend(seg, vxlan::HEADER_LEN) else {
+            return Err(self);
+        };
+        let vxlan = VxlanRepr { vni: path.vni };
+        if vxlan
+            .emit(&mut vxlan::Packet::new_unchecked(header))
+            .is_err()
+        {
+            // Not for a VNI `TunnelPath::of` checked; the frame is left as it came.
+            let _ = pool.advance(seg, vxlan::HEADER_LEN);
+            return Err(self);
+        }
+        pool.append(self.tail, seg);
+        self.tail = pool.chain(seg).last().unwrap_or(seg);
+        self.datagrams.count += 1;
+        self.len += size;
+        Ok(self)
     }
 }
 

@@ -13,9 +13,10 @@ use podwire_wire::ethernet::EthernetAddress;
 use proptest::prelude::*;
 
 use super::*;
+use crate::buffer::OffloadInfo;
 use crate::clock::Instant;
 use crate::engine::Engine;
-use crate::interface::{IfIndex, InterfaceConfig, VxlanTunnel};
+use crate::interface::{IfIndex, InterfaceConfig, TxOffloads, VxlanTunnel};
 use crate::nat::service::ServiceTable;
 use crate::nodes::ip_common::harness::frames;
 use crate::nodes::nat::tests::{L4, POD_B_IP4, POD_B_IP6, VIP4, VIP6, frame, sa, seen, services};
@@ -105,6 +106,8 @@ struct Setup {
     tunnel_mtu: Option<u16>,
     /// The Services, if any.
     services: Option<ServiceTable>,
+    /// What the uplinks finish for the packets sent on them; none by default.
+    uplink_offloads: TxOffloads,
 }
 
 impl Setup {
@@ -115,6 +118,7 @@ impl Setup {
             uplink_mtu: UPLINK_MTU,
             tunnel_mtu: None,
             services: None,
+            uplink_offloads: TxOffloads::default(),
         }
     }
 
@@ -131,6 +135,7 @@ impl Setup {
         uplink.ip4.push((me.uplink4, 24));
         uplink.ip6.push((me.uplink6, 64));
         uplink.mtu = self.uplink_mtu;
+        uplink.offloads = self.uplink_offloads;
         assert_eq!(b.add_interface(uplink).unwrap(), UPLINK);
         let (local, remote) = (self.underlay.endpoint(me), self.underlay.endpoint(peer));
         let mtu = self
@@ -203,6 +208,15 @@ impl Node {
 
     /// The frames queued on `interface`, taken off the queue.
     fn sent(&mut self, interface: IfIndex) -> Vec<Vec<u8>> {
+        self.sent_asking(interface)
+            .into_iter()
+            .map(|(frame, _)| frame)
+            .collect()
+    }
+
+    /// The frames queued on `interface`, taken off the queue, each with what it asks of
+    /// the device.
+    fn sent_asking(&mut self, interface: IfIndex) -> Vec<(Vec<u8>, OffloadInfo)> {
         let Engine { pool, tx, .. } = &mut self.engine;
         let queue = tx.queue_mut(interface).map(std::mem::take);
         queue
@@ -211,8 +225,9 @@ impl Node {
             .map(|bi| {
                 let mut frame = Vec::new();
                 pool.copy_to_vec(bi, &mut frame);
+                let offload = pool.meta(bi).offload;
                 pool.free(bi);
-                frame
+                (frame, offload)
             })
             .collect()
     }

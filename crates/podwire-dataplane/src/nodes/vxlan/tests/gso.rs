@@ -1,12 +1,15 @@
 //! A large segment from a pod to a pod of the other node: the tunnel takes no offloads, so
-//! it is cut before it is encapsulated, and each segment arrives whole at the other pod.
+//! it is cut before it is encapsulated, and each segment arrives whole at the other pod;
+//! over an uplink that cuts UDP trains, the encapsulated segments leave in trains.
 
 use core::net::IpAddr;
 
 use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, Ipv6Header, TcpHeader};
 
 use super::*;
-use crate::buffer::{GsoKind, OffloadInfo};
+use crate::buffer::GsoKind;
+use crate::interface::TxOffloads;
+use crate::offload::segment_frame;
 
 const SEGMENT: usize = 1300;
 const BUFFERS: u32 = 512;
@@ -206,4 +209,112 @@ fn a_large_segment_the_tunnel_cannot_cut_is_dropped_and_counted() {
     assert!(a.sent(UPLINK).is_empty());
     assert_eq!(a.drops("vxlan-encap", "gso-kind-mismatch"), 1);
     assert_eq!(a.engine.pool.available(), BUFFERS as usize);
+}
+
+/// What a pod's large segment asks for: TCP segmentation into `SEGMENT`-byte segments, the
+/// checksum left partial.
+fn large(v6: bool) -> OffloadInfo {
+    OffloadInfo {
+        needs_csum: true,
+        csum_start: if v6 { 54 } else { 34 },
+        csum_offset: 16,
+        gso: if v6 { GsoKind::Tcp6 } else { GsoKind::Tcp4 },
+        gso_size: SEGMENT as u16,
+        hdr_len: if v6 { 74 } else { 54 },
+    }
+}
+
+#[test]
+fn over_an_uplink_that_cuts_udp_a_large_segment_leaves_in_trains() {
+    // 50 segments of 1300 bytes: their datagrams (1362 or 1382 bytes) exceed one IP
+    // packet's 65 535 bytes, so they make two trains.
+    let payload: Vec<u8> = (0..65_000u32).map(|i| (i * 13 + i / 512) as u8).collect();
+    for underlay in [Underlay::V4, Underlay::V6] {
+        for v6 in [false, true] {
+            let case = format!("{underlay:?} underlay, inner IPv{}", if v6 { 6 } else { 4 });
+            let mut setup = Setup::new(underlay);
+            setup.uplink_offloads = TxOffloads {
+                csum: true,
+                tso4: true,
+                tso6: true,
+                uso: true,
+            };
+            let (mut a, mut b) = (
+                large_node(setup.tables(&A, &B)),
+                large_node(setup.tables(&B, &A)),
+            );
+            let frame = tcp(v6, from(&A), 64, 300, 7_000, (true, true), &payload, true);
+            let bi = a.engine.pool.alloc_from(&frame).unwrap();
+            a.engine.pool.meta_mut(bi).offload = large(v6);
+            a.engine.receive(POD, &[bi], a.now);
+            a.engine.run(&a.tables, a.now);
+            let trains = a.sent_asking(UPLINK);
+            let drops = a.engine.graph.drop_counts();
+            assert_eq!(trains.len(), 2, "{case}: drops {drops:?}");
+            assert_eq!(a.engine.pool.available(), BUFFERS as usize, "{case}");
+
+            let tunnel_macs = (
+                inner_mac(underlay.endpoint(&A)),
+                inner_mac(underlay.endpoint(&B)),
+            );
+            let expected = segments(v6, tunnel_macs, 63, &payload);
+            let datagram = 8 + expected[0].len();
+            let outer_ip = match underlay {
+                Underlay::V4 => 20,
+                Underlay::V6 => 40,
+            };
+            // The uplink's packet socket on node B receives each train whole and cuts it.
+            let mut received = Vec::new();
+            for (train, asks) in &trains {
+                assert_eq!(
+                    *asks,
+                    OffloadInfo {
+                        needs_csum: true,
+                        csum_start: 14 + outer_ip,
+                        csum_offset: 6,
+                        gso: GsoKind::Udp,
+                        gso_size: datagram as u16,
+                        hdr_len: 14 + outer_ip + 8,
+                    },
+                    "{case}"
+                );
+                assert!(train.len() - 14 <= usize::from(u16::MAX), "{case}");
+                segment_frame(&mut b.engine.pool, train, GsoKind::Udp, datagram, |bi| {
+                    received.push(bi)
+                })
+                .unwrap();
+            }
+            assert_eq!(received.len(), expected.len(), "{case}");
+            let mut ident = None;
+            for (i, (&bi, want)) in received.iter().zip(&expected).enumerate() {
+                let mut bytes = Vec::new();
+                b.engine.pool.copy_to_vec(bi, &mut bytes);
+                let o = outer(&bytes);
+                assert_eq!(
+                    (o.src, o.dst, o.dst_port),
+                    (
+                        underlay.endpoint(&A),
+                        underlay.endpoint(&B),
+                        podwire_wire::vxlan::UDP_PORT
+                    ),
+                    "{case} {i}"
+                );
+                assert_eq!(o.inner, *want, "{case}: segment {i} in the tunnel");
+                if underlay == Underlay::V4 {
+                    // Numbered on from one train to the next.
+                    let id = u16::from_be_bytes([bytes[18], bytes[19]]);
+                    if let Some(previous) = ident {
+                        assert_eq!(id, u16::wrapping_add(previous, 1), "{case} {i}");
+                    }
+                    ident = Some(id);
+                }
+            }
+            // Their checksums partial, as the packet socket hands them over: accepted.
+            b.engine.receive(UPLINK, &received, b.now);
+            b.engine.run(&b.tables, b.now);
+            let at_pod = segments(v6, (B.pod_if_mac, B.pod_mac), 62, &payload);
+            assert_eq!(b.sent(POD), at_pod, "{case}: what pod B receives");
+            assert_eq!(b.engine.pool.available(), BUFFERS as usize, "{case}");
+        }
+    }
 }
