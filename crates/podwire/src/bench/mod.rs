@@ -62,8 +62,35 @@ pub struct ForwardingArgs {
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
     /// Only the in-memory figures (no root, no network namespaces).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "only")]
     pub in_memory_only: bool,
+    /// Only these parts (repeat, or separate with commas): for a profile of one path, or
+    /// a quicker run while changing it. All of them by default.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<ForwardingPart>,
+}
+
+/// The parts of `podwire bench forwarding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardingPart {
+    /// Through the graph in memory.
+    InMemory,
+    /// Pod to pod over tap, against the bridge path.
+    Tap,
+    /// Pod to pod across two nodes over VXLAN, against the bridge path.
+    Vxlan,
+    /// Uplink packets per second, against testpmd.
+    Uplink,
+}
+
+impl ForwardingArgs {
+    /// Whether `part` runs.
+    fn runs(&self, part: ForwardingPart) -> bool {
+        match self.in_memory_only {
+            true => part == ForwardingPart::InMemory,
+            false => self.only.is_empty() || self.only.contains(&part),
+        }
+    }
 }
 
 /// Options of `podwire bench memif`.
@@ -118,10 +145,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
 
 fn forwarding(args: &ForwardingArgs) -> anyhow::Result<()> {
     let duration = duration(args.seconds)?;
-    let mut figures: Vec<Figure> = inmem::figures(duration)?;
+    let mut figures: Vec<Figure> = Vec::new();
     let mut not_measured = Vec::new();
-    if !args.in_memory_only {
-        figures.extend(pods::figures(duration)?);
+    if args.runs(ForwardingPart::InMemory) {
+        figures.extend(inmem::figures(duration)?);
+    }
+    let (tap, vxlan) = (
+        args.runs(ForwardingPart::Tap),
+        args.runs(ForwardingPart::Vxlan),
+    );
+    if tap || vxlan {
+        figures.extend(pods::figures(duration, tap, vxlan)?);
+    }
+    if args.runs(ForwardingPart::Uplink) {
         let (uplink, missing) = uplink::figures(duration)?;
         figures.extend(uplink);
         not_measured = missing;
