@@ -1,5 +1,5 @@
-//! This node as a member of a cluster: its VXLAN tunnel to the other nodes and the pods' MTU
-//! under it, the routes to the other nodes' pod CIDRs, where `podwire ctl apply` writes, and
+//! This node as a member of a cluster: its VXLAN tunnel to the other nodes (the way out that
+//! bounds the pods' MTU), the routes to the other nodes' pod CIDRs, where `podwire ctl apply` writes, and
 //! the pod addresses it tells the other nodes.
 
 use std::collections::{BTreeSet, HashMap};
@@ -11,7 +11,7 @@ use podwire_dataplane::nodes::vxlan;
 use podwire_k8s::object::Object;
 use podwire_model::Cidr;
 use podwire_model::cluster::{NodeView, ObjectKey, ObjectKind, ObjectStatus};
-use podwire_model::config::{ClusterJoin, Config};
+use podwire_model::config::{ClusterJoin, Config, TunnelExit};
 
 use super::cluster::AttachedPods;
 use super::cluster::Effects;
@@ -58,6 +58,8 @@ pub(super) struct Membership {
     pub interface: IfIndex,
     /// Where the tunnels to this node end.
     pub tunnel_address: IpAddr,
+    /// The tunnel as a way out of this node for pods' traffic: their MTU must fit it.
+    pub tunnel: TunnelExit,
     /// This node's pod CIDRs.
     pub pod_cidrs: Vec<Cidr>,
     /// Every Node of the store, as `ctl get nodes` shows them.
@@ -104,7 +106,7 @@ fn tunnel_name(join: &ClusterJoin) -> String {
 
 impl Node {
     /// Adds the tunnel interface of `join` to `build` (it has no port: what is routed to it
-    /// is encapsulated and leaves by the uplink) and caps the pod networks' MTU under it.
+    /// is encapsulated and leaves by the uplink).
     pub(super) fn join_cluster(
         &mut self,
         tables: &mut podwire_dataplane::tables::TablesBuilder,
@@ -116,9 +118,6 @@ impl Node {
         let index = tables
             .add_interface(interface)
             .map_err(route_err(format!("cluster tunnel over {}", join.uplink)))?;
-        if let Some(pods) = &mut self.pods {
-            pods.cap_mtu(mtu);
-        }
         self.attachments.push(SwitchPort {
             name: tunnel_name(join),
             index,
@@ -137,13 +136,18 @@ impl Node {
         tracing::info!(
             tunnel = %tunnel_name(join),
             address = %join.tunnel_address,
-            pod_mtu = mtu,
+            tunnel_mtu = mtu,
             pod_cidrs = ?pod_cidrs,
             "joined the cluster"
         );
         Ok(Membership {
             interface: index,
             tunnel_address: join.tunnel_address,
+            tunnel: TunnelExit {
+                uplink: join.uplink.clone(),
+                uplink_mtu: u32::from(uplink_mtu),
+                mtu,
+            },
             pod_cidrs,
             states: Mutex::default(),
             published: Arc::default(),
@@ -345,4 +349,38 @@ fn node_changes(before: &[NodeState], after: &[NodeState]) -> Vec<String> {
         }
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    fn join(tunnel_address: IpAddr) -> ClusterJoin {
+        ClusterJoin {
+            cidrs: Vec::new(),
+            network: "default".into(),
+            uplink: "eth1".into(),
+            tunnel_address,
+            vni: 1,
+            vxlan_port: 4789,
+        }
+    }
+
+    #[test]
+    fn the_tunnel_leaves_room_for_vxlan_over_either_family() {
+        let v4 = join(Ipv4Addr::new(192, 168, 60, 1).into());
+        let v6 = join(Ipv6Addr::new(0xfd00, 0x60, 0, 0, 0, 0, 0, 1).into());
+        for (join, uplink, mtu) in [
+            (&v4, 9000, 8950),
+            (&v4, 1500, 1450),
+            (&v6, 9000, 8930),
+            (&v6, 1500, 1430),
+        ] {
+            let (interface, tunnel) = tunnel_interface(join, uplink);
+            assert_eq!(tunnel, mtu, "{} over {uplink}", join.tunnel_address);
+            assert_eq!(u32::from(interface.mtu), mtu);
+        }
+    }
 }

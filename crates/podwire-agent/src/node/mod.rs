@@ -294,12 +294,18 @@ impl Node {
             let member = node.join_cluster(&mut build.tables, join, config, uplink_mtu)?;
             node.membership = Some(member);
         }
+        // Pods' MTUs fit where their traffic leaves, known now that the interfaces are up.
+        let tunnel = node.membership.as_ref().map(|m| &m.tunnel);
+        let exits = attach::pod_exits(config, &build.mtus, tunnel);
+        if let Some(pods) = &mut node.pods {
+            pods.decide_mtu(&exits);
+        }
         if let Some(host) = &config.host {
             node.attach_host(&mut build, host, &config.services.cidrs)
                 .await?;
         }
         for pod in &config.pods {
-            let wired = pods::wire(&node.name, pod).await?;
+            let wired = pods::wire(&node.name, pod, &exits).await?;
             node.attach_pod(&mut build, pod, wired)?;
         }
         for (i, route) in config.routes.iter().enumerate() {

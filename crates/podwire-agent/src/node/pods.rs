@@ -8,13 +8,10 @@ use podwire_io::netlink::{Netlink, Route};
 use podwire_io::netns::NetNs;
 use podwire_io::sysctl;
 use podwire_io::tap::Tap;
-use podwire_model::config::PodConfig;
+use podwire_model::config::{PodConfig, PodExits, pod_mtu};
 use podwire_wire::ethernet::EthernetAddress;
 
 use super::{NodeError, POD_GATEWAY4, POD_GATEWAY6, derived_mac, netlink_err};
-
-/// A pod's MTU when the config names none.
-pub const DEFAULT_POD_MTU: u32 = 1500;
 
 /// A pod wired on the kernel side.
 pub struct WiredPod {
@@ -49,8 +46,8 @@ pub fn tap_name(pod: &str) -> String {
 
 /// Makes the pod's tap, moves its kernel end into the pod's namespace as
 /// the pod's interface, and gives it addresses and routes. On failure the
-/// tap is dropped, which removes it.
-pub async fn wire(node: &str, pod: &PodConfig) -> Result<WiredPod, NodeError> {
+/// tap is dropped, which removes it. Its MTU fits where its traffic leaves, `exits`.
+pub async fn wire(node: &str, pod: &PodConfig, exits: &PodExits) -> Result<WiredPod, NodeError> {
     let what = format!("pod {}", pod.name);
     let path = pod.netns.path();
     let ns = NetNs::open(&path).map_err(|source| NodeError::Netns {
@@ -67,7 +64,9 @@ pub async fn wire(node: &str, pod: &PodConfig) -> Result<WiredPod, NodeError> {
     })?;
     let pod_mac = derived_mac(&[node, &pod.name, "pod"]);
     let switch_mac = derived_mac(&[node, &pod.name, "switch"]);
-    let mtu = pod.mtu.unwrap_or(DEFAULT_POD_MTU);
+    let chosen = pod_mtu(pod.mtu, exits);
+    tracing::info!("pod {}: {chosen}", pod.name);
+    let mtu = chosen.mtu;
 
     let host = Netlink::connect().map_err(netlink_err(&what))?;
     host.set_mac(&name, pod_mac.0)

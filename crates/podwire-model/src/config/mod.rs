@@ -78,14 +78,14 @@
 //! netns = "podwire-a"           # a name under /run/netns or an absolute path
 //! interface = "eth0"            # default: the interface's name inside the pod
 //! addresses = ["10.0.0.2", "fd10::2"]  # at most one per family; the pod gets /32 and /128
-//! mtu = 1500                    # optional
+//! mtu = 1500                    # optional: as a [[network]]'s mtu
 //!
 //! [[network]]                   # a network pods attach to through the CNI plugin
 //! name = "default"              # the CNI config's "network" key (default "default"); a DNS label
 //! pod_cidrs = ["10.0.2.0/24", "fd10::2:0/112"]  # one or two, one per family; overlapping nothing
 //! interface = "tap"             # default; "veth" (host end attached with AF_PACKET) or "memif"
 //! forwarding = "routed"         # default: /32 and /128, via 169.254.1.1 and fe80::1; or "bridged"
-//! mtu = 1500                    # default; 576 to 65535, at least 1280 with an IPv6 pod CIDR
+//! mtu = 1500                    # optional, an upper bound: 576 to 65535, at least 1280 with an IPv6 pod CIDR
 //! pod_routes = ["0.0.0.0/0", "::/0"]  # routed only; default: a default route per family
 //!
 //! [cluster]                     # where the cluster objects come from
@@ -161,11 +161,19 @@
 //! # Ok::<(), podwire_model::config::ConfigError>(())
 //! ```
 //!
+//! A pod's MTU (`mtu` of a `[[network]]` or a `[[pod]]`) is by default that of where its
+//! traffic leaves the node: in a cluster the tunnel's (the uplink's less 50 or 70 bytes),
+//! else the smallest of `services.masquerade_interfaces`, whichever is smaller when both are
+//! there, and 1500 ([`DEFAULT_NETWORK_MTU`]) with neither. An `mtu` in the file is used as
+//! given, lowered to the tunnel's when the tunnel cannot carry it. The node decides it once its
+//! interfaces are attached ([`pod_mtu`]) and logs it per network.
+//!
 //! The pods' gateway addresses [`POD_GATEWAY_V4`] and [`POD_GATEWAY_V6`] are the switch's on
 //! every pod's tap and cannot be given to anything else.
 
 mod file;
 mod memif;
+mod pod_mtu;
 mod validate;
 mod values;
 
@@ -183,6 +191,7 @@ pub use memif::{
     DEFAULT_MEMIF_SOCKET_DIR, DEFAULT_MEMIF_SOCKET_FILE, DEFAULT_MEMIF_SOCKET_MODE, MemifConfig,
     MemifRole, MemifSocket, SocketAccess,
 };
+pub use pod_mtu::{MtuSource, PodExits, PodMtu, TunnelExit, pod_mtu};
 
 /// Where the local API listens unless `node.api_socket` says otherwise.
 pub const DEFAULT_API_SOCKET: &str = "/run/podwire/podwire.sock";
@@ -369,7 +378,8 @@ pub struct NodeConfig {
 /// free again. It also makes each ADD's durable write cost microseconds instead of a disk
 /// flush (~12 ms here).
 pub const DEFAULT_STATE_DIR: &str = "/run/podwire/state";
-/// A network's pod MTU unless `network.mtu` says otherwise.
+/// A pod's MTU when the config gives none and nothing bounds it: the node is in no cluster
+/// and masquerades out of no interface (see [`pod_mtu`]).
 pub const DEFAULT_NETWORK_MTU: u32 = 1500;
 
 /// A network pods attach to through the CNI plugin (`[[network]]`).
@@ -384,8 +394,10 @@ pub struct NetworkConfig {
     pub interface: crate::attach::AttachmentKind,
     /// Routed (L3) or bridged (L2).
     pub forwarding: NetworkForwarding,
-    /// The pods' MTU.
-    pub mtu: u32,
+    /// `mtu`, when the file gives it: an upper bound on the pods' MTU. `None`: the MTU of where
+    /// the pods' traffic leaves the node, which the node decides with [`pod_mtu`] once its
+    /// interfaces are attached.
+    pub mtu: Option<u32>,
     /// The routes a pod gets through this network's interface, via the switch's link-local
     /// gateway (routed networks only; by default a default route for each family it has).
     pub pod_routes: Vec<Cidr>,
@@ -585,7 +597,7 @@ pub struct PodConfig {
     pub interface: String,
     /// Its addresses (at most one per family); each is given as a /32 or /128.
     pub addresses: Vec<IpAddr>,
-    /// The MTU to use, when set.
+    /// `mtu`, when the file gives it; decided as a network's ([`NetworkConfig::mtu`]).
     pub mtu: Option<u32>,
 }
 

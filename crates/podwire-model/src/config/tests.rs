@@ -441,4 +441,5 @@ mod cluster;
 mod l2;
 mod memif;
 mod network;
+mod pod_mtu;
 mod services;

@@ -32,7 +32,7 @@ fn network(name: &str, cidrs: &[&str]) -> NetworkConfig {
         pod_cidrs: cidrs.iter().map(|c| cidr(c)).collect(),
         interface: AttachmentKind::Tap,
         forwarding: NetworkForwarding::Routed,
-        mtu: 1500,
+        mtu: None,
         pod_routes: Vec::new(),
     }
 }

@@ -11,6 +11,7 @@ mod memif;
 mod plan;
 mod switch;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +23,10 @@ use podwire_model::attach::{
     AddRequest, Attachment, AttachmentKey, AttachmentKind, CheckRequest, DelReport, DelRequest,
     FailureKind, GcReport, GcRequest, NetworkStatus,
 };
-use podwire_model::config::{NetworkConfig, NetworkForwarding, POD_GATEWAY_V4, POD_GATEWAY_V6};
+use podwire_model::config::{
+    Config, NetworkConfig, NetworkForwarding, POD_GATEWAY_V4, POD_GATEWAY_V6, PodExits, TunnelExit,
+    pod_mtu,
+};
 
 use super::{Node, Peer};
 use crate::api::AttachError;
@@ -67,19 +71,13 @@ impl PodNetworks {
         &self.networks
     }
 
-    /// Lowers every network's pod MTU to `mtu` where it is higher: pods whose packets may
-    /// cross the cluster's tunnel must fit in it.
-    pub(super) fn cap_mtu(&mut self, mtu: u32) {
+    /// Decides every network's pod MTU for a node whose pods' traffic leaves through `exits`
+    /// ([`pod_mtu`]), and logs it: from then on each network's `mtu` is the pods' MTU.
+    pub(super) fn decide_mtu(&mut self, exits: &PodExits) {
         for network in &mut self.networks {
-            if network.mtu > mtu {
-                tracing::info!(
-                    network = %network.name,
-                    configured = network.mtu,
-                    mtu,
-                    "pods get the tunnel's MTU"
-                );
-                network.mtu = mtu;
-            }
+            let chosen = pod_mtu(network.mtu, exits);
+            tracing::info!("network {}: {chosen}", network.name);
+            network.mtu = Some(chosen.mtu);
         }
     }
 
@@ -104,6 +102,22 @@ impl PodNetworks {
 impl From<RegistryError> for AttachError {
     fn from(error: RegistryError) -> Self {
         AttachError::new(error.failure_kind(), error.to_string())
+    }
+}
+
+/// Where the pods' traffic leaves a node of `config` whose `[[interface]]`s were attached
+/// with the MTUs `mtus` (by name), through `tunnel` when it is in a cluster.
+pub(super) fn pod_exits(
+    config: &Config,
+    mtus: &HashMap<String, u16>,
+    tunnel: Option<&TunnelExit>,
+) -> PodExits {
+    let masquerade = (config.services.masquerade_interfaces.iter())
+        .filter_map(|name| Some((name.clone(), u32::from(*mtus.get(name)?))))
+        .collect();
+    PodExits {
+        tunnel: tunnel.cloned(),
+        masquerade,
     }
 }
 
@@ -419,5 +433,73 @@ impl Node {
             kind: attachment.kind.as_str(),
             peer,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two uplinks and a tap, all routed, and what `extra` adds.
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            r#"
+[node]
+name = "n1"
+
+[[interface]]
+name = "up0"
+kind = "af-packet"
+host_interface = "veth-a"
+addresses = ["192.168.50.1/24"]
+
+[[interface]]
+name = "up1"
+kind = "af-xdp"
+host_interface = "veth-b"
+addresses = ["192.168.51.1/24"]
+
+[[interface]]
+name = "tap0"
+kind = "tap"
+addresses = ["192.168.52.1/24"]
+{extra}"#
+        );
+        Config::parse(&text).unwrap_or_else(|e| panic!("a valid config: {e}"))
+    }
+
+    fn mtus(of: &[(&str, u16)]) -> HashMap<String, u16> {
+        of.iter()
+            .map(|&(name, mtu)| (name.to_owned(), mtu))
+            .collect()
+    }
+
+    #[test]
+    fn by_default_the_routed_uplinks_are_the_ways_out_and_a_tap_is_not() {
+        let attached = mtus(&[("up0", 9000), ("up1", 4000), ("tap0", 1500)]);
+        let exits = pod_exits(&config(""), &attached, None);
+        assert_eq!(
+            exits.masquerade,
+            [("up0".to_owned(), 9000), ("up1".to_owned(), 4000)]
+        );
+        assert_eq!(pod_mtu(None, &exits).mtu, 4000);
+    }
+
+    #[test]
+    fn the_masquerade_interfaces_named_and_the_tunnel_are_the_ways_out() {
+        let named = config("\n[services]\nmasquerade_interfaces = [\"tap0\"]\n");
+        let attached = mtus(&[("up0", 9000), ("up1", 9000), ("tap0", 1500)]);
+        let tunnel = TunnelExit {
+            uplink: "up0".into(),
+            uplink_mtu: 9000,
+            mtu: 8950,
+        };
+        let exits = pod_exits(&named, &attached, Some(&tunnel));
+        assert_eq!(exits.masquerade, [("tap0".to_owned(), 1500)]);
+        assert_eq!(exits.tunnel, Some(tunnel));
+        assert_eq!(pod_mtu(None, &exits).mtu, 1500);
+        let none = config("\n[services]\nmasquerade_interfaces = []\n");
+        let exits = pod_exits(&none, &attached, None);
+        assert_eq!(exits, PodExits::default());
     }
 }

@@ -8,7 +8,8 @@ use std::path::Path;
 use podwire_model::attach::{AddRequest, Attachment, AttachmentKind, PodRoute};
 use podwire_model::cidr::Cidr;
 use podwire_model::config::{
-    DEFAULT_MEMIF_SOCKET_FILE, NetworkConfig, NetworkForwarding, POD_GATEWAY_V4, POD_GATEWAY_V6,
+    DEFAULT_MEMIF_SOCKET_FILE, DEFAULT_NETWORK_MTU, NetworkConfig, NetworkForwarding,
+    POD_GATEWAY_V4, POD_GATEWAY_V6,
 };
 
 use crate::node::{derived_mac, stable_hash};
@@ -89,7 +90,8 @@ pub fn plan(
         switch_interface: switch_interface_name(request),
         host_interface,
         mac,
-        mtu: network.mtu,
+        // The node decides every network's MTU at start (`PodNetworks::decide_mtu`).
+        mtu: network.mtu.unwrap_or(DEFAULT_NETWORK_MTU),
         addresses,
         gateways,
         routes,
@@ -168,7 +170,7 @@ mod tests {
             ],
             interface: kind,
             forwarding,
-            mtu: 1400,
+            mtu: Some(1400),
             pod_routes: match forwarding {
                 NetworkForwarding::Routed => {
                     vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()]

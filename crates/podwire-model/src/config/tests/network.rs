@@ -70,7 +70,7 @@ pod_routes = []
                 pod_cidrs: vec![cidr("10.251.0.0/24"), cidr("fd00:251::/112")],
                 interface: AttachmentKind::Tap,
                 forwarding: NetworkForwarding::Routed,
-                mtu: DEFAULT_NETWORK_MTU,
+                mtu: None,
                 pod_routes: vec![cidr("0.0.0.0/0"), cidr("::/0")],
             },
             NetworkConfig {
@@ -78,7 +78,7 @@ pod_routes = []
                 pod_cidrs: vec![cidr("fd00:252::/64"), cidr("10.252.0.0/16")],
                 interface: AttachmentKind::Memif,
                 forwarding: NetworkForwarding::Routed,
-                mtu: 9000,
+                mtu: Some(9000),
                 pod_routes: vec![cidr("10.0.0.0/8"), cidr("fd00::/8")],
             },
             NetworkConfig {
@@ -86,7 +86,7 @@ pod_routes = []
                 pod_cidrs: vec![cidr("192.168.77.0/24")],
                 interface: AttachmentKind::Veth,
                 forwarding: NetworkForwarding::Bridged,
-                mtu: 576,
+                mtu: Some(576),
                 pod_routes: vec![],
             },
             NetworkConfig {
@@ -94,7 +94,7 @@ pod_routes = []
                 pod_cidrs: vec![cidr("fd00:253::/120")],
                 interface: AttachmentKind::Tap,
                 forwarding: NetworkForwarding::Routed,
-                mtu: DEFAULT_NETWORK_MTU,
+                mtu: None,
                 pod_routes: vec![cidr("::/0")],
             },
             NetworkConfig {
@@ -102,7 +102,7 @@ pod_routes = []
                 pod_cidrs: vec![cidr("10.254.0.0/30")],
                 interface: AttachmentKind::Tap,
                 forwarding: NetworkForwarding::Routed,
-                mtu: DEFAULT_NETWORK_MTU,
+                mtu: None,
                 pod_routes: vec![],
             },
         ]
@@ -544,7 +544,7 @@ mtu = 65535
 "#,
     );
     let mtus: Vec<_> = edges.iter().map(|n| n.mtu).collect();
-    assert_eq!(mtus, vec![576, 1280, 65535]);
+    assert_eq!(mtus, vec![Some(576), Some(1280), Some(65535)]);
 }
 
 #[test]

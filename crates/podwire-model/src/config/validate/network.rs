@@ -6,8 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::super::NetworkConfig;
+use super::super::NetworkForwarding;
 use super::super::file::{ConfigFile, NetworkSection};
-use super::super::{DEFAULT_NETWORK_MTU, NetworkForwarding};
 use super::cluster::ClusterNetwork;
 use super::{Validator, family, host_addresses, interface_subnets, overlap, values};
 use crate::attach::AttachmentKind;
@@ -275,9 +275,17 @@ impl Validator {
         conflicts
     }
 
-    /// The MTU, at least 1280 when the network has an IPv6 pod CIDR among `pod_cidrs`.
-    fn network_mtu(&mut self, at: &str, mtu: Option<u32>, pod_cidrs: &[Cidr]) -> Option<u32> {
-        let mtu = mtu.unwrap_or(DEFAULT_NETWORK_MTU);
+    /// The MTU when given, at least 1280 when the network has an IPv6 pod CIDR among
+    /// `pod_cidrs`: `Some(None)` when not given, `None` when it is wrong.
+    fn network_mtu(
+        &mut self,
+        at: &str,
+        mtu: Option<u32>,
+        pod_cidrs: &[Cidr],
+    ) -> Option<Option<u32>> {
+        let Some(mtu) = mtu else {
+            return Some(None);
+        };
         let ipv6 = pod_cidrs.iter().find(|cidr| cidr.addr().is_ipv6());
         let problem = if !(MTU_MIN..=MTU_MAX).contains(&mtu) {
             format!("{mtu} is out of range; a network's MTU is from {MTU_MIN} to {MTU_MAX}")
@@ -286,7 +294,7 @@ impl Validator {
                 "{mtu} is below {MTU_MIN_V6}, the smallest MTU IPv6 allows, and this network has the IPv6 pod CIDR {ipv6}; give at least {MTU_MIN_V6}"
             )
         } else {
-            return Some(mtu);
+            return Some(Some(mtu));
         };
         self.problem(format!("{at}.mtu"), problem);
         None
