@@ -229,7 +229,10 @@ impl Solicit for Arp4 {
 
     fn next_hop(packet: &[u8], adjacency: Adjacency) -> Option<Ipv4Addr> {
         match adjacency {
-            Adjacency::Attached { .. } => Some(ipv4::Packet::new_checked(packet).ok()?.dst_addr()),
+            // The fixed header only: a jumbo packet continues past this buffer, which
+            // `new_checked` (the whole packet in one slice) would refuse.
+            Adjacency::Attached { .. } => (packet.len() >= ipv4::HEADER_LEN)
+                .then(|| ipv4::Packet::new_unchecked(packet).dst_addr()),
             Adjacency::Via {
                 gateway: IpAddr::V4(gateway),
                 ..

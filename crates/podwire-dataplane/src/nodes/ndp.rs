@@ -346,7 +346,10 @@ impl Solicit for Nd6 {
 
     fn next_hop(packet: &[u8], adjacency: Adjacency) -> Option<Ipv6Addr> {
         match adjacency {
-            Adjacency::Attached { .. } => Some(ipv6::Packet::new_checked(packet).ok()?.dst_addr()),
+            // The fixed header only: a jumbo packet continues past this buffer, which
+            // `new_checked` (the whole packet in one slice) would refuse.
+            Adjacency::Attached { .. } => (packet.len() >= ipv6::HEADER_LEN)
+                .then(|| ipv6::Packet::new_unchecked(packet).dst_addr()),
             Adjacency::Via {
                 gateway: IpAddr::V6(gateway),
                 ..

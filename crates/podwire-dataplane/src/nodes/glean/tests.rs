@@ -52,6 +52,7 @@ fn tables(remote: IpAddr) -> Tables {
     let mut uplink = InterfaceConfig::l3("uplink", EthernetAddress(UPLINK_MAC));
     uplink.ip4.push((UPLINK4, 24));
     uplink.ip6.push((UPLINK6, 64));
+    uplink.mtu = 9000;
     assert_eq!(b.add_interface(uplink).unwrap(), UPLINK);
     let local = match remote {
         IpAddr::V4(_) => IpAddr::V4(UPLINK4),
@@ -79,11 +80,16 @@ fn tables(remote: IpAddr) -> Tables {
 
 /// A UDP packet from the pod to `dst`, as the pod sends it to its gateway.
 fn from_pod(dst: Ipv4Addr, sport: u16) -> Vec<u8> {
+    from_pod_carrying(dst, sport, b"hello")
+}
+
+/// A UDP packet from the pod to `dst` carrying `payload`.
+fn from_pod_carrying(dst: Ipv4Addr, sport: u16, payload: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::new();
     PacketBuilder::ethernet2(POD_MAC, POD_IF_MAC)
         .ipv4(POD4.octets(), dst.octets(), 64)
         .udp(sport, 7000)
-        .write(&mut bytes, b"hello")
+        .write(&mut bytes, payload)
         .unwrap();
     bytes
 }
@@ -173,6 +179,30 @@ fn the_outer_packet_to_an_unresolved_remote_end_waits_for_it() {
         assert_eq!(unresolved, 0, "{remote}");
         bench.assert_no_leak();
     }
+}
+
+#[test]
+fn a_jumbo_packet_to_an_unresolved_neighbor_asks_for_it_and_waits() {
+    // Longer than a buffer: the packet is a chain, its IP header in the first.
+    let jumbo = from_pod_carrying(HOST4, 40000, &[7; 8000]);
+    let tables = tables(IpAddr::V4(REMOTE4));
+    let mut bench = Bench::new();
+    bench.receive(POD_IF, &jumbo);
+    bench.run(&tables, at(0));
+    let asked = bench.sent(UPLINK);
+    assert_eq!(asked.len(), 1, "the request only");
+    assert_eq!(read(&asked[0]).1, 0x0806, "an ARP request");
+    assert_eq!(bench.state.pending.len(), 1, "the packet waits");
+
+    bench.receive(UPLINK, &answer(HOST4.into()));
+    bench.run(&tables, at(10));
+    let mut sent = bench.sent(UPLINK);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(read(&sent[0]).0, REMOTE_MAC);
+    let sent = sent.pop().unwrap();
+    assert_eq!(sent[14..].len(), jumbo[14..].len(), "whole");
+    assert_eq!(sent[sent.len() - 8000..], jumbo[jumbo.len() - 8000..]);
+    bench.assert_no_leak();
 }
 
 #[test]
