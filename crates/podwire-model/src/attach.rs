@@ -229,6 +229,19 @@ pub struct NetworkStatus {
     pub pools: Vec<PoolStatus>,
     /// Its attachments.
     pub attachments: usize,
+    /// The MTU its pods get and why; `None` until the node has decided it (once its
+    /// interfaces are attached), and from an agent that does not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<NetworkMtu>,
+}
+
+/// A network's pod MTU and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkMtu {
+    /// The MTU of its pods' interfaces.
+    pub mtu: u32,
+    /// What decided it, as the daemon logs it: `tunnel over uplink0, MTU 9000`.
+    pub source: String,
 }
 
 /// One address pool of a network.

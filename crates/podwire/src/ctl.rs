@@ -566,6 +566,8 @@ fn networks_table(networks: &[NetworkStatus]) -> String {
         text("Network"),
         text("Ready"),
         number("Pods"),
+        number("MTU"),
+        text("MTU from"),
         text("Pools (used/capacity)"),
         text("Reason"),
     ];
@@ -581,6 +583,8 @@ fn networks_table(networks: &[NetworkStatus]) -> String {
                 n.name.clone(),
                 (if n.ready { "yes" } else { "no" }).to_owned(),
                 n.attachments.to_string(),
+                or_dash(n.mtu.as_ref().map(|m| m.mtu)),
+                or_dash(n.mtu.as_ref().map(|m| &m.source)),
                 pools.join(", "),
                 or_dash(n.reason.as_ref()),
             ]
@@ -1188,6 +1192,44 @@ mod tests {
     #[test]
     fn an_empty_table_still_has_its_titles() {
         assert_eq!(routes_table(&[]), "Prefix  Action  Via  Interface\n");
+    }
+
+    #[test]
+    fn networks_table_shows_each_networks_mtu_and_where_it_comes_from() {
+        use podwire_model::attach::{NetworkMtu, PoolStatus};
+        let networks = [
+            NetworkStatus {
+                name: "default".into(),
+                ready: true,
+                reason: None,
+                pools: vec![PoolStatus {
+                    cidr: "10.244.1.0/24".parse().unwrap(),
+                    capacity: 253,
+                    used: 2,
+                }],
+                attachments: 2,
+                mtu: Some(NetworkMtu {
+                    mtu: 8950,
+                    source: "tunnel over uplink0, MTU 9000".into(),
+                }),
+            },
+            NetworkStatus {
+                name: "undecided".into(),
+                ready: true,
+                reason: None,
+                pools: vec![],
+                attachments: 0,
+                mtu: None,
+            },
+        ];
+        assert_eq!(
+            networks_table(&networks),
+            concat!(
+                "Network    Ready  Pods   MTU  MTU from                       Pools (used/capacity)  Reason\n",
+                "default    yes       2  8950  tunnel over uplink0, MTU 9000  10.244.1.0/24 2/253    -\n",
+                "undecided  yes       0     -  -                                                     -\n",
+            )
+        );
     }
 
     #[test]

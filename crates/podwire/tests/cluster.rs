@@ -1,9 +1,9 @@
 //! End-to-end: three nodes on one machine, each a network namespace running its own `podwire
 //! daemon` with etcd as the source, their uplinks on a shared underlay (the lab of `podwire
 //! bench cluster`, see support/cluster.rs). Pods on different nodes reach each other through
-//! VXLAN with the right MTU, a ClusterIP spreads over the nodes, a policy on one node blocks
-//! a pod on another, a node leaves and comes back whole, and a restart keeps the streams
-//! through it. Each test ends by checking that the nodes kept nothing of its pods.
+//! VXLAN with the right MTU (also on a 9000-byte uplink), a ClusterIP spreads over the nodes,
+//! a policy on one node blocks a pod on another, a node leaves and comes back whole, and a
+//! restart keeps the streams through it. Each test ends by checking that the nodes kept nothing of its pods.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cluster::*;
+use podwire_model::attach::NetworkMtu;
 use podwire_model::config::POD_GATEWAY_V4;
 use support::cni::{assert_ping, ping};
 use support::services::{Service, TcpConn as ServiceConn, tcp_ask};
@@ -78,64 +79,128 @@ fn pods_on_different_nodes_reach_each_other_through_the_tunnel_with_its_mtu() {
             conn.echo()
                 .unwrap_or_else(|e| panic!("echo over {to}: {e}"));
         }
+        the_tunnel_carries_exactly_its_mtu(cluster, 1500, &[&a, &b, &c]);
+    });
+}
 
-        let uplink = mtu(cluster.node(0).namespace.name(), node::UPLINK_DEVICE);
-        let tunnel = uplink - VXLAN_OVERHEAD;
-        for pod in [&a, &b, &c] {
-            assert_eq!(
-                mtu(pod.namespace.name(), "eth0"),
-                tunnel,
-                "pod {}'s MTU should be the uplink's {uplink} less VXLAN's {VXLAN_OVERHEAD}",
-                pod.name
-            );
+#[test]
+fn on_a_jumbo_uplink_pods_get_its_mtu_less_vxlan_and_use_all_of_it() {
+    let options = LabOptions {
+        nodes: 2,
+        uplink_mtu: 9000,
+        ..LabOptions::default()
+    };
+    on_cluster(options, |cluster| {
+        let a = cluster.pod(0, "a", &[("app", "a")]);
+        let b = cluster.pod(1, "b", &[("app", "b")]);
+        for v6 in [false, true] {
+            assert_ping(&netns(&a), &b.ip(v6).unwrap().to_string());
         }
-        let b4 = b.ip(false).unwrap().to_string();
-        let b6 = b.ip(true).unwrap().to_string();
-        // The largest packets the tunnel takes, and a 1400-byte one, not fragmented.
-        for (size, to) in [
-            ((tunnel - 28).to_string(), &b4),
-            ((tunnel - 48).to_string(), &b6),
-            ("1400".to_owned(), &b4),
-        ] {
-            let (answered, text) =
-                ping_with(&a, &["-c", "2", "-W", "2", "-M", "do", "-s", &size, to]);
-            assert!(
-                answered,
-                "a DF ping of {size} bytes to {to} through the tunnel:\n{text}"
-            );
-        }
-        // One more than fits is refused by the pod's own kernel, which knows the MTU.
-        let (answered, text) =
-            ping_with(&a, &["-c", "1", "-W", "2", "-M", "do", "-s", "1472", &b4]);
-        assert!(
-            !answered && names_mtu(&text, tunnel),
-            "ping -M do -s 1472:\n{text}"
-        );
-        // A pod that thinks its link is larger learns the tunnel's MTU from the switch's ICMP.
-        let raise = |to: u32| netns(&a).ok(&["ip", "link", "set", "eth0", "mtu", &to.to_string()]);
-        raise(uplink);
-        let (v4_ok, v4) = ping_with(
-            &a,
-            &[
-                "-c", "3", "-i", "0.3", "-W", "2", "-M", "do", "-s", "1472", &b4,
-            ],
-        );
-        let (v6_ok, v6) = ping_with(
-            &a,
-            &[
-                "-c", "3", "-i", "0.3", "-W", "2", "-M", "do", "-s", "1452", &b6,
-            ],
-        );
-        raise(tunnel);
-        assert!(
-            !v4_ok && names_mtu(&v4, tunnel),
-            "an oversized IPv4 packet should get \"fragmentation needed\" with MTU {tunnel}:\n{v4}"
-        );
-        assert!(
-            !v6_ok && names_mtu(&v6, tunnel),
-            "an oversized IPv6 packet should get \"packet too big\" with MTU {tunnel}:\n{v6}"
+        the_tunnel_carries_exactly_its_mtu(cluster, 9000, &[&a, &b]);
+        // A TCP stream at that MTU: the pods' MSS follows it, and the switch cuts their large
+        // segments to it before encapsulation.
+        iperf3(
+            &netns(&a),
+            &netns(&b),
+            &b.ip(false).unwrap().to_string(),
+            false,
         );
     });
+}
+
+/// What the pods (the first on node1, the second on node2) of a lab whose uplinks have the
+/// MTU `uplink_mtu` must see of the tunnel between them: their MTU is the uplink's less
+/// VXLAN's, `GET /v1/networks` and `ctl show networks` say so and why, the largest packets
+/// that fit cross unfragmented, one byte more is refused by the pod's own kernel, and a pod
+/// whose link claims more learns the tunnel's MTU from the switch's ICMP.
+fn the_tunnel_carries_exactly_its_mtu(cluster: &Cluster, uplink_mtu: u32, pods: &[&Pod]) {
+    let (a, b) = (pods[0], pods[1]);
+    let node1 = cluster.node(0);
+    let uplink = mtu(node1.namespace.name(), node::UPLINK_DEVICE);
+    assert_eq!(
+        uplink,
+        uplink_mtu,
+        "the lab's uplink {}",
+        node::UPLINK_DEVICE
+    );
+    let tunnel = uplink - VXLAN_OVERHEAD;
+    for pod in pods {
+        assert_eq!(
+            mtu(pod.namespace.name(), "eth0"),
+            tunnel,
+            "pod {}'s MTU should be the uplink's {uplink} less VXLAN's {VXLAN_OVERHEAD}",
+            pod.name
+        );
+    }
+    let source = format!("tunnel over {}, MTU {uplink}", node::UPLINK);
+    let network = node1
+        .network(POD_NETWORK)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        network.mtu,
+        Some(NetworkMtu {
+            mtu: tunnel,
+            source: source.clone()
+        }),
+        "GET /v1/networks of node1"
+    );
+    let shown = node1
+        .ctl(&["show", "networks"], "")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let row = shown
+        .lines()
+        .find(|line| line.starts_with(&format!("{POD_NETWORK} ")))
+        .unwrap_or_else(|| panic!("no row of network {POD_NETWORK}:\n{shown}"));
+    assert!(
+        row.contains(&format!(" {tunnel}  {source}  ")),
+        "ctl show networks should give {POD_NETWORK} MTU {tunnel} from the {source}:\n{shown}"
+    );
+
+    let b4 = b.ip(false).unwrap().to_string();
+    let b6 = b.ip(true).unwrap().to_string();
+    // The largest packets the tunnel takes, and a 1400-byte one, not fragmented.
+    for (size, to) in [
+        ((tunnel - 28).to_string(), &b4),
+        ((tunnel - 48).to_string(), &b6),
+        ("1400".to_owned(), &b4),
+    ] {
+        let (answered, text) = ping_with(a, &["-c", "2", "-W", "2", "-M", "do", "-s", &size, to]);
+        assert!(
+            answered,
+            "a DF ping of {size} bytes to {to} through the tunnel:\n{text}"
+        );
+    }
+    // One byte more than fits is refused by the pod's own kernel, which knows the MTU.
+    let (size4, size6) = ((tunnel - 27).to_string(), (tunnel - 47).to_string());
+    let (answered, text) = ping_with(a, &["-c", "1", "-W", "2", "-M", "do", "-s", &size4, &b4]);
+    assert!(
+        !answered && names_mtu(&text, tunnel),
+        "ping -M do -s {size4}:\n{text}"
+    );
+    // A pod that thinks its link is larger learns the tunnel's MTU from the switch's ICMP.
+    let raise = |to: u32| netns(a).ok(&["ip", "link", "set", "eth0", "mtu", &to.to_string()]);
+    raise(uplink);
+    let (v4_ok, v4) = ping_with(
+        a,
+        &[
+            "-c", "3", "-i", "0.3", "-W", "2", "-M", "do", "-s", &size4, &b4,
+        ],
+    );
+    let (v6_ok, v6) = ping_with(
+        a,
+        &[
+            "-c", "3", "-i", "0.3", "-W", "2", "-M", "do", "-s", &size6, &b6,
+        ],
+    );
+    raise(tunnel);
+    assert!(
+        !v4_ok && names_mtu(&v4, tunnel),
+        "an oversized IPv4 packet should get \"fragmentation needed\" with MTU {tunnel}:\n{v4}"
+    );
+    assert!(
+        !v6_ok && names_mtu(&v6, tunnel),
+        "an oversized IPv6 packet should get \"packet too big\" with MTU {tunnel}:\n{v6}"
+    );
 }
 
 #[test]

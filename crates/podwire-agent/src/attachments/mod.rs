@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use podwire_model::Cidr;
 use podwire_model::attach::{
-    Attachment, AttachmentKey, FailureKind, NetworkStatus, PoolStatus, ValidAttachment,
+    Attachment, AttachmentKey, FailureKind, NetworkMtu, NetworkStatus, PoolStatus, ValidAttachment,
 };
 use podwire_model::config::NetworkConfig;
 
@@ -50,6 +50,14 @@ pub enum RegistryError {
     AlreadyExists {
         /// Which.
         key: AttachmentKey,
+    },
+    /// The network's pods cannot work with the MTU the node decided for them.
+    #[error("network {network} cannot take pods: {problem}")]
+    MtuUnusable {
+        /// The network.
+        network: String,
+        /// What is wrong and what to do, as [`Registry::set_mtu`] was told.
+        problem: String,
     },
     /// A pool of the network has no free address.
     #[error(
@@ -88,7 +96,9 @@ impl RegistryError {
     /// What the CNI plugin should tell the runtime.
     pub fn failure_kind(&self) -> FailureKind {
         match self {
-            RegistryError::UnknownNetwork { .. } => FailureKind::Invalid,
+            RegistryError::UnknownNetwork { .. } | RegistryError::MtuUnusable { .. } => {
+                FailureKind::Invalid
+            }
             RegistryError::AlreadyExists { .. } => FailureKind::AlreadyExists,
             RegistryError::Exhausted { .. } => FailureKind::Exhausted,
             RegistryError::Open(_)
@@ -120,11 +130,15 @@ impl<E> AddError<E> {
     }
 }
 
-/// A configured network and its address pools, IPv4 first.
+/// A configured network, its address pools (IPv4 first) and its pods' MTU.
 #[derive(Debug)]
 struct Network {
     name: String,
     pools: Vec<Pool>,
+    /// As the node decided it ([`Registry::set_mtu`]).
+    mtu: Option<NetworkMtu>,
+    /// Why no pod can work with that MTU, when none can.
+    mtu_problem: Option<String>,
 }
 
 /// An attachment with its line in the state file.
@@ -225,6 +239,13 @@ impl Registry {
             return Err(RegistryError::AlreadyExists { key: key.clone() }.into());
         }
         let network = &self.networks[index];
+        if let Some(problem) = &network.mtu_problem {
+            return Err(RegistryError::MtuUnusable {
+                network: network.name.clone(),
+                problem: problem.clone(),
+            }
+            .into());
+        }
         let addresses = network
             .pools
             .iter()
@@ -300,9 +321,19 @@ impl Registry {
             .collect()
     }
 
+    /// Records the pods' MTU the node decided for `network`, as status reports it; with a
+    /// `problem` (what is wrong and what to do), no pod can work with it and every ADD on
+    /// the network is refused with it. A network the config does not have is ignored.
+    pub fn set_mtu(&mut self, network: &str, mtu: NetworkMtu, problem: Option<String>) {
+        if let Some(network) = self.networks.iter_mut().find(|n| n.name == network) {
+            network.mtu = Some(mtu);
+            network.mtu_problem = problem;
+        }
+    }
+
     /// Every configured network, in config order: its pools with their capacity and use, how
-    /// many attachments it has, and whether an ADD can be served (every pool has a free
-    /// address).
+    /// many attachments it has, its pods' MTU, and whether an ADD can be served (its MTU
+    /// works and every pool has a free address).
     pub fn status(&self) -> Vec<NetworkStatus> {
         self.networks
             .iter()
@@ -313,15 +344,18 @@ impl Registry {
                     .filter(|pool| pool.is_full())
                     .map(|pool| pool.cidr().to_string())
                     .collect();
+                let full = (!full.is_empty()).then(|| {
+                    format!(
+                        "no free address in {}; free addresses with DEL or GC, or widen pod_cidrs",
+                        full.join(" and ")
+                    )
+                });
+                let reasons: Vec<String> =
+                    network.mtu_problem.iter().cloned().chain(full).collect();
                 NetworkStatus {
                     name: network.name.clone(),
-                    ready: full.is_empty(),
-                    reason: (!full.is_empty()).then(|| {
-                        format!(
-                            "no free address in {}; free addresses with DEL or GC, or widen pod_cidrs",
-                            full.join(" and ")
-                        )
-                    }),
+                    ready: reasons.is_empty(),
+                    reason: (!reasons.is_empty()).then(|| reasons.join("; also, ")),
                     pools: network
                         .pools
                         .iter()
@@ -336,6 +370,7 @@ impl Registry {
                         .keys()
                         .filter(|key| key.network == network.name)
                         .count(),
+                    mtu: network.mtu.clone(),
                 }
             })
             .collect()
@@ -461,6 +496,8 @@ impl Network {
         Network {
             name: config.name.clone(),
             pools,
+            mtu: None,
+            mtu_problem: None,
         }
     }
 }

@@ -104,6 +104,7 @@ fn network(name: &str, ready: bool, reason: Option<&str>) -> NetworkStatus {
         reason: reason.map(str::to_owned),
         pools: vec![],
         attachments: 0,
+        mtu: None,
     }
 }
 

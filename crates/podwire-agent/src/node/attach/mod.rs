@@ -21,11 +21,11 @@ use podwire_io::netns::NetNs;
 use podwire_io::worker::{RxPort, TxPort};
 use podwire_model::attach::{
     AddRequest, Attachment, AttachmentKey, AttachmentKind, CheckRequest, DelReport, DelRequest,
-    FailureKind, GcReport, GcRequest, NetworkStatus,
+    FailureKind, GcReport, GcRequest, NetworkMtu, NetworkStatus,
 };
 use podwire_model::config::{
-    Config, NetworkConfig, NetworkForwarding, POD_GATEWAY_V4, POD_GATEWAY_V6, PodExits, TunnelExit,
-    pod_mtu,
+    Config, MtuSource, NetworkConfig, NetworkForwarding, POD_GATEWAY_V4, POD_GATEWAY_V6, PodExits,
+    PodMtu, TunnelExit, pod_mtu,
 };
 
 use super::{Node, Peer};
@@ -34,6 +34,9 @@ use crate::attachments::{AddError, Registry, RegistryError};
 
 pub(super) use kernel::{offer_offloads, offload_tap_options};
 pub(super) use switch::{DynamicTables, PodInterface};
+
+/// The smallest MTU IPv6 allows (RFC 8200): below it the kernel turns IPv6 off on a link.
+const IPV6_MIN_MTU: u32 = 1280;
 
 /// The pod networks of a node and the attachments on them.
 pub(super) struct PodNetworks {
@@ -72,12 +75,27 @@ impl PodNetworks {
     }
 
     /// Decides every network's pod MTU for a node whose pods' traffic leaves through `exits`
-    /// ([`pod_mtu`]), and logs it: from then on each network's `mtu` is the pods' MTU.
+    /// ([`pod_mtu`]), logs it and has the registry report it: from then on each network's
+    /// `mtu` is the pods' MTU. A network with an IPv6 pod CIDR whose MTU comes out below
+    /// IPv6's minimum cannot work (the kernel turns IPv6 off on such a link): that is logged
+    /// as an error saying what to do, and the network refuses every ADD with it.
     pub(super) fn decide_mtu(&mut self, exits: &PodExits) {
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         for network in &mut self.networks {
             let chosen = pod_mtu(network.mtu, exits);
-            tracing::info!("network {}: {chosen}", network.name);
+            let problem = below_ipv6_minimum(network, &chosen);
+            match &problem {
+                None => tracing::info!("network {}: {chosen}", network.name),
+                Some(problem) => {
+                    tracing::error!("network {} cannot take pods: {problem}", network.name)
+                }
+            }
             network.mtu = Some(chosen.mtu);
+            let mtu = NetworkMtu {
+                mtu: chosen.mtu,
+                source: chosen.from.to_string(),
+            };
+            registry.set_mtu(&network.name, mtu, problem);
         }
     }
 
@@ -103,6 +121,35 @@ impl From<RegistryError> for AttachError {
     fn from(error: RegistryError) -> Self {
         AttachError::new(error.failure_kind(), error.to_string())
     }
+}
+
+/// What is wrong, and what to do, when `network` has an IPv6 pod CIDR and `chosen` is below
+/// [`IPV6_MIN_MTU`].
+fn below_ipv6_minimum(network: &NetworkConfig, chosen: &PodMtu) -> Option<String> {
+    let ipv6 = network
+        .pod_cidrs
+        .iter()
+        .find(|cidr| cidr.addr().is_ipv6())?;
+    if chosen.mtu >= IPV6_MIN_MTU {
+        return None;
+    }
+    let fix = match &chosen.from {
+        MtuSource::Tunnel(tunnel) | MtuSource::GivenOverTunnel { tunnel, .. } => format!(
+            "give {} an MTU of at least {}, or give the network no IPv6 pod CIDR",
+            tunnel.uplink,
+            IPV6_MIN_MTU + tunnel.uplink_mtu.saturating_sub(tunnel.mtu)
+        ),
+        MtuSource::Masquerade(name) => format!(
+            "give {name} an MTU of at least {IPV6_MIN_MTU}, or the network an mtu of at least {IPV6_MIN_MTU} (a masquerade interface only lowers a network without one)"
+        ),
+        // The config checks a given mtu against the minimum, and the default is above it.
+        MtuSource::Given | MtuSource::Default => {
+            format!("give the network an mtu of at least {IPV6_MIN_MTU}")
+        }
+    };
+    Some(format!(
+        "its pods' {chosen} is below {IPV6_MIN_MTU}, the smallest IPv6 allows, and it has the IPv6 pod CIDR {ipv6}; {fix}"
+    ))
 }
 
 /// Where the pods' traffic leaves a node of `config` whose `[[interface]]`s were attached
@@ -501,5 +548,120 @@ addresses = ["192.168.52.1/24"]
         let none = config("\n[services]\nmasquerade_interfaces = []\n");
         let exits = pod_exits(&none, &attached, None);
         assert_eq!(exits, PodExits::default());
+    }
+
+    /// A dual-stack network and an IPv4 one, neither with an `mtu`, and what `extra` adds.
+    fn networks(extra: &str) -> (tempfile::TempDir, PodNetworks) {
+        let config = config(&format!(
+            r#"
+[[network]]
+name = "dual"
+pod_cidrs = ["10.1.0.0/24", "fd01::/112"]
+
+[[network]]
+name = "v4"
+pod_cidrs = ["10.2.0.0/24"]
+{extra}"#
+        ));
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let pods = PodNetworks::open(config.networks, dir.path())
+            .unwrap_or_else(|e| panic!("a new registry: {e}"));
+        (dir, pods)
+    }
+
+    fn status(pods: &PodNetworks, network: &str) -> NetworkStatus {
+        let all = pods.registry().status();
+        all.into_iter()
+            .find(|n| n.name == network)
+            .unwrap_or_else(|| panic!("no status of network {network}"))
+    }
+
+    /// What the registry answers an ADD on `network` whose plan fails: the plan's error when
+    /// the registry lets it through.
+    fn add_error(pods: &PodNetworks, network: &str) -> String {
+        let key = AttachmentKey {
+            network: network.to_owned(),
+            container_id: "c1".into(),
+            ifname: "eth0".into(),
+        };
+        match pods.registry().add(&key, |_| Err("the plan ran")) {
+            Ok(_) => panic!("an ADD whose plan fails succeeded"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn tunnel(uplink_mtu: u32) -> PodExits {
+        PodExits {
+            tunnel: Some(TunnelExit {
+                uplink: "up0".into(),
+                uplink_mtu,
+                mtu: uplink_mtu - 50,
+            }),
+            masquerade: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_status_reports_each_networks_mtu_and_where_it_comes_from() {
+        let (_dir, mut pods) = networks("mtu = 1400\n");
+        assert_eq!(status(&pods, "dual").mtu, None, "not decided yet");
+        pods.decide_mtu(&tunnel(9000));
+        let dual = status(&pods, "dual");
+        assert_eq!(
+            dual.mtu,
+            Some(NetworkMtu {
+                mtu: 8950,
+                source: "tunnel over up0, MTU 9000".into()
+            })
+        );
+        assert!(dual.ready, "{:?}", dual.reason);
+        let given = status(&pods, "v4").mtu.expect("decided");
+        assert_eq!(
+            (given.mtu, given.source.as_str()),
+            (1400, "given in the config")
+        );
+        assert_eq!(pods.networks()[0].mtu, Some(8950));
+    }
+
+    #[test]
+    fn an_ipv6_network_below_1280_over_the_tunnel_refuses_pods_and_says_what_to_do() {
+        let (_dir, mut pods) = networks("");
+        pods.decide_mtu(&tunnel(1300));
+        let dual = status(&pods, "dual");
+        assert!(!dual.ready);
+        let reason = dual.reason.expect("a reason");
+        assert!(
+            reason.contains("MTU 1250 (tunnel over up0, MTU 1300) is below 1280")
+                && reason.contains("fd01::/112")
+                && reason.contains("give up0 an MTU of at least 1330"),
+            "{reason}"
+        );
+        assert_eq!(dual.mtu.map(|m| m.mtu), Some(1250));
+        let refused = add_error(&pods, "dual");
+        assert!(
+            refused.starts_with("network dual cannot take pods: ") && refused.contains(&reason),
+            "{refused}"
+        );
+        // IPv4 works at 1250: that network takes pods.
+        assert!(status(&pods, "v4").ready);
+        assert_eq!(add_error(&pods, "v4"), "the plan ran");
+    }
+
+    #[test]
+    fn an_ipv6_network_below_1280_behind_a_masquerade_interface_is_told_to_give_an_mtu() {
+        let (_dir, mut pods) = networks("");
+        let exits = PodExits {
+            tunnel: None,
+            masquerade: vec![("tap0".into(), 1200)],
+        };
+        pods.decide_mtu(&exits);
+        let reason = status(&pods, "dual").reason.expect("a reason");
+        assert!(
+            reason.contains(
+                "give tap0 an MTU of at least 1280, or the network an mtu of at least 1280"
+            ),
+            "{reason}"
+        );
+        assert!(add_error(&pods, "dual").contains(&reason));
     }
 }

@@ -2,8 +2,9 @@
 //! include this module by its path, so it uses nothing else of the binary):
 //!
 //! - [`underlay`]: a Linux bridge in a network namespace of its own, with etcd on it;
-//! - [`node`]: each node a network namespace with a veth to the bridge as its uplink,
-//!   running its own `podwire daemon` with etcd as the source of cluster objects;
+//! - [`node`]: each node a network namespace with a veth to the bridge as its uplink (of
+//!   [`LabOptions::uplink_mtu`]), running its own `podwire daemon` with etcd as the source of
+//!   cluster objects;
 //! - [`pod`]: pods, network namespaces attached through the real CNI plugin against their
 //!   node's API socket;
 //! - [`manifest`]: the Pods and Services they apply;
@@ -63,15 +64,19 @@ pub struct LabOptions {
     /// Whether every node also has a memif network ([`MEMIF_NETWORK`], pod CIDR
     /// [`memif_cidr`]).
     pub memif_network: bool,
+    /// The MTU of every node's uplink veth, both ends (the bridge takes it from its ports);
+    /// the pods get it less VXLAN's 50 bytes.
+    pub uplink_mtu: u32,
 }
 
 impl Default for LabOptions {
-    /// Three nodes, a lease of 3 s, no memif network.
+    /// Three nodes, a lease of 3 s, no memif network, 1500-byte uplinks.
     fn default() -> LabOptions {
         LabOptions {
             nodes: 3,
             lease_ttl_s: 3,
             memif_network: false,
+            uplink_mtu: 1500,
         }
     }
 }
@@ -99,12 +104,15 @@ impl ClusterLab {
             .prefix("podwire-cluster-")
             .tempdir_in("/run")
             .context("cannot create a temporary directory in /run")?;
-        let underlay = Underlay::create(format!("{tag}-u"), dir.path())?;
+        let underlay_netns = format!("{tag}-u");
+        let underlay = Underlay::create(underlay_netns.clone(), dir.path())?;
         let settings = ClusterSettings {
             etcd_endpoint: underlay.endpoint(),
             etcd_prefix: format!("/podwire-{tag}/"),
             lease_ttl_s: options.lease_ttl_s,
             memif_network: options.memif_network,
+            uplink_mtu: options.uplink_mtu,
+            underlay_netns,
         };
         let mut nodes = (0..options.nodes)
             .map(|i| {

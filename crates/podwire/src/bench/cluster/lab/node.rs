@@ -17,7 +17,7 @@ use podwire_agent::api::client::Client;
 use podwire_model::Cidr;
 use podwire_model::attach::NetworkStatus;
 
-use super::namespace::{Namespace, describe, stdout_of};
+use super::namespace::{Namespace, checked, describe, stdout_of};
 use super::snapshot::Snapshot;
 use super::underlay::{self, UNDERLAY_PREFIX, Underlay};
 use super::{CLUSTER_CIDRS, MEMIF_NETWORK, POD_NETWORK, POLL, followed_by, log_tail, stop_child};
@@ -25,13 +25,13 @@ use super::{CLUSTER_CIDRS, MEMIF_NETWORK, POD_NETWORK, POLL, followed_by, log_ta
 /// The uplink veth's name inside a node's namespace.
 pub const UPLINK_DEVICE: &str = "ul0";
 /// podwire's name for the uplink.
-const UPLINK: &str = "uplink0";
+pub const UPLINK: &str = "uplink0";
 /// The host tap's name inside a node's namespace.
 const HOST_TAP: &str = "pwhost";
 /// How long a daemon may take to serve its pod network (it claims its pod CIDR first).
 const START_LIMIT: Duration = Duration::from_secs(30);
 
-/// What every node's config says of the cluster.
+/// What every node has in common: what its config says of the cluster, and its uplink.
 pub struct ClusterSettings {
     /// etcd's client URL.
     pub etcd_endpoint: String,
@@ -41,6 +41,10 @@ pub struct ClusterSettings {
     pub lease_ttl_s: u64,
     /// Whether nodes have the memif network too.
     pub memif_network: bool,
+    /// The MTU of each uplink veth, both ends.
+    pub uplink_mtu: u32,
+    /// The underlay's namespace, where each uplink's peer is a port of the bridge.
+    pub underlay_netns: String,
 }
 
 /// One node of the lab.
@@ -71,7 +75,22 @@ impl Node {
     ) -> anyhow::Result<Node> {
         let name = format!("node{}", index + 1);
         let namespace = Namespace::create(netns)?;
-        underlay.plug(&namespace, &format!("n{}", index + 1), UPLINK_DEVICE)?;
+        let port = format!("n{}", index + 1);
+        underlay.plug(&namespace, &port, UPLINK_DEVICE)?;
+        // Both ends: a veth drops what arrives larger than its receiving end's MTU.
+        let mtu = cluster.uplink_mtu.to_string();
+        let mut bridge_port = Command::new("ip");
+        bridge_port.args([
+            "-n",
+            &cluster.underlay_netns,
+            "link",
+            "set",
+            &port,
+            "mtu",
+            &mtu,
+        ]);
+        checked(bridge_port)?;
+        namespace.ip(&["link", "set", UPLINK_DEVICE, "mtu", &mtu])?;
         let kernel = format!("{}/{UNDERLAY_PREFIX}", underlay::kernel_address(index));
         namespace.ip(&["addr", "add", &kernel, "dev", UPLINK_DEVICE])?;
         namespace.ip(&["link", "set", UPLINK_DEVICE, "up"])?;
