@@ -141,14 +141,7 @@ fn a_large_segment_crosses_the_tunnel_as_encapsulated_segments() {
             let payload: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
             let frame = tcp(v6, from(&A), 64, 300, 7_000, (true, true), &payload, true);
             let bi = a.engine.pool.alloc_from(&frame).unwrap();
-            a.engine.pool.meta_mut(bi).offload = OffloadInfo {
-                needs_csum: true,
-                csum_start: if v6 { 54 } else { 34 },
-                csum_offset: 16,
-                gso: if v6 { GsoKind::Tcp6 } else { GsoKind::Tcp4 },
-                gso_size: SEGMENT as u16,
-                hdr_len: if v6 { 74 } else { 54 },
-            };
+            a.engine.pool.meta_mut(bi).offload = large(v6);
             a.engine.receive(POD, &[bi], a.now);
             a.engine.run(&a.tables, a.now);
             let outer_frames = a.sent(UPLINK);
