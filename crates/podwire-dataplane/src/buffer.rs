@@ -283,6 +283,8 @@ impl BufferPool {
     /// device that receives one frame into many (a scatter read of a large segment).
     /// Follow with [`BufferPool::set_data`] for each and [`BufferPool::link`].
     ///
+    /// Linear in N when `bis` ascend, as a caller that keeps its buffers in index order
+    /// does (one comparison per pair proves them distinct); else they are sorted first.
     /// Fails, handing out nothing, when `bis` names a buffer twice.
     ///
     /// # Panics
@@ -294,9 +296,11 @@ impl BufferPool {
         // Walk the pool's buffers once in index order, handing each asked for to its place:
         // linear in N, where checking every pair for overlap would be quadratic.
         let mut order: [usize; N] = std::array::from_fn(|i| i);
-        order.sort_unstable_by_key(|&i| bis[i]);
-        if let Some(pair) = order.windows(2).find(|w| bis[w[0]] == bis[w[1]]) {
-            return Err(BufferError::AskedTwice(bis[pair[0]]));
+        if !bis.is_sorted_by(|a, b| a < b) {
+            order.sort_unstable_by_key(|&i| bis[i]);
+            if let Some(pair) = order.windows(2).find(|w| bis[w[0]] == bis[w[1]]) {
+                return Err(BufferError::AskedTwice(bis[pair[0]]));
+            }
         }
         let mut out: [&mut [u8]; N] = std::array::from_fn(|_| <&mut [u8]>::default());
         let mut buffers = self.data.chunks_exact_mut(BUFFER_STRIDE);
@@ -642,6 +646,39 @@ mod tests {
                 .err(),
             Some(BufferError::AskedTwice(BufferIndex(2)))
         );
+    }
+
+    #[test]
+    fn raw_many_mut_takes_ascending_buffers_without_sorting_and_refuses_repeats() {
+        let mut pool = BufferPool::new(6);
+        let bis = [BufferIndex(0), BufferIndex(3), BufferIndex(5)];
+        {
+            let [a, b, c] = pool.raw_many_mut(&bis).unwrap();
+            a[BUFFER_HEADROOM] = 10;
+            b[BUFFER_HEADROOM] = 13;
+            c[BUFFER_HEADROOM] = 15;
+        }
+        for bi in bis {
+            pool.set_data(bi, BUFFER_HEADROOM, 1);
+        }
+        let firsts: Vec<u8> = bis.iter().map(|&bi| pool.data(bi)[0]).collect();
+        assert_eq!(firsts, [10, 13, 15]);
+        // Not strictly ascending: a repeat next to itself, and one far from it.
+        for (bis, twice) in [
+            (
+                [BufferIndex(1), BufferIndex(1), BufferIndex(4)],
+                BufferIndex(1),
+            ),
+            (
+                [BufferIndex(4), BufferIndex(1), BufferIndex(4)],
+                BufferIndex(4),
+            ),
+        ] {
+            assert_eq!(
+                pool.raw_many_mut(&bis).err(),
+                Some(BufferError::AskedTwice(twice))
+            );
+        }
     }
 
     #[test]

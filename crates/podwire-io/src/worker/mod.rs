@@ -5,10 +5,12 @@
 //! Adaptive by default: a worker polls while it finds packets and for a
 //! short window after the last one (so a ping-pong keeps it awake and
 //! fast), then sleeps in epoll on its interfaces' descriptors and its
-//! [`Waker`], so an idle node uses no CPU. The control plane talks to a
-//! worker through a command channel, waking it if it sleeps; the tables come
-//! by atomic swap and are picked up between vectors, so the hot path takes
-//! no lock.
+//! [`Waker`], so an idle node uses no CPU. It polls on after the last packet
+//! only while its core is its own: when others keep it waiting for a CPU, it
+//! sleeps as soon as a round finds nothing, for a while ([`spin`]), leaving the
+//! core to the pods' processes. The control plane talks to a worker through a
+//! command channel, waking it if it sleeps; the tables come by atomic swap and
+//! are picked up between vectors, so the hot path takes no lock.
 //!
 //! With several workers, each flow is handled by the worker that holds its session: a
 //! worker hands the packets it receives for flows another owns to that worker
@@ -24,6 +26,7 @@ pub mod memif;
 mod port;
 mod queues;
 mod snapshot;
+mod spin;
 
 use std::io;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -46,6 +49,7 @@ use podwire_dataplane::steer::Steering;
 
 use crate::poll::{Poller, Waker};
 use handoff::Handoff;
+use spin::{RunQueueWait, Spin};
 
 pub use port::{AfPacketRx, PortCounters, RxPort, TapPort, TxBatch, TxPacket, TxPort, TxScratch};
 pub use queues::TapQueues;
@@ -57,7 +61,8 @@ pub struct WorkerConfig {
     /// Buffers in each worker's pool.
     pub buffers: u32,
     /// How long a worker keeps polling after its last packet before it
-    /// sleeps. Zero: sleep as soon as a round finds nothing.
+    /// sleeps, while no other task wants its core. Zero: sleep as soon as a
+    /// round finds nothing.
     pub poll_window: Duration,
     /// Each worker's session table: size and timeouts.
     pub sessions: podwire_dataplane::nat::session::SessionConfig,
@@ -225,7 +230,6 @@ impl Workers {
                         poller,
                         waker: thread_waker,
                         next_deadline: None,
-                        config,
                         rx: Vec::with_capacity(VECTOR_SIZE),
                         pending: Vec::new(),
                         scratch: TxScratch::default(),
@@ -233,6 +237,7 @@ impl Workers {
                         handoff,
                         input: NodeCounters::default(),
                         sleeps: 0,
+                        spin: Spin::new(config.poll_window),
                     }
                     .run()
                 })
@@ -427,7 +432,6 @@ struct Worker {
     waker: Arc<Waker>,
     /// The earliest of the ports' deadlines.
     next_deadline: Option<std::time::Instant>,
-    config: WorkerConfig,
     rx: Vec<BufferIndex>,
     /// The interfaces with packets to send, this round.
     pending: Vec<IfIndex>,
@@ -441,6 +445,8 @@ struct Worker {
     input: NodeCounters,
     /// Times it slept.
     sleeps: u64,
+    /// Whether it polls on after its last packet.
+    spin: Spin,
 }
 
 impl Worker {
@@ -450,8 +456,15 @@ impl Worker {
         let mut last_housekeeping = last_busy;
         let mut last_look = last_busy;
         let mut ready = Vec::new();
+        // Opened here, on the worker's thread: the file is the thread's.
+        let run_queue = RunQueueWait::open();
         while self.handle_commands() {
             let now = Instant::from_nanos(monotonic_nanos());
+            if self.spin.sample_due(now)
+                && let Some(waited) = run_queue.read()
+            {
+                self.spin.observe(now, waited);
+            }
             self.service_due(now);
             if self.poll_once(now) > 0 {
                 last_busy = now;
@@ -459,7 +472,7 @@ impl Worker {
                     self.wait(Some(Duration::ZERO), &mut ready);
                     last_look = now;
                 }
-            } else if now.saturating_since(last_busy) >= self.config.poll_window {
+            } else if now.saturating_since(last_busy) >= self.spin.window(now) {
                 let until_housekeeping =
                     HOUSEKEEPING_INTERVAL.saturating_sub(now.saturating_since(last_housekeeping));
                 if self.sleep(now, until_housekeeping, &mut ready) {
@@ -692,8 +705,9 @@ impl Worker {
                 }
                 Command::RemovePort(index) => {
                     if let Some(pos) = self.ports.iter().position(|p| p.index == index) {
-                        let port = self.ports.remove(pos);
+                        let mut port = self.ports.remove(pos);
                         let _ = self.poller.remove(port.rx.fd());
+                        port.rx.release(&mut self.engine.pool);
                     }
                     self.update_next_deadline();
                 }
@@ -712,7 +726,8 @@ impl Worker {
 
 impl Worker {
     /// `show runtime` rows of the worker itself, after the graph's: what it received,
-    /// how often it slept, what it handed over and took.
+    /// how often it slept, how often it stopped polling because another task wanted its
+    /// core (`worker-yield`), what it handed over and took.
     fn runtime(&self) -> Vec<NodeRuntime> {
         let mut rows = vec![
             NodeRuntime {
@@ -723,6 +738,13 @@ impl Worker {
                 name: "worker-sleep",
                 counters: NodeCounters {
                     calls: self.sleeps,
+                    ..NodeCounters::default()
+                },
+            },
+            NodeRuntime {
+                name: "worker-yield",
+                counters: NodeCounters {
+                    calls: self.spin.yielded(),
                     ..NodeCounters::default()
                 },
             },

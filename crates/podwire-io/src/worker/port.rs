@@ -78,6 +78,11 @@ pub trait RxPort: Send {
     /// worker polls once more after `true` before it sleeps, for frames
     /// that arrived before the port asked. Nothing by default.
     fn set_sleeping(&mut self, _sleeping: bool) {}
+    /// Gives back to `pool` the buffers the port keeps between
+    /// [`receive`](Self::receive) calls. The worker calls it when it lets the port go (the
+    /// interface is detached), so that the pool gets back what a port held. Nothing by
+    /// default.
+    fn release(&mut self, _pool: &mut BufferPool) {}
     /// Whether the port's peer came up since the last call (a memif peer connected), so that
     /// the worker asks for the peer's neighbors again at once: a request sent while nobody
     /// listened was lost, and waiting out the usual interval would stall the peer's traffic.
@@ -226,12 +231,15 @@ const VNET_HEADER_AT: usize = BUFFER_HEADROOM - VNET_HDR_LEN;
 /// With the virtio-net header, one `readv` takes each frame straight into pool buffers: the
 /// header into the head buffer's headroom, the frame across [`TAP_RX_BUFFERS`] buffers taken
 /// from the pool before the read. The buffers the frame filled become its chain; the others wait for
-/// the next read, and go back to the pool when the round of reads ends. A frame crosses the
-/// graph whole, as one packet, with the header's [`OffloadInfo`].
+/// the next read, and the next [`RxPort::receive`] call: a worker that polls an idle tap
+/// takes and returns nothing (it did, 33 buffers a call, most of a spinning worker's time
+/// after the read itself). They go back to the pool with [`RxPort::release`]. A frame
+/// crosses the graph whole, as one packet, with the header's [`OffloadInfo`].
 pub struct TapPort {
     tap: Arc<Tap>,
-    /// Buffers taken for the reads of one [`RxPort::receive`] call, none between calls (a
-    /// port dropped between calls holds no buffer of the pool).
+    /// Buffers taken from the pool for the next reads, kept between calls, in index order:
+    /// distinct by construction, and [`BufferPool::raw_many_mut`] proves it in one pass
+    /// when they ascend, where it sorts them otherwise.
     spare: Vec<BufferIndex>,
     /// Frames dropped for a malformed virtio-net header: logged once in a while.
     malformed: u64,
@@ -318,12 +326,16 @@ impl TapPort {
         }
     }
 
-    /// Tops the spare buffers up to what a read needs; false when the pool cannot.
+    /// Tops the spare buffers up to what a read needs, keeping them in index order; false
+    /// when the pool cannot.
     fn top_up(&mut self, pool: &mut BufferPool) -> bool {
         let wanted = self.buffers_per_read();
         while self.spare.len() < wanted {
             match pool.alloc() {
-                Ok(bi) => self.spare.push(bi),
+                Ok(bi) => {
+                    let at = self.spare.partition_point(|&spare| spare < bi);
+                    self.spare.insert(at, bi);
+                }
                 Err(_) => return false,
             }
         }
@@ -378,7 +390,9 @@ impl RxPort for TapPort {
             if !self.top_up(pool) {
                 // Leave the frames in the kernel's queue until buffers
                 // come back; count it, as it means the pool is too small.
+                // What the port took goes back for the packets in flight.
                 counters.rx_drops += 1;
+                self.release(pool);
                 break;
             }
             match self.read(pool, counters) {
@@ -392,6 +406,9 @@ impl RxPort for TapPort {
                 Some(TapFrame::Truncated | TapFrame::Malformed) => counters.rx_drops += 1,
             }
         }
+    }
+
+    fn release(&mut self, pool: &mut BufferPool) {
         for bi in self.spare.drain(..) {
             pool.free(bi);
         }

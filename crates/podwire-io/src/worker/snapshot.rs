@@ -56,6 +56,9 @@ pub struct WorkerSnapshot {
     pub policy_epoch: u64,
     /// Segmentation, checksums and merges done in software.
     pub offload: OffloadCounters,
+    /// Buffers free in the worker's pool: those not held by packets in flight, packets
+    /// waiting for a neighbor, or ports (a tap keeps one read's worth between reads).
+    pub buffers_free: usize,
 }
 
 /// The ports' counters, with those of the VXLAN tunnels (which have no port: the data plane
@@ -113,6 +116,7 @@ pub(super) fn take(worker: u32, engine: &Engine, ports: &[PortCounters]) -> Work
         policy_hits: engine.state.policy_hits.hits.clone(),
         policy_epoch: engine.state.policy_hits.epoch,
         offload: engine.state.offload,
+        buffers_free: engine.pool.available(),
     }
 }
 

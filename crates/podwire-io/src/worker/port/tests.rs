@@ -1,5 +1,6 @@
 //! The tap's receive side against the kernel (root): large segments land in pool buffers
-//! whole, and no buffer is kept or lost.
+//! whole, and no buffer is lost: the spare buffers a tap keeps between reads go back to the
+//! pool when it is released, by hand or by the worker that lets it go.
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -8,11 +9,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use podwire_dataplane::buffer::GsoKind;
-use podwire_dataplane::interface::TxOffloads;
+use podwire_dataplane::interface::{IfIndex, TxOffloads};
+use podwire_dataplane::publish::TablePublisher;
+use podwire_dataplane::tables::Tables;
 
 use super::*;
 use crate::netns::NetNs;
 use crate::tap::TapOptions;
+use crate::worker::{WorkerConfig, Workers};
 
 /// `UDP_SEGMENT` of `linux/udp.h`: a socket option asking the kernel to send each write as
 /// datagrams of this many bytes, as one large segment when the device takes USO.
@@ -131,7 +135,7 @@ fn receive_udp(
 }
 
 #[test]
-fn a_large_segment_is_read_straight_into_a_chain_and_no_buffer_is_kept() {
+fn a_large_segment_is_read_straight_into_a_chain_and_release_gives_back_the_spares() {
     let ns = TestNs::new();
     let (tap, socket) = uso_sender(&ns);
     let payload: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
@@ -142,9 +146,14 @@ fn a_large_segment_is_read_straight_into_a_chain_and_no_buffer_is_kept() {
     let mut counters = PortCounters::default();
     let bi = receive_udp(&mut port, &mut pool, &mut counters);
     assert_eq!(
-        pool.available() + pool.chain(bi).count(),
+        pool.available() + pool.chain(bi).count() + TAP_RX_BUFFERS,
         pool.capacity(),
-        "only the frame's buffers are out of the pool"
+        "only the frame's buffers and one read's worth of spares are out of the pool"
+    );
+    assert!(
+        port.spare.is_sorted(),
+        "spares in index order, for a read without sorting: {:?}",
+        port.spare
     );
     let info = pool.meta(bi).offload;
     assert_eq!((info.gso, info.gso_size), (GsoKind::Udp, 1000), "{info:?}");
@@ -162,6 +171,7 @@ fn a_large_segment_is_read_straight_into_a_chain_and_no_buffer_is_kept() {
     );
     assert_eq!(frame[0..6], [0x02, 0, 0, 0, 0, 1], "to the neighbor's MAC");
     pool.free(bi);
+    port.release(&mut pool);
     assert_eq!(pool.available(), pool.capacity());
     assert_eq!(counters.rx_drops, 0, "{counters:?}");
 }
@@ -185,5 +195,45 @@ fn a_pool_too_small_for_a_read_leaves_the_frame_in_the_kernel_and_keeps_no_buffe
     let bi = receive_udp(&mut port, &mut pool, &mut counters);
     assert_eq!(pool.total_length(bi), 14 + 20 + 8 + 3000);
     pool.free(bi);
+    port.release(&mut pool);
     assert_eq!(pool.available(), pool.capacity());
+}
+
+#[test]
+fn a_tap_port_removed_from_its_worker_leaves_the_pool_as_it_found_it() {
+    let ns = TestNs::new();
+    let (tap, socket) = uso_sender(&ns);
+    let publisher = TablePublisher::new(Tables::default());
+    let config = WorkerConfig {
+        buffers: 512,
+        ..WorkerConfig::default()
+    };
+    let workers = Workers::start(1, config, &publisher).unwrap();
+    let snapshot = || workers.snapshot().unwrap().remove(0);
+    let before = snapshot().buffers_free;
+
+    let index = IfIndex(1);
+    workers.attach(index, Box::new(TapPort::new(tap.clone())), tap);
+    // Frames until the worker has read some (the tables route nothing: it drops them).
+    let received = (0..500).any(|_| {
+        socket.send(&[7u8; 3000]).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        snapshot()
+            .ports
+            .get(index.as_usize())
+            .is_some_and(|c| c.rx_packets > 0)
+    });
+    assert!(received, "the worker read nothing from the tap");
+    assert!(
+        snapshot().buffers_free < before,
+        "the attached tap keeps spare buffers"
+    );
+
+    workers.detach(index);
+    assert_eq!(
+        snapshot().buffers_free,
+        before,
+        "the removed tap gave its buffers back"
+    );
+    workers.stop();
 }
