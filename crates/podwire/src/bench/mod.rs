@@ -68,6 +68,9 @@ pub struct ForwardingArgs {
     /// a quicker run while changing it. All of them by default.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<ForwardingPart>,
+    /// Worker threads of the node on the tap path (the VXLAN nodes run one each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
 }
 
 /// The parts of `podwire bench forwarding`.
@@ -155,7 +158,7 @@ fn forwarding(args: &ForwardingArgs) -> anyhow::Result<()> {
         args.runs(ForwardingPart::Vxlan),
     );
     if tap || vxlan {
-        figures.extend(pods::figures(duration, tap, vxlan)?);
+        figures.extend(pods::figures(duration, tap.then_some(args.workers), vxlan)?);
     }
     if args.runs(ForwardingPart::Uplink) {
         let (uplink, missing) = uplink::figures(duration)?;

@@ -28,9 +28,14 @@ const ANCHOR: &str = "kernel bridge CNI (veth + Linux bridge)";
 /// The anchor of the VXLAN figure: the same bridge path, whose pods share a node.
 const VXLAN_ANCHOR: &str = "kernel bridge CNI (veth + Linux bridge), both pods on one node";
 
-/// The pod-to-pod figures of `podwire bench forwarding`, over tap and over VXLAN as asked;
-/// each test runs `duration`, rounded up to whole seconds (what the tools take).
-pub fn figures(duration: Duration, tap: bool, vxlan: bool) -> anyhow::Result<Vec<Figure>> {
+/// The pod-to-pod figures of `podwire bench forwarding`: over tap when `tap_workers` says
+/// with how many workers, over VXLAN when `vxlan`; each test runs `duration`, rounded up to
+/// whole seconds (what the tools take).
+pub fn figures(
+    duration: Duration,
+    tap_workers: Option<u32>,
+    vxlan: bool,
+) -> anyhow::Result<Vec<Figure>> {
     preflight()?;
     let seconds = u32::try_from(duration.as_secs() + u64::from(duration.subsec_nanos() > 0))
         .unwrap_or(u32::MAX)
@@ -39,10 +44,10 @@ pub fn figures(duration: Duration, tap: bool, vxlan: bool) -> anyhow::Result<Vec
     println!("\npod to pod, {seconds} s per test, each test on both paths in turn");
     let kernel_pods = BridgePods::create(&run)?;
     let mut figures = Vec::new();
-    if tap {
+    if let Some(workers) = tap_workers {
         // Both paths stay up; the idle one costs nothing (podwire's worker
         // sleeps when no packet comes).
-        let podwire_pods = PodwirePods::start(&run)?;
+        let podwire_pods = PodwirePods::start(&run, workers)?;
         let [kernel, podwire] =
             traffic::measure([kernel_pods.pods(), podwire_pods.pods()], seconds)?;
         drop(podwire_pods);

@@ -25,9 +25,9 @@ pub struct PodwirePods {
 }
 
 impl PodwirePods {
-    /// Creates the pods and starts a node wiring them; names carry `run`
-    /// (unique to this run).
-    pub fn start(run: &str) -> anyhow::Result<PodwirePods> {
+    /// Creates the pods and starts a node of `workers` workers wiring them; names carry
+    /// `run` (unique to this run).
+    pub fn start(run: &str, workers: u32) -> anyhow::Result<PodwirePods> {
         let mut pods = PodwirePods {
             pods: PodPair {
                 path: "podwire",
@@ -43,7 +43,7 @@ impl PodwirePods {
                 .with_context(|| format!("cannot create network namespace {netns}"))?;
             pods.namespaces.push(netns);
         }
-        let text = config_text(run, &pods.pods);
+        let text = config_text(run, workers, &pods.pods);
         let config = Config::parse(&text)
             .context("the benchmark's node config is invalid (a podwire bug)")?;
         println!(
@@ -82,8 +82,8 @@ impl Drop for PodwirePods {
     }
 }
 
-fn config_text(run: &str, pods: &PodPair) -> String {
-    let mut text = format!("[node]\nname = \"bench-{run}\"\n");
+fn config_text(run: &str, workers: u32, pods: &PodPair) -> String {
+    let mut text = format!("[node]\nname = \"bench-{run}\"\nworkers = {workers}\n");
     for (role, netns, ip) in [
         ("tx", &pods.sender, SENDER_IP),
         ("rx", &pods.receiver, RECEIVER_IP),
