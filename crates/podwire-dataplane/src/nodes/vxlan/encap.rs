@@ -84,29 +84,26 @@ impl Node for VxlanEncap {
 
     fn process(&mut self, cx: &mut Context<'_>, packets: &[BufferIndex], out: &mut Dispatch) {
         for &bi in packets {
+            // Once per packet, not per segment: every segment of it takes the same path.
+            let path = match TunnelPath::of(cx.tables, cx.pool, bi) {
+                Ok(path) => path,
+                Err(reason) => {
+                    out.drop(bi, reason);
+                    continue;
+                }
+            };
             let offload = cx.pool.meta(bi).offload;
             if !offload.asks_for_work() {
-                self.send(cx, bi, out);
-                continue;
+                self.send(cx, bi, &path, out);
+            } else if offload.gso != GsoKind::None && path.trains {
+                self.send_trains(cx, bi, &path, out);
+            } else {
+                // The inner packet's offsets would be wrong behind the outer headers: its
+                // work is done here, and its segments leave one datagram each.
+                offload::finish_then::<Drop>(cx, bi, TxOffloads::default(), out, |cx, bi, out| {
+                    self.send(cx, bi, &path, out)
+                });
             }
-            if offload.gso != GsoKind::None {
-                match TunnelPath::of(cx.tables, cx.pool, bi) {
-                    Ok(path) if path.trains => {
-                        self.send_trains(cx, bi, &path, out);
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(reason) => {
-                        out.drop(bi, reason);
-                        continue;
-                    }
-                }
-            }
-            // The inner packet's offsets would be wrong behind the outer headers: its
-            // work is done here, and its segments leave one datagram each.
-            offload::finish_then::<Drop>(cx, bi, TxOffloads::default(), out, |cx, bi, out| {
-                self.send(cx, bi, out)
-            });
         }
     }
 }
@@ -229,17 +226,15 @@ impl Outer {
 
 impl VxlanEncap {
     /// Encapsulates frame `bi` and sends the outer packet on, or drops it.
-    fn send(&mut self, cx: &mut Context<'_>, bi: BufferIndex, out: &mut Dispatch) {
-        let sent = TunnelPath::of(cx.tables, cx.pool, bi).and_then(|path| {
-            let inner_len = cx.pool.total_length(bi);
-            let outer_len = inner_len + path.outer.header_len();
-            if outer_len > usize::from(path.mtu) {
-                cx.note(bi, || format!("{outer_len} bytes over MTU {}", path.mtu));
-                return Err(Drop::TooBig);
-            }
-            cx.state.tunnels.count_tx(path.tunnel_if, inner_len);
-            self.encapsulate(cx, bi, &path, Datagrams::ONE)
-        });
+    fn send(
+        &mut self,
+        cx: &mut Context<'_>,
+        bi: BufferIndex,
+        path: &TunnelPath,
+        out: &mut Dispatch,
+    ) {
+        let sent =
+            counted_in(cx, bi, path).and_then(|_| self.encapsulate(cx, bi, path, Datagrams::ONE));
         match sent {
             Ok(next) => out.send(next, bi),
             Err(reason) => out.drop(bi, reason),
@@ -257,7 +252,9 @@ impl VxlanEncap {
     ) {
         let mut segments = match offload::prepare(cx.pool, bi, TxOffloads::default()) {
             Ok(Prepared::Segments(segments)) => segments,
-            Ok(Prepared::Whole(bi) | Prepared::Finished(bi)) => return self.send(cx, bi, out),
+            Ok(Prepared::Whole(bi) | Prepared::Finished(bi)) => {
+                return self.send(cx, bi, path, out);
+            }
             Err(e) => return out.drop(bi, Drop::from(e)),
         };
         let n = segments.segments();
@@ -274,14 +271,13 @@ impl VxlanEncap {
                     continue;
                 }
             };
-            let inner_len = cx.pool.total_length(seg);
-            let outer_len = inner_len + path.outer.header_len();
-            if outer_len > usize::from(path.mtu) {
-                cx.note(seg, || format!("{outer_len} bytes over MTU {}", path.mtu));
-                out.drop(seg, Drop::TooBig);
-                continue;
-            }
-            cx.state.tunnels.count_tx(path.tunnel_if, inner_len);
+            let inner_len = match counted_in(cx, seg, path) {
+                Ok(len) => len,
+                Err(reason) => {
+                    out.drop(seg, reason);
+                    continue;
+                }
+            };
             train = match train {
                 None => Some(Train::start(cx.pool, seg, inner_len)),
                 Some(t) => match t.extend(cx.pool, seg, inner_len, path) {
@@ -418,6 +414,19 @@ impl VxlanEncap {
         });
         Ok(next)
     }
+}
+
+/// Checks that frame `bi`, encapsulated, fits the uplink's MTU along `path`, and counts it
+/// as sent on the tunnel; its length.
+fn counted_in(cx: &mut Context<'_>, bi: BufferIndex, path: &TunnelPath) -> Result<usize, Drop> {
+    let inner_len = cx.pool.total_length(bi);
+    let outer_len = inner_len + path.outer.header_len();
+    if outer_len > usize::from(path.mtu) {
+        cx.note(bi, || format!("{outer_len} bytes over MTU {}", path.mtu));
+        return Err(Drop::TooBig);
+    }
+    cx.state.tunnels.count_tx(path.tunnel_if, inner_len);
+    Ok(inner_len)
 }
 
 /// Where the checksum sits in a UDP header.

@@ -139,11 +139,7 @@ fn a_large_segment_crosses_the_tunnel_as_encapsulated_segments() {
                 large_node(setup.tables(&B, &A)),
             );
             let payload: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
-            let frame = tcp(v6, from(&A), 64, 300, 7_000, (true, true), &payload, true);
-            let bi = a.engine.pool.alloc_from(&frame).unwrap();
-            a.engine.pool.meta_mut(bi).offload = large(v6);
-            a.engine.receive(POD, &[bi], a.now);
-            a.engine.run(&a.tables, a.now);
+            send_large(&mut a, v6, &payload);
             let outer_frames = a.sent(UPLINK);
             let drops = a.engine.graph.drop_counts();
             let tunnel_macs = (
@@ -217,6 +213,15 @@ fn large(v6: bool) -> OffloadInfo {
     }
 }
 
+/// Has pod A send `payload` to pod B as one large segment and runs node `a`'s graph.
+fn send_large(a: &mut Node, v6: bool, payload: &[u8]) {
+    let frame = tcp(v6, from(&A), 64, 300, 7_000, (true, true), payload, true);
+    let bi = a.engine.pool.alloc_from(&frame).unwrap();
+    a.engine.pool.meta_mut(bi).offload = large(v6);
+    a.engine.receive(POD, &[bi], a.now);
+    a.engine.run(&a.tables, a.now);
+}
+
 #[test]
 fn over_an_uplink_that_cuts_udp_a_large_segment_leaves_in_trains() {
     // 50 segments of 1300 bytes: their datagrams (1362 or 1382 bytes) exceed one IP
@@ -236,11 +241,7 @@ fn over_an_uplink_that_cuts_udp_a_large_segment_leaves_in_trains() {
                 large_node(setup.tables(&A, &B)),
                 large_node(setup.tables(&B, &A)),
             );
-            let frame = tcp(v6, from(&A), 64, 300, 7_000, (true, true), &payload, true);
-            let bi = a.engine.pool.alloc_from(&frame).unwrap();
-            a.engine.pool.meta_mut(bi).offload = large(v6);
-            a.engine.receive(POD, &[bi], a.now);
-            a.engine.run(&a.tables, a.now);
+            send_large(&mut a, v6, &payload);
             let trains = a.sent_asking(UPLINK);
             let drops = a.engine.graph.drop_counts();
             assert_eq!(trains.len(), 2, "{case}: drops {drops:?}");
